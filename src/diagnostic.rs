@@ -135,9 +135,9 @@ pub fn render(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String 
             .with_code(d.code)
             .with_message(&d.message);
         let mut primary = ALabel::new((file_name(d.primary.span), clamp(d.primary.span))).with_order(0);
-        if !d.primary.message.is_empty() {
-            primary = primary.with_message(&d.primary.message);
-        }
+        // ariadne draws only labels with a message; the primary span always gets one.
+        let primary_message = if d.primary.message.is_empty() { "here" } else { d.primary.message.as_str() };
+        primary = primary.with_message(primary_message);
         if color {
             primary = primary.with_color(ariadne::Color::Red);
         }

@@ -5,6 +5,10 @@
 //! order of the phases.
 #![deny(clippy::unwrap_used)]
 
+pub mod check;
 pub mod diagnostic;
+pub mod driver;
 pub mod source;
+pub mod stdlib;
 pub mod syntax;
+pub mod units;

@@ -1,0 +1,699 @@
+//! The checked model: names resolved, every expression typed with a unit, genotype matches turned
+//! into per-diplotype tables.
+//!
+//! A numeric [`Expr`] of type `Num(u)` computes a value `v` meaning the quantity `v × u`. Where two
+//! values must share a unit (sums, comparisons, assignments to a declared unit) the checker inserts an
+//! explicit [`ExprKind::Scale`] node with the exact rational factor; lowering folds these factors into
+//! constants. Model time is measured in hours.
+
+use crate::source::Span;
+use crate::syntax::ast::{BinOp, UnOp};
+use crate::units::{Rational, Unit};
+
+/// Index of a gene (genotype type) in [`Program::genes`].
+pub type GeneId = usize;
+
+/// The type of an expression.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Type {
+    /// A number with a unit.
+    Num(Unit),
+    /// A truth value.
+    Bool,
+    /// A diplotype of the gene.
+    Genotype(GeneId),
+    /// A phenotype class of the gene.
+    Phenotype(GeneId),
+    /// A level of a categorical covariate (index into the model's covariates).
+    Category(usize),
+    /// A string literal not yet interpreted.
+    Str,
+    /// The expression had an error (already reported).
+    Error,
+}
+
+impl Type {
+    /// The unit, for numeric types.
+    pub fn unit(self) -> Option<Unit> {
+        match self {
+            Type::Num(u) => Some(u),
+            _ => None,
+        }
+    }
+}
+
+/// What a name refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Sym {
+    /// A covariate of the model.
+    Covariate(usize),
+    /// A genotype variable of the model (value: diplotype index).
+    Genotype(usize),
+    /// A parameter (per-patient constant).
+    Param(usize),
+    /// A state (compartment or `state`).
+    State(usize),
+    /// A `let` definition.
+    Let(usize),
+    /// An observable defined by `observe x = …`.
+    Observable(usize),
+    /// Model time, in hours.
+    Time,
+    /// A parameter of the enclosing function.
+    FnArg(usize),
+    /// The activity score inside a `gene` block.
+    GeneActivity,
+}
+
+/// Built-in functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    /// `exp(x)`
+    Exp,
+    /// `log(x)` (natural)
+    Log,
+    /// `log10(x)`
+    Log10,
+    /// `sqrt(x)`
+    Sqrt,
+    /// `abs(x)`
+    Abs,
+    /// `floor(x)`
+    Floor,
+    /// `ceil(x)`
+    Ceil,
+    /// `min(a, b, …)`
+    Min,
+    /// `max(a, b, …)`
+    Max,
+    /// `pow(a, b)` — same as `a ^ b`.
+    Pow,
+    /// `hill(x, x50, n)` = x^n / (x50^n + x^n).
+    Hill,
+    /// `logit(p)` = ln(p / (1 − p)).
+    Logit,
+    /// `expit(x)` = 1 / (1 + e^−x).
+    Expit,
+}
+
+impl Builtin {
+    /// Looks a builtin up by name.
+    pub fn from_name(name: &str) -> Option<Builtin> {
+        Some(match name {
+            "exp" => Builtin::Exp,
+            "log" | "ln" => Builtin::Log,
+            "log10" => Builtin::Log10,
+            "sqrt" => Builtin::Sqrt,
+            "abs" => Builtin::Abs,
+            "floor" => Builtin::Floor,
+            "ceil" => Builtin::Ceil,
+            "min" => Builtin::Min,
+            "max" => Builtin::Max,
+            "pow" => Builtin::Pow,
+            "hill" => Builtin::Hill,
+            "logit" => Builtin::Logit,
+            "expit" | "inv_logit" => Builtin::Expit,
+            _ => return None,
+        })
+    }
+
+    /// The surface name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Exp => "exp",
+            Builtin::Log => "log",
+            Builtin::Log10 => "log10",
+            Builtin::Sqrt => "sqrt",
+            Builtin::Abs => "abs",
+            Builtin::Floor => "floor",
+            Builtin::Ceil => "ceil",
+            Builtin::Min => "min",
+            Builtin::Max => "max",
+            Builtin::Pow => "pow",
+            Builtin::Hill => "hill",
+            Builtin::Logit => "logit",
+            Builtin::Expit => "expit",
+        }
+    }
+
+    /// All builtin names (for completion and "did you mean").
+    pub const NAMES: &'static [&'static str] = &[
+        "exp", "log", "log10", "sqrt", "abs", "floor", "ceil", "min", "max", "pow", "hill", "logit",
+        "expit",
+    ];
+}
+
+/// Aggregates over a patient's simulated time course (trial endpoints only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Aggregate {
+    /// `auc(x, from a to b)` — trapezoid-free integral of `x` over the window.
+    Auc,
+    /// `max(x, window)` / `cmax(x)`.
+    Max,
+    /// `min(x, window)` / `cmin(x)`.
+    Min,
+    /// `mean(x, window)` — time-weighted average.
+    Mean,
+    /// `tmax(x, window)` — time of the maximum.
+    Tmax,
+    /// `tmin(x, window)` — time of the minimum.
+    Tmin,
+    /// `value(x, t)` — value at one time.
+    Value,
+    /// `time_above(x, threshold, window)`.
+    TimeAbove,
+    /// `time_below(x, threshold, window)`.
+    TimeBelow,
+    /// `time_in(x, low, high, window)`.
+    TimeIn,
+    /// `fraction_of_time(condition, window)`.
+    FractionOfTime,
+    /// `first_time(condition, window)` — first time the condition holds (end of window if never).
+    FirstTime,
+}
+
+impl Aggregate {
+    /// Looks an aggregate up by name (endpoint context only).
+    pub fn from_name(name: &str) -> Option<Aggregate> {
+        Some(match name {
+            "auc" => Aggregate::Auc,
+            "max" | "cmax" => Aggregate::Max,
+            "min" | "cmin" => Aggregate::Min,
+            "mean" => Aggregate::Mean,
+            "tmax" => Aggregate::Tmax,
+            "tmin" => Aggregate::Tmin,
+            "value" => Aggregate::Value,
+            "time_above" => Aggregate::TimeAbove,
+            "time_below" => Aggregate::TimeBelow,
+            "time_in" => Aggregate::TimeIn,
+            "fraction_of_time" => Aggregate::FractionOfTime,
+            "first_time" => Aggregate::FirstTime,
+            _ => return None,
+        })
+    }
+
+    /// The surface name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Aggregate::Auc => "auc",
+            Aggregate::Max => "max",
+            Aggregate::Min => "min",
+            Aggregate::Mean => "mean",
+            Aggregate::Tmax => "tmax",
+            Aggregate::Tmin => "tmin",
+            Aggregate::Value => "value",
+            Aggregate::TimeAbove => "time_above",
+            Aggregate::TimeBelow => "time_below",
+            Aggregate::TimeIn => "time_in",
+            Aggregate::FractionOfTime => "fraction_of_time",
+            Aggregate::FirstTime => "first_time",
+        }
+    }
+
+    /// All aggregate names.
+    pub const NAMES: &'static [&'static str] = &[
+        "auc",
+        "max",
+        "cmax",
+        "min",
+        "cmin",
+        "mean",
+        "tmax",
+        "tmin",
+        "value",
+        "time_above",
+        "time_below",
+        "time_in",
+        "fraction_of_time",
+        "first_time",
+    ];
+}
+
+/// A typed expression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    /// What it computes.
+    pub kind: ExprKind,
+    /// Its type.
+    pub ty: Type,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// Typed expression forms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    /// A number, in the unit of the expression's type.
+    Const(f64),
+    /// A truth value.
+    Bool(bool),
+    /// A reference.
+    Sym(Sym),
+    /// `value × factor` — a unit conversion (the type is the target unit).
+    Scale(Box<Expr>, Rational),
+    /// A unary operation.
+    Unary(UnOp, Box<Expr>),
+    /// A binary operation; operands of `+ - < …` already share a unit.
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// A builtin call; arguments converted as the builtin requires.
+    Builtin(Builtin, Vec<Expr>),
+    /// A call of a user or stdlib function (index into [`Program::fns`]), arguments converted to
+    /// the declared parameter units.
+    Call(usize, Vec<Expr>),
+    /// `if c { a } else { b }` with both branches in one unit.
+    If(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// A value per diplotype of a genotype variable: `arms[table[d]]` for diplotype `d`.
+    Switch {
+        /// The genotype variable.
+        genotype: usize,
+        /// Arm index for every diplotype of the gene.
+        table: Vec<usize>,
+        /// The arm values.
+        arms: Vec<Expr>,
+    },
+    /// A level of a categorical covariate.
+    Category(usize),
+    /// An aggregate over the time course (endpoints).
+    Aggregate {
+        /// Which aggregate.
+        kind: Aggregate,
+        /// Its arguments (model-level expressions; thresholds; a time for `value`).
+        args: Vec<Expr>,
+        /// Window start in hours (`None` = start of the simulation).
+        from: Option<f64>,
+        /// Window end in hours (`None` = end of the simulation).
+        to: Option<f64>,
+    },
+    /// Placeholder for an expression that failed to check.
+    Error,
+}
+
+/// A covariate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Covariate {
+    /// Qualified name.
+    pub name: String,
+    /// Unit, or `None` for a categorical covariate.
+    pub unit: Option<Unit>,
+    /// Category names for categorical covariates.
+    pub levels: Vec<String>,
+    /// Typical value (in `unit`), or the default level index.
+    pub default: f64,
+    /// Declaration span.
+    pub span: Span,
+}
+
+/// A genotype variable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenotypeVar {
+    /// Qualified name.
+    pub name: String,
+    /// Its gene.
+    pub gene: GeneId,
+    /// Default diplotype index.
+    pub default: usize,
+    /// Declaration span.
+    pub span: Span,
+}
+
+/// A parameter: constant per patient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    /// Qualified name.
+    pub name: String,
+    /// Unit of the stored value.
+    pub unit: Unit,
+    /// Typical value (converted to `unit`).
+    pub value: Expr,
+    /// Declaration span.
+    pub span: Span,
+}
+
+/// Kinds of random effects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EffectKind {
+    /// `p = typical · exp(η)`.
+    LogNormal,
+    /// `p = typical + η` (η in the parameter's unit).
+    Normal,
+    /// `logit(p) = logit(typical) + η`.
+    Logit,
+}
+
+/// A random effect on a parameter (`vary`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomEffect {
+    /// The parameter.
+    pub param: usize,
+    /// How η enters.
+    pub kind: EffectKind,
+    /// Variance of η (ω²), in the parameter's unit squared for `Normal`.
+    pub variance: f64,
+    /// Declaration span.
+    pub span: Span,
+}
+
+/// Whether a state is a compartment (mass-balanced amount) or a free ODE state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateKind {
+    /// `compartment`.
+    Compartment,
+    /// `state`.
+    State,
+}
+
+/// A state variable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    /// Qualified name.
+    pub name: String,
+    /// Unit.
+    pub unit: Unit,
+    /// Compartment or state.
+    pub kind: StateKind,
+    /// Initial value (in `unit`).
+    pub init: Expr,
+    /// Right-hand side terms (each already in `unit` per hour); their sum is d/dt.
+    pub rhs: Vec<Expr>,
+    /// Declaration span.
+    pub span: Span,
+}
+
+/// A flow between compartments (kept for mass-balance accounting).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    /// Source state.
+    pub from: usize,
+    /// Target state (`None` = eliminated).
+    pub to: Option<usize>,
+    /// Rate in source unit per hour.
+    pub rate: Expr,
+    /// Declaration span.
+    pub span: Span,
+}
+
+/// A `let` definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Let {
+    /// Qualified name.
+    pub name: String,
+    /// Value.
+    pub value: Expr,
+    /// Declaration span.
+    pub span: Span,
+}
+
+/// Residual error terms of an observable.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ResidualError {
+    /// Additive SD, in the observable's unit.
+    pub additive: f64,
+    /// Proportional SD as a fraction.
+    pub proportional: f64,
+}
+
+/// An observable output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observable {
+    /// Name.
+    pub name: String,
+    /// Value.
+    pub value: Expr,
+    /// Residual error model.
+    pub error: ResidualError,
+    /// Declaration span.
+    pub span: Span,
+}
+
+/// A checked model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    /// Model name.
+    pub name: String,
+    /// Covariates.
+    pub covariates: Vec<Covariate>,
+    /// Genotype variables.
+    pub genotypes: Vec<GenotypeVar>,
+    /// Parameters in dependency order.
+    pub params: Vec<Param>,
+    /// Random effects.
+    pub effects: Vec<RandomEffect>,
+    /// Correlations between random effects: (effect a, effect b, ρ).
+    pub effect_correlations: Vec<(usize, usize, f64)>,
+    /// States.
+    pub states: Vec<State>,
+    /// Flows.
+    pub flows: Vec<Flow>,
+    /// `let`s in dependency order.
+    pub lets: Vec<Let>,
+    /// Observables.
+    pub observables: Vec<Observable>,
+    /// Molecular weight in g/mol, if declared.
+    pub molecular_weight: Option<f64>,
+    /// Params and lets in dependency order (each after everything it refers to).
+    pub order: Vec<Sym>,
+    /// Declaration span.
+    pub span: Span,
+}
+
+/// An allele of a gene.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allele {
+    /// Name.
+    pub name: String,
+    /// Activity value.
+    pub activity: Option<f64>,
+    /// Frequency per ancestry (same order as [`Gene::ancestries`]).
+    pub freq: Vec<f64>,
+}
+
+/// A genotype type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gene {
+    /// Gene name.
+    pub name: String,
+    /// Alleles in declaration order.
+    pub alleles: Vec<Allele>,
+    /// Diplotypes as allele index pairs (i ≤ j), in canonical order.
+    pub diplotypes: Vec<(usize, usize)>,
+    /// Canonical diplotype names.
+    pub diplotype_names: Vec<String>,
+    /// Phenotype class names.
+    pub phenotypes: Vec<String>,
+    /// Phenotype class of each diplotype (if the gene defines classes).
+    pub phenotype_of: Vec<Option<usize>>,
+    /// Ancestry names.
+    pub ancestries: Vec<String>,
+    /// Diplotype frequencies per ancestry: `freq[ancestry][diplotype]`.
+    pub diplotype_freq: Vec<Vec<f64>>,
+    /// Declaration span.
+    pub span: Span,
+}
+
+impl Gene {
+    /// Activity score of a diplotype (sum of its alleles), if every allele has one.
+    pub fn activity(&self, d: usize) -> Option<f64> {
+        let (a, b) = self.diplotypes.get(d).copied()?;
+        Some(self.alleles.get(a)?.activity? + self.alleles.get(b)?.activity?)
+    }
+}
+
+/// A unit-typed function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Function {
+    /// Name.
+    pub name: String,
+    /// Parameter names and units.
+    pub params: Vec<(String, Unit)>,
+    /// Result unit.
+    pub ret: Unit,
+    /// Body, converted to `ret`.
+    pub body: Expr,
+}
+
+/// A dose in an arm. Times in hours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dose {
+    /// Amount, converted to the target state's unit (may depend on covariates and genotypes).
+    pub amount: Expr,
+    /// Target state.
+    pub target: usize,
+    /// First dose time, h.
+    pub start: f64,
+    /// Infusion: rate in target unit per hour, or duration in hours.
+    pub infusion: Option<Infusion>,
+    /// Dosing interval, h.
+    pub interval: Option<f64>,
+    /// Number of doses in all (1 when not repeated; `None` = until the end of the simulation).
+    pub count: Option<u32>,
+    /// Lag time, h.
+    pub lag: f64,
+    /// Bioavailable fraction (may depend on covariates and genotypes).
+    pub bioavailability: Option<Expr>,
+    /// Statement span.
+    pub span: Span,
+}
+
+/// A zero-order input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Infusion {
+    /// Duration in hours.
+    Duration(f64),
+    /// Rate (target unit per hour; may depend on covariates).
+    Rate(Expr),
+}
+
+/// A trial arm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arm {
+    /// Arm name.
+    pub name: String,
+    /// Its doses.
+    pub doses: Vec<Dose>,
+    /// Covariate/genotype overrides: (symbol, value).
+    pub overrides: Vec<(Sym, Expr)>,
+    /// Declaration span.
+    pub span: Span,
+}
+
+/// How a covariate is drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Distribution {
+    /// Normal with mean and SD (in the covariate's unit); optional truncation.
+    Normal {
+        /// Mean.
+        mean: Expr,
+        /// Standard deviation.
+        sd: Expr,
+        /// Lower bound.
+        min: Option<f64>,
+        /// Upper bound.
+        max: Option<f64>,
+    },
+    /// Log-normal with median and CV (fraction); optional truncation.
+    LogNormal {
+        /// Median.
+        median: Expr,
+        /// Coefficient of variation (fraction).
+        cv: Expr,
+        /// Lower bound.
+        min: Option<f64>,
+        /// Upper bound.
+        max: Option<f64>,
+    },
+    /// Uniform on [low, high].
+    Uniform {
+        /// Lower bound.
+        low: Expr,
+        /// Upper bound.
+        high: Expr,
+    },
+    /// Categorical levels with probabilities (summing to 1).
+    Categorical(Vec<(usize, f64)>),
+}
+
+/// A population generator statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Generator {
+    /// Draw a covariate.
+    Draw {
+        /// Covariate index.
+        covariate: usize,
+        /// Distribution.
+        dist: Distribution,
+    },
+    /// Compute a covariate from others.
+    Set {
+        /// Covariate index.
+        covariate: usize,
+        /// Value.
+        value: Expr,
+    },
+}
+
+/// A virtual population.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Population {
+    /// Number of patients.
+    pub size: u64,
+    /// Ancestry mixture: (name, fraction).
+    pub ancestry: Vec<(String, f64)>,
+    /// Generators in dependency order.
+    pub generators: Vec<Generator>,
+    /// Correlations between drawn covariates: (covariate a, covariate b, ρ).
+    pub correlations: Vec<(usize, usize, f64)>,
+}
+
+/// A sampling schedule, hours.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sampling {
+    /// Every `step` from 0 until `until`.
+    Every {
+        /// Step, h.
+        step: f64,
+        /// End, h.
+        until: f64,
+    },
+    /// Listed times, h (sorted).
+    At(Vec<f64>),
+}
+
+/// A trial endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// Name.
+    pub name: String,
+    /// Definition (numeric or boolean; aggregates inside).
+    pub value: Expr,
+    /// Declaration span.
+    pub span: Span,
+}
+
+/// A stratification key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stratum {
+    /// By diplotype of a genotype variable.
+    Genotype(usize),
+    /// By phenotype class of a genotype variable.
+    Phenotype(usize),
+    /// By level of a categorical covariate.
+    Category(usize),
+    /// By bins of a continuous covariate (edges in its unit).
+    Bins(usize, Vec<f64>),
+}
+
+/// A checked trial.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trial {
+    /// Trial name.
+    pub name: String,
+    /// The model (index into [`Program::models`]).
+    pub model: usize,
+    /// The population, if declared (otherwise one typical patient).
+    pub population: Option<Population>,
+    /// Arms.
+    pub arms: Vec<Arm>,
+    /// Parallel groups instead of the same patients in every arm.
+    pub randomize: bool,
+    /// Sampling schedule.
+    pub sampling: Option<Sampling>,
+    /// Endpoints.
+    pub endpoints: Vec<Endpoint>,
+    /// Strata.
+    pub strata: Vec<Stratum>,
+    /// Declaration span.
+    pub span: Span,
+}
+
+/// Everything checked in one compilation.
+#[derive(Debug, Clone, Default)]
+pub struct Program {
+    /// Genes (from the stdlib and user files).
+    pub genes: Vec<Gene>,
+    /// Functions.
+    pub fns: Vec<Function>,
+    /// Models.
+    pub models: Vec<Model>,
+    /// Trials.
+    pub trials: Vec<Trial>,
+}

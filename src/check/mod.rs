@@ -1,0 +1,363 @@
+//! Name resolution and unit checking: parsed files → [`hir::Program`] plus diagnostics.
+//!
+//! The checker never stops at the first error: every problem in every file is reported, and an
+//! expression that failed to check gets [`hir::Type::Error`] so it causes no further reports.
+//! Declarations inside a model are order-independent; parameters and `let`s are sorted by what they
+//! depend on, and a cycle is an error.
+
+pub mod consts;
+pub mod expr;
+pub mod gene;
+pub mod hir;
+pub mod model;
+pub mod print;
+pub mod trial;
+
+use crate::diagnostic::{Diagnostic, codes, did_you_mean};
+use crate::source::Span;
+use crate::syntax::ast;
+use crate::units::{Unit, UnitTable};
+use std::collections::HashMap;
+
+/// What a global name refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Global {
+    /// A gene (index into `Program::genes`).
+    Gene(usize),
+    /// A function (index into `Program::fns`).
+    Fn(usize),
+    /// A model (index into `Program::models`).
+    Model(usize),
+}
+
+/// One checked module (a user file or a stdlib module) with what it can see.
+#[derive(Debug, Clone, Default)]
+pub struct Visibility {
+    /// Names visible in the module: its own items and its imports.
+    pub names: HashMap<String, Global>,
+}
+
+/// Where names in an expression are looked up, and which constructs are allowed.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Only constants (unit declarations, frequencies, windows, schedule times).
+    Const,
+    /// A function body: its parameters.
+    Fn(Vec<(String, Unit)>),
+    /// A `gene` block: `activity` is the diplotype's activity score.
+    Gene,
+    /// A model body, inside the given pathway prefix (`a.b.`).
+    Model {
+        /// Pathway prefix, empty at the top level.
+        prefix: String,
+    },
+    /// A trial endpoint: model names and aggregates over time.
+    Endpoint,
+    /// A dose or population expression: covariates, genotypes and params of the model.
+    Patient,
+}
+
+/// The shared state of one check: unit table, global items, diagnostics.
+pub struct Checker {
+    /// All units (prelude and user declarations).
+    pub units: UnitTable,
+    /// The hour, the model time unit.
+    pub hour: Unit,
+    /// Output under construction.
+    pub program: hir::Program,
+    /// Diagnostics so far.
+    pub diags: Vec<Diagnostic>,
+    /// Names visible in the module being checked.
+    pub visible: Visibility,
+    /// Every global by name, visible or not (for "did you forget `use`" hints).
+    pub all_globals: HashMap<String, (Global, String)>,
+    /// Current expression scope.
+    pub scope: Scope,
+    /// The model being checked (for model, endpoint and patient scopes).
+    pub model: Option<model::ModelScope>,
+}
+
+impl Checker {
+    /// A checker over the given unit table.
+    pub fn new(units: UnitTable) -> Checker {
+        let hour = units.get("h").unwrap_or(Unit::ONE);
+        Checker {
+            units,
+            hour,
+            program: hir::Program::default(),
+            diags: Vec::new(),
+            visible: Visibility::default(),
+            all_globals: HashMap::new(),
+            scope: Scope::Const,
+            model: None,
+        }
+    }
+
+    /// Records a diagnostic.
+    pub fn report(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    /// Evaluates a unit expression, reporting unknown units.
+    pub fn unit(&mut self, u: &ast::UnitExpr) -> Option<Unit> {
+        match self.units.eval(u) {
+            Ok(unit) => Some(unit),
+            Err(e) => {
+                self.report_unit_error(e);
+                None
+            }
+        }
+    }
+
+    /// Turns a unit-table error into a diagnostic.
+    pub fn report_unit_error(&mut self, e: crate::units::UnitError) {
+        use crate::units::UnitErrorKind as K;
+        let d = match &e.kind {
+            K::Unknown(name) => {
+                let mut d = Diagnostic::error(codes::E0005, format!("unknown unit `{name}`"), e.span)
+                    .with_label_message("not a declared unit");
+                if let Some(s) = did_you_mean(name, self.units.names()) {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                } else {
+                    d = d.with_help(format!(
+                        "declare it with `unit {name}` (a new base unit) or `unit {name} = <factor> <unit>`"
+                    ));
+                }
+                d
+            }
+            K::NotANumberUnit(text) => Diagnostic::error(
+                codes::E0005,
+                format!("`{text}` is not a unit"),
+                e.span,
+            )
+            .with_label_message("only `1` may stand for a unit")
+            .with_help("write `1/h` for a rate, or give the number its unit after the `=`"),
+            K::Overflow => Diagnostic::error(codes::E0029, "unit scale factor overflows", e.span)
+                .with_help("the exact factor of this unit no longer fits; use fewer prefixes or powers"),
+            K::AlreadyDeclared(name) => Diagnostic::error(
+                codes::E0024,
+                format!("unit `{name}` is already declared"),
+                e.span,
+            )
+            .with_help("units are global; pick another symbol"),
+            K::ZeroFactor(name) => Diagnostic::error(codes::E0024, format!("unit `{name}` is defined as zero"), e.span)
+                .with_help("a unit's factor must be non-zero"),
+            K::Syntax(msg) => Diagnostic::error(codes::E0024, format!("the unit prelude does not parse: {msg}"), e.span),
+            K::TooManyBases => Diagnostic::error(codes::E0029, "too many base units", e.span)
+                .with_help(format!(
+                    "at most {} base dimensions are supported; derive this unit from existing ones",
+                    crate::units::MAX_BASES
+                )),
+        };
+        self.report(d);
+    }
+
+    /// Describes a unit for messages: `mg/L (mass concentration)`.
+    pub fn describe(&self, u: Unit) -> String {
+        let name = self.units.format_unit(u);
+        let kind = self.units.describe_dim(u.dim);
+        if kind == name || kind.is_empty() {
+            format!("`{name}`")
+        } else {
+            format!("`{name}` ({kind})")
+        }
+    }
+
+    /// Describes a type for messages.
+    pub fn describe_type(&self, t: hir::Type) -> String {
+        match t {
+            hir::Type::Num(u) => self.describe(u),
+            hir::Type::Bool => "a truth value".into(),
+            hir::Type::Genotype(g) => format!(
+                "a `{}` genotype",
+                self.program.genes.get(g).map(|g| g.name.as_str()).unwrap_or("?")
+            ),
+            hir::Type::Phenotype(g) => format!(
+                "a `{}` phenotype",
+                self.program.genes.get(g).map(|g| g.name.as_str()).unwrap_or("?")
+            ),
+            hir::Type::Category(_) => "a category".into(),
+            hir::Type::Str => "a string".into(),
+            hir::Type::Error => "an invalid value".into(),
+        }
+    }
+
+    /// Looks a global up, reporting unknown or unimported names.
+    pub fn global(&mut self, name: &ast::Name, what: &str) -> Option<Global> {
+        if let Some(g) = self.visible.names.get(&name.text) {
+            return Some(*g);
+        }
+        let mut d = Diagnostic::error(codes::E0004, format!("unknown {what} `{}`", name.text), name.span);
+        if let Some((_, module)) = self.all_globals.get(&name.text) {
+            d = d.with_help(format!("it is defined in the `{module}` module: add `use {module}.{}`", name.text));
+        } else if let Some(s) = did_you_mean(&name.text, self.visible.names.keys().map(String::as_str)) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        self.report(d);
+        None
+    }
+}
+
+/// A span-less placeholder used when building synthetic expressions.
+pub fn error_expr(span: Span) -> hir::Expr {
+    hir::Expr {
+        kind: hir::ExprKind::Error,
+        ty: hir::Type::Error,
+        span,
+    }
+}
+
+/// One parsed module handed to [`check_program`].
+pub struct Module<'a> {
+    /// Module name (`pgx` for stdlib modules; the file name for user files).
+    pub name: String,
+    /// Whether it is a stdlib module.
+    pub stdlib: bool,
+    /// The syntax tree.
+    pub file: &'a ast::File,
+}
+
+/// Checks modules in order (dependencies first) and returns the program and all diagnostics.
+///
+/// Unit declarations of every module are global; genes, functions and models are visible in the
+/// module that declares them and wherever a `use` imports them.
+pub fn check_program(units: UnitTable, modules: &[Module<'_>]) -> (hir::Program, Vec<Diagnostic>, Vec<(String, model::ModelScope)>) {
+    let mut c = Checker::new(units);
+    // Units first: they are global and order-independent across files.
+    for m in modules {
+        for item in &m.file.items {
+            if let ast::ItemKind::Unit(u) = &item.kind
+                && let Err(e) = c.units.eval_decl(u)
+            {
+                c.report_unit_error(e);
+            }
+        }
+    }
+    c.hour = c.units.get("h").unwrap_or(Unit::ONE);
+    let mut exports: HashMap<String, HashMap<String, Global>> = HashMap::new();
+    let mut scopes: Vec<(String, model::ModelScope)> = Vec::new();
+    for m in modules {
+        c.visible = Visibility::default();
+        // Imports.
+        for item in &m.file.items {
+            if let ast::ItemKind::Use(u) = &item.kind {
+                let Some(ex) = exports.get(&u.module.text) else {
+                    let mut d = Diagnostic::error(codes::E0020, format!("unknown module `{}`", u.module.text), u.module.span);
+                    let mods: Vec<String> = exports.keys().cloned().collect();
+                    if let Some(s) = did_you_mean(&u.module.text, mods.iter().map(String::as_str)) {
+                        d = d.with_help(format!("did you mean `{s}`?"));
+                    } else {
+                        let mut names = crate::stdlib::module_names();
+                        names.sort();
+                        d = d.with_help(format!("the standard library has {}", names.join(", ")));
+                    }
+                    c.report(d);
+                    continue;
+                };
+                match &u.names {
+                    ast::UseNames::All(_) => {
+                        for (k, v) in ex {
+                            c.visible.names.insert(k.clone(), *v);
+                        }
+                    }
+                    ast::UseNames::Some(names) => {
+                        for n in names {
+                            match ex.get(&n.text) {
+                                Some(g) => {
+                                    c.visible.names.insert(n.text.clone(), *g);
+                                }
+                                None => {
+                                    let mut d = Diagnostic::error(codes::E0020, format!("module `{}` has no item `{}`", u.module.text, n.text), n.span);
+                                    if let Some(s) = did_you_mean(&n.text, ex.keys().map(String::as_str)) {
+                                        d = d.with_help(format!("did you mean `{s}`?"));
+                                    }
+                                    c.report(d);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut own: HashMap<String, Global> = HashMap::new();
+        let mut own_spans: HashMap<String, Span> = HashMap::new();
+        let mut declare = |c: &mut Checker, name: &ast::Name, g: Global, own: &mut HashMap<String, Global>| {
+            if let Some(prev) = own_spans.get(&name.text) {
+                c.report(
+                    Diagnostic::error(codes::E0006, format!("`{}` is defined twice", name.text), name.span)
+                        .with_label(*prev, "first defined here"),
+                );
+                return;
+            }
+            own_spans.insert(name.text.clone(), name.span);
+            own.insert(name.text.clone(), g);
+            c.visible.names.insert(name.text.clone(), g);
+            c.all_globals.insert(name.text.clone(), (g, m.name.clone()));
+        };
+        // Genes, then functions (in order; a function sees those before it), then models, trials.
+        for item in &m.file.items {
+            if let ast::ItemKind::Gene(g) = &item.kind {
+                let gene = c.check_gene(g, item.span);
+                c.program.genes.push(gene);
+                let id = Global::Gene(c.program.genes.len() - 1);
+                declare(&mut c, &g.name, id, &mut own);
+            }
+        }
+        for item in &m.file.items {
+            if let ast::ItemKind::Fn(f) = &item.kind {
+                let mut params = Vec::new();
+                let mut ok = true;
+                for p in &f.params {
+                    if params.iter().any(|(n, _): &(String, Unit)| *n == p.name.text) {
+                        c.report(Diagnostic::error(codes::E0006, format!("parameter `{}` is listed twice", p.name.text), p.name.span));
+                        ok = false;
+                    }
+                    match c.unit(&p.unit) {
+                        Some(u) => params.push((p.name.text.clone(), u)),
+                        None => ok = false,
+                    }
+                }
+                let ret = c.unit(&f.ret);
+                c.scope = Scope::Fn(params.clone());
+                // A function cannot call itself: it is not visible in its own body.
+                if c.visible.names.contains_key(&f.name.text) {
+                    // Shadowing an import: checked by `declare` below.
+                }
+                let body = c.expr(&f.body);
+                c.scope = Scope::Const;
+                let body = match ret {
+                    Some(r) => c.coerce(body, r, codes::E0008, &format!("the result of `{}`", f.name.text)),
+                    None => body,
+                };
+                if let Some(r) = ret
+                    && ok
+                {
+                    c.program.fns.push(hir::Function { name: f.name.text.clone(), params, ret: r, body });
+                    let id = Global::Fn(c.program.fns.len() - 1);
+                    declare(&mut c, &f.name, id, &mut own);
+                }
+            }
+        }
+        for item in &m.file.items {
+            if let ast::ItemKind::Model(md) = &item.kind {
+                let model = c.check_model(md, item.span);
+                let scope = c.model.take().unwrap_or_default();
+                c.program.models.push(model);
+                scopes.push((md.name.text.clone(), scope));
+                let id = Global::Model(c.program.models.len() - 1);
+                declare(&mut c, &md.name, id, &mut own);
+            }
+        }
+        for item in &m.file.items {
+            if let ast::ItemKind::Trial(t) = &item.kind {
+                if let Some(trial) = c.check_trial(t, item.span, &scopes) {
+                    c.program.trials.push(trial);
+                }
+            }
+        }
+        if m.stdlib {
+            exports.insert(m.name.clone(), own);
+        }
+    }
+    (c.program, c.diags, scopes)
+}

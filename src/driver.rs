@@ -1,0 +1,113 @@
+//! The one place that knows the order of the phases: source → parse → load stdlib modules →
+//! check. Everything here is pure (no file system access besides what the caller hands in).
+
+use crate::check::{self, hir, model::ModelScope};
+use crate::diagnostic::{Diagnostic, codes};
+use crate::source::{FileId, SourceMap};
+use crate::stdlib;
+use crate::syntax::{ast, parser};
+use crate::units::UnitTable;
+
+/// The result of compiling one user file.
+pub struct Compilation {
+    /// Every file read (user file and stdlib modules).
+    pub sources: SourceMap,
+    /// The checked program (complete only if there are no errors).
+    pub program: hir::Program,
+    /// Diagnostics in report order.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The unit table after all declarations.
+    pub units: UnitTable,
+    /// Name tables of each model, for the REPL and the runner.
+    pub scopes: Vec<(String, ModelScope)>,
+    /// The user file's id.
+    pub file: FileId,
+}
+
+impl Compilation {
+    /// Whether any error was reported.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+fn uses(file: &ast::File) -> Vec<ast::Name> {
+    file.items
+        .iter()
+        .filter_map(|i| match &i.kind {
+            ast::ItemKind::Use(u) => Some(u.module.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Compiles one source text named `name`.
+pub fn compile(name: &str, text: &str) -> Compilation {
+    let mut sources = SourceMap::new();
+    let mut diagnostics = Vec::new();
+    let file = sources.add(name, text);
+    let user = match parser::parse_file(file, text) {
+        Ok(f) => Some(f),
+        Err(d) => {
+            diagnostics.push(d);
+            None
+        }
+    };
+    // Load stdlib modules named by `use`, transitively; dependencies come first.
+    let mut loaded: Vec<(String, ast::File)> = Vec::new();
+    let prelude_id = sources.add("<stdlib>/units.twin", stdlib::module("units").unwrap_or(""));
+    let prelude = match parser::parse_file(prelude_id, sources.get(prelude_id).text.as_str()) {
+        Ok(f) => f,
+        Err(d) => {
+            diagnostics.push(d);
+            ast::File { items: Vec::new() }
+        }
+    };
+    fn load(name: &ast::Name, sources: &mut SourceMap, loaded: &mut Vec<(String, ast::File)>, visiting: &mut Vec<String>, diagnostics: &mut Vec<Diagnostic>) {
+        let n = &name.text;
+        if n == "units" || loaded.iter().any(|(m, _)| m == n) || visiting.contains(n) {
+            return;
+        }
+        let Some(text) = stdlib::module(n) else { return };
+        let id = sources.add(format!("<stdlib>/{n}.twin"), text);
+        match parser::parse_file(id, text) {
+            Ok(f) => {
+                visiting.push(n.clone());
+                for u in uses(&f) {
+                    load(&u, sources, loaded, visiting, diagnostics);
+                }
+                visiting.pop();
+                loaded.push((n.clone(), f));
+            }
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    if let Some(u) = &user {
+        let mut visiting = Vec::new();
+        for name in uses(u) {
+            load(&name, &mut sources, &mut loaded, &mut visiting, &mut diagnostics);
+        }
+    }
+    let mut modules = vec![check::Module { name: "units".into(), stdlib: true, file: &prelude }];
+    for (n, f) in &loaded {
+        modules.push(check::Module { name: n.clone(), stdlib: true, file: f });
+    }
+    if let Some(u) = &user {
+        modules.push(check::Module { name: name.to_string(), stdlib: false, file: u });
+    }
+    let (program, mut diags, scopes) = check::check_program(UnitTable::new(), &modules);
+    // Rebuild the final unit table the same way for callers (REPL, runner).
+    let mut units = UnitTable::new();
+    for m in &modules {
+        for item in &m.file.items {
+            if let ast::ItemKind::Unit(u) = &item.kind {
+                let _ = units.eval_decl(u);
+            }
+        }
+    }
+    diagnostics.append(&mut diags);
+    if user.is_some() && diagnostics.iter().any(|d| d.code == codes::E0024 && d.primary.span.file == prelude_id) {
+        // A broken prelude is a bug in the binary, reported like any other diagnostic.
+    }
+    Compilation { sources, program, diagnostics, units, scopes, file }
+}
