@@ -63,12 +63,20 @@ pub fn compile(name: &str, text: &str) -> Compilation {
             ast::File { items: Vec::new() }
         }
     };
-    fn load(name: &ast::Name, sources: &mut SourceMap, loaded: &mut Vec<(String, ast::File)>, visiting: &mut Vec<String>, diagnostics: &mut Vec<Diagnostic>) {
+    fn load(
+        name: &ast::Name,
+        sources: &mut SourceMap,
+        loaded: &mut Vec<(String, ast::File)>,
+        visiting: &mut Vec<String>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
         let n = &name.text;
         if n == "units" || loaded.iter().any(|(m, _)| m == n) || visiting.contains(n) {
             return;
         }
-        let Some(text) = stdlib::module(n) else { return };
+        let Some(text) = stdlib::module(n) else {
+            return;
+        };
         let id = sources.add(format!("<stdlib>/{n}.twin"), text);
         match parser::parse_file(id, text) {
             Ok(f) => {
@@ -85,15 +93,33 @@ pub fn compile(name: &str, text: &str) -> Compilation {
     if let Some(u) = &user {
         let mut visiting = Vec::new();
         for name in uses(u) {
-            load(&name, &mut sources, &mut loaded, &mut visiting, &mut diagnostics);
+            load(
+                &name,
+                &mut sources,
+                &mut loaded,
+                &mut visiting,
+                &mut diagnostics,
+            );
         }
     }
-    let mut modules = vec![check::Module { name: "units".into(), stdlib: true, file: &prelude }];
+    let mut modules = vec![check::Module {
+        name: "units".into(),
+        stdlib: true,
+        file: &prelude,
+    }];
     for (n, f) in &loaded {
-        modules.push(check::Module { name: n.clone(), stdlib: true, file: f });
+        modules.push(check::Module {
+            name: n.clone(),
+            stdlib: true,
+            file: f,
+        });
     }
     if let Some(u) = &user {
-        modules.push(check::Module { name: name.to_string(), stdlib: false, file: u });
+        modules.push(check::Module {
+            name: name.to_string(),
+            stdlib: false,
+            file: u,
+        });
     }
     let (program, mut diags, scopes) = check::check_program(UnitTable::new(), &modules);
     // Rebuild the final unit table the same way for callers (REPL, runner).
@@ -106,8 +132,19 @@ pub fn compile(name: &str, text: &str) -> Compilation {
         }
     }
     diagnostics.append(&mut diags);
-    if user.is_some() && diagnostics.iter().any(|d| d.code == codes::E0024 && d.primary.span.file == prelude_id) {
+    if user.is_some()
+        && diagnostics
+            .iter()
+            .any(|d| d.code == codes::E0024 && d.primary.span.file == prelude_id)
+    {
         // A broken prelude is a bug in the binary, reported like any other diagnostic.
     }
-    Compilation { sources, program, diagnostics, units, scopes, file }
+    Compilation {
+        sources,
+        program,
+        diagnostics,
+        units,
+        scopes,
+        file,
+    }
 }

@@ -53,14 +53,25 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { files, format, emit } => check(&files, format, emit),
+        Command::Check {
+            files,
+            format,
+            emit,
+        } => check(&files, format, emit),
         Command::Explain { code } => match codes::lookup(&code) {
             Some(info) => {
-                println!("{}: {}\n\n{}", info.code, info.title, info.explanation.trim());
+                println!(
+                    "{}: {}\n\n{}",
+                    info.code,
+                    info.title,
+                    info.explanation.trim()
+                );
                 ExitCode::SUCCESS
             }
             None => {
-                eprintln!("error: `{code}` is not a twin diagnostic code (codes look like E0007 or W0001)");
+                eprintln!(
+                    "error: `{code}` is not a twin diagnostic code (codes look like E0007 or W0001)"
+                );
                 ExitCode::from(2)
             }
         },
@@ -102,5 +113,9 @@ fn check(files: &[std::path::PathBuf], format: Format, emit: Emit) -> ExitCode {
             Err(e) => eprintln!("error: {e}"),
         }
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

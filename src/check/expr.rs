@@ -29,29 +29,52 @@ impl Checker {
     pub fn convert(&self, e: hir::Expr, target: Unit) -> hir::Expr {
         let Type::Num(u) = e.ty else { return e };
         if u.scale == target.scale {
-            return hir::Expr { ty: Type::Num(target), ..e };
+            return hir::Expr {
+                ty: Type::Num(target),
+                ..e
+            };
         }
         let factor = u.scale.checked_div(target.scale).unwrap_or(Rational::ONE);
         let span = e.span;
         // Fold scale factors of literals right away; they are exact rationals either way.
-        mk(ExprKind::Scale(Box::new(e), factor), Type::Num(target), span)
+        mk(
+            ExprKind::Scale(Box::new(e), factor),
+            Type::Num(target),
+            span,
+        )
     }
 
     /// Checks `e` and converts it to `target`, reporting a dimension mismatch with `code`.
-    pub fn expect_unit(&mut self, e: &ast::Expr, target: Unit, code: &'static str, what: &str) -> hir::Expr {
+    pub fn expect_unit(
+        &mut self,
+        e: &ast::Expr,
+        target: Unit,
+        code: &'static str,
+        what: &str,
+    ) -> hir::Expr {
         let h = self.expr(e);
         self.coerce(h, target, code, what)
     }
 
     /// Converts a checked expression to `target`, reporting a dimension mismatch with `code`.
-    pub fn coerce(&mut self, h: hir::Expr, target: Unit, code: &'static str, what: &str) -> hir::Expr {
+    pub fn coerce(
+        &mut self,
+        h: hir::Expr,
+        target: Unit,
+        code: &'static str,
+        what: &str,
+    ) -> hir::Expr {
         match h.ty {
             Type::Num(u) if u.dim == target.dim => self.convert(h, target),
             Type::Error => h,
             other => {
                 let d = Diagnostic::error(
                     code,
-                    format!("{what} must be in {}, found {}", self.describe(target), self.describe_type(other)),
+                    format!(
+                        "{what} must be in {}, found {}",
+                        self.describe(target),
+                        self.describe_type(other)
+                    ),
                     h.span,
                 )
                 .with_label_message(format!("this is {}", self.describe_type(other)));
@@ -70,7 +93,10 @@ impl Checker {
         let Some(ratio) = to.dim.div(from.dim) else {
             return "the dimensions differ".into();
         };
-        let ratio_unit = Unit { dim: ratio, scale: Rational::ONE };
+        let ratio_unit = Unit {
+            dim: ratio,
+            scale: Rational::ONE,
+        };
         let mass = self.units.get("g").map(|u| u.dim);
         let amount = self.units.get("mol").map(|u| u.dim);
         if let (Some(m), Some(a)) = (mass, amount)
@@ -98,8 +124,12 @@ impl Checker {
                 )
                 .with_label_message("not a number");
                 let d = match other {
-                    Type::Genotype(_) => d.with_help("use `match` on a genotype, or `activity(g)` for its activity score"),
-                    Type::Bool => d.with_help("use `if cond { a } else { b }` to turn a condition into a number"),
+                    Type::Genotype(_) => d.with_help(
+                        "use `match` on a genotype, or `activity(g)` for its activity score",
+                    ),
+                    Type::Bool => d.with_help(
+                        "use `if cond { a } else { b }` to turn a condition into a number",
+                    ),
                     _ => d,
                 };
                 self.report(d);
@@ -113,9 +143,13 @@ impl Checker {
             Type::Bool | Type::Error => e,
             other => {
                 self.report(
-                    Diagnostic::error(codes::E0019, format!("expected a condition, found {}", self.describe_type(other)), e.span)
-                        .with_label_message("not true/false")
-                        .with_help("compare it, e.g. `x > 1 mg/L`"),
+                    Diagnostic::error(
+                        codes::E0019,
+                        format!("expected a condition, found {}", self.describe_type(other)),
+                        e.span,
+                    )
+                    .with_label_message("not true/false")
+                    .with_help("compare it, e.g. `x > 1 mg/L`"),
                 );
                 error_expr(e.span)
             }
@@ -141,7 +175,10 @@ impl Checker {
             other => {
                 self.report(Diagnostic::error(
                     codes::E0019,
-                    format!("{why} must be a number, found {}", self.describe_type(other)),
+                    format!(
+                        "{why} must be a number, found {}",
+                        self.describe_type(other)
+                    ),
                     e.span,
                 ));
                 error_expr(e.span)
@@ -192,10 +229,18 @@ impl Checker {
                 let b = self.expr(b);
                 match (a.ty, b.ty) {
                     (Type::Error, _) | (_, Type::Error) => error_expr(span),
-                    (Type::Bool, Type::Bool) => mk(ExprKind::If(Box::new(c), Box::new(a), Box::new(b)), Type::Bool, span),
+                    (Type::Bool, Type::Bool) => mk(
+                        ExprKind::If(Box::new(c), Box::new(a), Box::new(b)),
+                        Type::Bool,
+                        span,
+                    ),
                     (Type::Num(ua), Type::Num(ub)) if ua.dim == ub.dim => {
                         let b = self.convert(b, ua);
-                        mk(ExprKind::If(Box::new(c), Box::new(a), Box::new(b)), Type::Num(ua), span)
+                        mk(
+                            ExprKind::If(Box::new(c), Box::new(a), Box::new(b)),
+                            Type::Num(ua),
+                            span,
+                        )
                     }
                     (ta, tb) => {
                         self.mismatch("the branches of `if`", &a, ta, &b, tb);
@@ -208,11 +253,22 @@ impl Checker {
                 let x = self.expr(x);
                 match (x.ty, &x.kind) {
                     (Type::Genotype(g), ExprKind::Sym(Sym::Genotype(_))) => {
-                        if self.program.genes.get(g).is_some_and(|g| g.phenotypes.is_empty()) {
+                        if self
+                            .program
+                            .genes
+                            .get(g)
+                            .is_some_and(|g| g.phenotypes.is_empty())
+                        {
                             let name = self.program.genes[g].name.clone();
                             self.report(
-                                Diagnostic::error(codes::E0026, format!("gene `{name}` defines no phenotype classes"), span)
-                                    .with_help("add `phenotype NAME when activity …` rules to the gene"),
+                                Diagnostic::error(
+                                    codes::E0026,
+                                    format!("gene `{name}` defines no phenotype classes"),
+                                    span,
+                                )
+                                .with_help(
+                                    "add `phenotype NAME when activity …` rules to the gene",
+                                ),
                             );
                             return error_expr(span);
                         }
@@ -221,8 +277,15 @@ impl Checker {
                     (Type::Error, _) => error_expr(span),
                     (t, _) => {
                         self.report(
-                            Diagnostic::error(codes::E0019, format!("`phenotype` takes a genotype, found {}", self.describe_type(t)), x.span)
-                                .with_label_message("not a genotype variable"),
+                            Diagnostic::error(
+                                codes::E0019,
+                                format!(
+                                    "`phenotype` takes a genotype, found {}",
+                                    self.describe_type(t)
+                                ),
+                                x.span,
+                            )
+                            .with_label_message("not a genotype variable"),
                         );
                         error_expr(span)
                     }
@@ -233,8 +296,12 @@ impl Checker {
                     mk(ExprKind::Sym(Sym::GeneActivity), Type::Num(Unit::ONE), span)
                 } else {
                     self.report(
-                        Diagnostic::error(codes::E0004, "bare `activity` is only meaningful inside a `gene` block", span)
-                            .with_help("write `activity(g)` for the activity score of genotype `g`"),
+                        Diagnostic::error(
+                            codes::E0004,
+                            "bare `activity` is only meaningful inside a `gene` block",
+                            span,
+                        )
+                        .with_help("write `activity(g)` for the activity score of genotype `g`"),
                     );
                     error_expr(span)
                 }
@@ -248,7 +315,9 @@ impl Checker {
                         let mut arms = Vec::new();
                         for d in 0..gene.diplotypes.len() {
                             match gene.activity(d) {
-                                Some(a) => arms.push(mk(ExprKind::Const(a), Type::Num(Unit::ONE), span)),
+                                Some(a) => {
+                                    arms.push(mk(ExprKind::Const(a), Type::Num(Unit::ONE), span))
+                                }
                                 None => {
                                     let name = gene.name.clone();
                                     self.report(
@@ -260,13 +329,28 @@ impl Checker {
                             }
                         }
                         let table = (0..arms.len()).collect();
-                        mk(ExprKind::Switch { genotype: var, table, arms }, Type::Num(Unit::ONE), span)
+                        mk(
+                            ExprKind::Switch {
+                                genotype: var,
+                                table,
+                                arms,
+                            },
+                            Type::Num(Unit::ONE),
+                            span,
+                        )
                     }
                     (Type::Error, _) => error_expr(span),
                     (t, _) => {
                         self.report(
-                            Diagnostic::error(codes::E0019, format!("`activity` takes a genotype, found {}", self.describe_type(t)), x.span)
-                                .with_label_message("not a genotype variable"),
+                            Diagnostic::error(
+                                codes::E0019,
+                                format!(
+                                    "`activity` takes a genotype, found {}",
+                                    self.describe_type(t)
+                                ),
+                                x.span,
+                            )
+                            .with_label_message("not a genotype variable"),
                         );
                         error_expr(span)
                     }
@@ -274,8 +358,12 @@ impl Checker {
             }
             ast::ExprKind::Window(_, _) => {
                 self.report(
-                    Diagnostic::error(codes::E0028, "a time window only makes sense as an endpoint argument", span)
-                        .with_help("use it in an endpoint, e.g. `auc(conc, from 0 h to 24 h)`"),
+                    Diagnostic::error(
+                        codes::E0028,
+                        "a time window only makes sense as an endpoint argument",
+                        span,
+                    )
+                    .with_help("use it in an endpoint, e.g. `auc(conc, from 0 h to 24 h)`"),
                 );
                 error_expr(span)
             }
@@ -293,7 +381,11 @@ impl Checker {
     pub fn mismatch(&mut self, what: &str, a: &hir::Expr, ta: Type, b: &hir::Expr, tb: Type) {
         let mut d = Diagnostic::error(
             codes::E0007,
-            format!("{what} have incompatible units: {} and {}", self.describe_type(ta), self.describe_type(tb)),
+            format!(
+                "{what} have incompatible units: {} and {}",
+                self.describe_type(ta),
+                self.describe_type(tb)
+            ),
             a.span.to(b.span),
         )
         .with_label(a.span, format!("this is {}", self.describe_type(ta)))
@@ -320,17 +412,33 @@ impl Checker {
                 if ha.ty == Type::Error || hb.ty == Type::Error {
                     return error_expr(span);
                 }
-                mk(ExprKind::Binary(op, Box::new(ha), Box::new(hb)), Type::Bool, span)
+                mk(
+                    ExprKind::Binary(op, Box::new(ha), Box::new(hb)),
+                    Type::Bool,
+                    span,
+                )
             }
             BinOp::Mul | BinOp::Div => {
                 let (Some(ua), Some(ub)) = (self.num_unit(&ha), self.num_unit(&hb)) else {
                     return error_expr(span);
                 };
-                let r = if op == BinOp::Mul { ua.mul(ub) } else { ua.div(ub) };
+                let r = if op == BinOp::Mul {
+                    ua.mul(ub)
+                } else {
+                    ua.div(ub)
+                };
                 match r {
-                    Ok(u) => mk(ExprKind::Binary(op, Box::new(ha), Box::new(hb)), Type::Num(u), span),
+                    Ok(u) => mk(
+                        ExprKind::Binary(op, Box::new(ha), Box::new(hb)),
+                        Type::Num(u),
+                        span,
+                    ),
                     Err(_) => {
-                        self.report(Diagnostic::error(codes::E0029, "the unit of this product overflows", span));
+                        self.report(Diagnostic::error(
+                            codes::E0029,
+                            "the unit of this product overflows",
+                            span,
+                        ));
                         error_expr(span)
                     }
                 }
@@ -340,32 +448,63 @@ impl Checker {
                     return error_expr(span);
                 };
                 if ua.dim != ub.dim {
-                    let what = if op == BinOp::Add { "the operands of `+`" } else { "the operands of `-`" };
+                    let what = if op == BinOp::Add {
+                        "the operands of `+`"
+                    } else {
+                        "the operands of `-`"
+                    };
                     self.mismatch(what, &ha, ha.ty, &hb, hb.ty);
                     return error_expr(span);
                 }
                 let hb = self.convert(hb, ua);
-                mk(ExprKind::Binary(op, Box::new(ha), Box::new(hb)), Type::Num(ua), span)
+                mk(
+                    ExprKind::Binary(op, Box::new(ha), Box::new(hb)),
+                    Type::Num(ua),
+                    span,
+                )
             }
             _ => self.comparison(op, ha, hb, b, span),
         }
     }
 
-    fn comparison(&mut self, op: BinOp, ha: hir::Expr, hb: hir::Expr, b_ast: &ast::Expr, span: Span) -> hir::Expr {
+    fn comparison(
+        &mut self,
+        op: BinOp,
+        ha: hir::Expr,
+        hb: hir::Expr,
+        b_ast: &ast::Expr,
+        span: Span,
+    ) -> hir::Expr {
         let equality = matches!(op, BinOp::Eq | BinOp::Ne);
         match (ha.ty, hb.ty) {
             (Type::Num(ua), Type::Num(ub)) => {
                 if ua.dim != ub.dim {
-                    self.mismatch(&format!("the operands of `{}`", op.symbol()), &ha, ha.ty, &hb, hb.ty);
+                    self.mismatch(
+                        &format!("the operands of `{}`", op.symbol()),
+                        &ha,
+                        ha.ty,
+                        &hb,
+                        hb.ty,
+                    );
                     return error_expr(span);
                 }
                 let hb = self.convert(hb, ua);
-                mk(ExprKind::Binary(op, Box::new(ha), Box::new(hb)), Type::Bool, span)
+                mk(
+                    ExprKind::Binary(op, Box::new(ha), Box::new(hb)),
+                    Type::Bool,
+                    span,
+                )
             }
-            (Type::Bool, Type::Bool) if equality => mk(ExprKind::Binary(op, Box::new(ha), Box::new(hb)), Type::Bool, span),
-            (Type::Category(c), Type::Category(c2)) if equality && c == c2 => {
-                mk(ExprKind::Binary(op, Box::new(ha), Box::new(hb)), Type::Bool, span)
-            }
+            (Type::Bool, Type::Bool) if equality => mk(
+                ExprKind::Binary(op, Box::new(ha), Box::new(hb)),
+                Type::Bool,
+                span,
+            ),
+            (Type::Category(c), Type::Category(c2)) if equality && c == c2 => mk(
+                ExprKind::Binary(op, Box::new(ha), Box::new(hb)),
+                Type::Bool,
+                span,
+            ),
             (Type::Genotype(_) | Type::Phenotype(_), _) if equality => {
                 // `g == "*1/*3"`: a per-diplotype table of truth values.
                 let (scrut_var, cases) = match self.cases_of(&ha) {
@@ -373,12 +512,19 @@ impl Checker {
                     None => return error_expr(span),
                 };
                 let pattern = match &b_ast.kind {
-                    ast::ExprKind::Str(s) => ast::Name { text: s.clone(), span: b_ast.span },
+                    ast::ExprKind::Str(s) => ast::Name {
+                        text: s.clone(),
+                        span: b_ast.span,
+                    },
                     ast::ExprKind::Path(p) if p.parts.len() == 1 => p.parts[0].clone(),
                     _ => {
                         self.report(
-                            Diagnostic::error(codes::E0016, "compare a genotype with a diplotype such as \"*1/*3\"", b_ast.span)
-                                .with_label_message("not a diplotype"),
+                            Diagnostic::error(
+                                codes::E0016,
+                                "compare a genotype with a diplotype such as \"*1/*3\"",
+                                b_ast.span,
+                            )
+                            .with_label_message("not a diplotype"),
                         );
                         return error_expr(span);
                     }
@@ -388,18 +534,33 @@ impl Checker {
                 };
                 let n = self.case_count(&cases);
                 let yes = op == BinOp::Eq;
-                let table: Vec<usize> = (0..n).map(|d| usize::from(matching.contains(&d) != yes)).collect();
-                let arms = vec![mk(ExprKind::Bool(true), Type::Bool, span), mk(ExprKind::Bool(false), Type::Bool, span)];
+                let table: Vec<usize> = (0..n)
+                    .map(|d| usize::from(matching.contains(&d) != yes))
+                    .collect();
+                let arms = vec![
+                    mk(ExprKind::Bool(true), Type::Bool, span),
+                    mk(ExprKind::Bool(false), Type::Bool, span),
+                ];
                 self.switch(scrut_var, &cases, table, arms, Type::Bool, span)
             }
             (ta, tb) => {
                 if ta == Type::Str || tb == Type::Str {
                     self.report(
-                        Diagnostic::error(codes::E0019, "strings can only be compared with genotypes", span)
-                            .with_help("diplotypes are written as strings, e.g. `cyp2c9 == \"*1/*3\"`"),
+                        Diagnostic::error(
+                            codes::E0019,
+                            "strings can only be compared with genotypes",
+                            span,
+                        )
+                        .with_help("diplotypes are written as strings, e.g. `cyp2c9 == \"*1/*3\"`"),
                     );
                 } else {
-                    self.mismatch(&format!("the operands of `{}`", op.symbol()), &ha, ta, &hb, tb);
+                    self.mismatch(
+                        &format!("the operands of `{}`", op.symbol()),
+                        &ha,
+                        ta,
+                        &hb,
+                        tb,
+                    );
                 }
                 error_expr(span)
             }
@@ -418,13 +579,25 @@ impl Checker {
         }
         if ua.dim.is_dimensionless() {
             let ha = self.convert(ha, Unit::ONE);
-            return mk(ExprKind::Binary(BinOp::Pow, Box::new(ha), Box::new(hb)), Type::Num(Unit::ONE), span);
+            return mk(
+                ExprKind::Binary(BinOp::Pow, Box::new(ha), Box::new(hb)),
+                Type::Num(Unit::ONE),
+                span,
+            );
         }
         match consts::eval(&hb) {
             Some(n) if n.fract() == 0.0 && n.abs() <= 64.0 => match ua.pow(n as i32) {
-                Ok(u) => mk(ExprKind::Binary(BinOp::Pow, Box::new(ha), Box::new(hb)), Type::Num(u), span),
+                Ok(u) => mk(
+                    ExprKind::Binary(BinOp::Pow, Box::new(ha), Box::new(hb)),
+                    Type::Num(u),
+                    span,
+                ),
                 Err(_) => {
-                    self.report(Diagnostic::error(codes::E0029, "the unit of this power overflows", span));
+                    self.report(Diagnostic::error(
+                        codes::E0029,
+                        "the unit of this power overflows",
+                        span,
+                    ));
                     error_expr(span)
                 }
             },
@@ -456,7 +629,8 @@ impl Checker {
             return mk(ExprKind::Sym(Sym::FnArg(i)), Type::Num(u), span);
         }
         // Model names, innermost pathway first.
-        if self.model.is_some() && !matches!(self.scope, Scope::Const | Scope::Fn(_) | Scope::Gene) {
+        if self.model.is_some() && !matches!(self.scope, Scope::Const | Scope::Fn(_) | Scope::Gene)
+        {
             let prefix = match &self.scope {
                 Scope::Model { prefix } => prefix.clone(),
                 _ => String::new(),
@@ -492,7 +666,11 @@ impl Checker {
         {
             candidates.extend(m.names.keys().cloned());
             if let Scope::Model { prefix } = &self.scope {
-                candidates.extend(m.names.keys().filter_map(|k| k.strip_prefix(prefix.as_str()).map(str::to_string)));
+                candidates.extend(
+                    m.names
+                        .keys()
+                        .filter_map(|k| k.strip_prefix(prefix.as_str()).map(str::to_string)),
+                );
             }
         }
         let mut d = Diagnostic::error(codes::E0004, format!("unknown name `{full}`"), p.span)
@@ -504,7 +682,9 @@ impl Checker {
         } else if matches!(self.scope, Scope::Patient) {
             d = d.with_help("doses and population generators can use covariates, genotypes and params of the model");
         } else if matches!(self.scope, Scope::Fn(_)) {
-            d = d.with_help("functions only see their own parameters; pass the value as an argument");
+            d = d.with_help(
+                "functions only see their own parameters; pass the value as an argument",
+            );
         }
         self.report(d);
     }
@@ -515,8 +695,14 @@ impl Checker {
         if matches!(self.scope, Scope::Endpoint)
             && let Some(agg) = Aggregate::from_name(&name)
         {
-            let positional = c.args.iter().filter(|a| !matches!(a.value.kind, ast::ExprKind::Window(..))).count();
-            let elementwise = matches!(agg, Aggregate::Max | Aggregate::Min) && positional >= 2 && name.len() == 3;
+            let positional = c
+                .args
+                .iter()
+                .filter(|a| !matches!(a.value.kind, ast::ExprKind::Window(..)))
+                .count();
+            let elementwise = matches!(agg, Aggregate::Max | Aggregate::Min)
+                && positional >= 2
+                && name.len() == 3;
             if !elementwise {
                 return self.aggregate(agg, c);
             }
@@ -528,7 +714,11 @@ impl Checker {
             match self.visible.names.get(&name).copied() {
                 Some(Global::Fn(f)) => return self.user_call(f, c),
                 Some(_) => {
-                    self.report(Diagnostic::error(codes::E0019, format!("`{name}` is not a function"), c.func.span));
+                    self.report(Diagnostic::error(
+                        codes::E0019,
+                        format!("`{name}` is not a function"),
+                        c.func.span,
+                    ));
                     return error_expr(span);
                 }
                 None => {}
@@ -536,18 +726,34 @@ impl Checker {
         }
         if Aggregate::from_name(&name).is_some() {
             self.report(
-                Diagnostic::error(codes::E0028, format!("`{name}` summarises a time course and is only available in endpoints"), c.func.span)
-                    .with_help("define it as `endpoint NAME = …` in a trial"),
+                Diagnostic::error(
+                    codes::E0028,
+                    format!("`{name}` summarises a time course and is only available in endpoints"),
+                    c.func.span,
+                )
+                .with_help("define it as `endpoint NAME = …` in a trial"),
             );
             return error_expr(span);
         }
-        let mut d = Diagnostic::error(codes::E0004, format!("unknown function `{name}`"), c.func.span)
-            .with_label_message("not a builtin or a declared `fn`");
+        let mut d = Diagnostic::error(
+            codes::E0004,
+            format!("unknown function `{name}`"),
+            c.func.span,
+        )
+        .with_label_message("not a builtin or a declared `fn`");
         if let Some((_, module)) = self.all_globals.get(&name) {
-            d = d.with_help(format!("it is defined in the `{module}` module: add `use {module}.{name}`"));
+            d = d.with_help(format!(
+                "it is defined in the `{module}` module: add `use {module}.{name}`"
+            ));
         } else {
             let mut cands: Vec<&str> = Builtin::NAMES.to_vec();
-            let fns: Vec<String> = self.visible.names.iter().filter(|(_, g)| matches!(g, Global::Fn(_))).map(|(n, _)| n.clone()).collect();
+            let fns: Vec<String> = self
+                .visible
+                .names
+                .iter()
+                .filter(|(_, g)| matches!(g, Global::Fn(_)))
+                .map(|(n, _)| n.clone())
+                .collect();
             cands.extend(fns.iter().map(String::as_str));
             if let Some(s) = did_you_mean(&name, cands) {
                 d = d.with_help(format!("did you mean `{s}`?"));
@@ -562,16 +768,30 @@ impl Checker {
         let named = c.args.iter().find_map(|a| a.name.as_ref());
         if let Some(nm) = named {
             self.report(
-                Diagnostic::error(codes::E0013, format!("`{}` takes no named arguments", c.func.joined()), nm.span)
-                    .with_help(format!("call it as `{sig}`")),
+                Diagnostic::error(
+                    codes::E0013,
+                    format!("`{}` takes no named arguments", c.func.joined()),
+                    nm.span,
+                )
+                .with_help(format!("call it as `{sig}`")),
             );
             return false;
         }
         if n < min || n > max {
-            let want = if min == max { format!("{min}") } else if max == usize::MAX { format!("at least {min}") } else { format!("{min} to {max}") };
+            let want = if min == max {
+                format!("{min}")
+            } else if max == usize::MAX {
+                format!("at least {min}")
+            } else {
+                format!("{min} to {max}")
+            };
             self.report(
-                Diagnostic::error(codes::E0013, format!("`{}` takes {want} argument(s), found {n}", c.func.joined()), c.span)
-                    .with_help(format!("call it as `{sig}`")),
+                Diagnostic::error(
+                    codes::E0013,
+                    format!("`{}` takes {want} argument(s), found {n}", c.func.joined()),
+                    c.span,
+                )
+                .with_help(format!("call it as `{sig}`")),
             );
             return false;
         }
@@ -607,7 +827,9 @@ impl Checker {
                 mk(ExprKind::Builtin(b, vec![x]), Type::Num(Unit::ONE), span)
             }
             Builtin::Sqrt => {
-                let Some(u) = self.num_unit(&args[0]) else { return error_expr(span) };
+                let Some(u) = self.num_unit(&args[0]) else {
+                    return error_expr(span);
+                };
                 if u.dim.is_dimensionless() {
                     let x = self.convert(args[0].clone(), Unit::ONE);
                     return mk(ExprKind::Builtin(b, vec![x]), Type::Num(Unit::ONE), span);
@@ -624,22 +846,42 @@ impl Checker {
                 for (i, e) in u.dim.0.iter().enumerate() {
                     dim.0[i] = e / 2;
                 }
-                let base = Unit { dim: u.dim, scale: Rational::ONE };
+                let base = Unit {
+                    dim: u.dim,
+                    scale: Rational::ONE,
+                };
                 let x = self.convert(args[0].clone(), base);
-                mk(ExprKind::Builtin(b, vec![x]), Type::Num(Unit { dim, scale: Rational::ONE }), span)
+                mk(
+                    ExprKind::Builtin(b, vec![x]),
+                    Type::Num(Unit {
+                        dim,
+                        scale: Rational::ONE,
+                    }),
+                    span,
+                )
             }
             Builtin::Abs | Builtin::Floor | Builtin::Ceil => {
-                let Some(u) = self.num_unit(&args[0]) else { return error_expr(span) };
+                let Some(u) = self.num_unit(&args[0]) else {
+                    return error_expr(span);
+                };
                 mk(ExprKind::Builtin(b, args), Type::Num(u), span)
             }
             Builtin::Min | Builtin::Max => {
-                let Some(u) = self.num_unit(&args[0]) else { return error_expr(span) };
+                let Some(u) = self.num_unit(&args[0]) else {
+                    return error_expr(span);
+                };
                 let mut out = vec![args[0].clone()];
                 for a in &args[1..] {
                     match a.ty {
                         Type::Num(ua) if ua.dim == u.dim => out.push(self.convert(a.clone(), u)),
                         t => {
-                            self.mismatch(&format!("the arguments of `{}`", b.name()), &args[0], args[0].ty, a, t);
+                            self.mismatch(
+                                &format!("the arguments of `{}`", b.name()),
+                                &args[0],
+                                args[0].ty,
+                                a,
+                                t,
+                            );
                             return error_expr(span);
                         }
                     }
@@ -648,11 +890,19 @@ impl Checker {
             }
             Builtin::Pow => error_expr(span),
             Builtin::Hill => {
-                let Some(u) = self.num_unit(&args[0]) else { return error_expr(span) };
+                let Some(u) = self.num_unit(&args[0]) else {
+                    return error_expr(span);
+                };
                 let x50 = match args[1].ty {
                     Type::Num(u2) if u2.dim == u.dim => self.convert(args[1].clone(), u),
                     t => {
-                        self.mismatch("the arguments `x` and `x50` of `hill`", &args[0], args[0].ty, &args[1], t);
+                        self.mismatch(
+                            "the arguments `x` and `x50` of `hill`",
+                            &args[0],
+                            args[0].ty,
+                            &args[1],
+                            t,
+                        );
                         return error_expr(span);
                     }
                 };
@@ -660,18 +910,28 @@ impl Checker {
                 if n.ty == Type::Error {
                     return error_expr(span);
                 }
-                mk(ExprKind::Builtin(b, vec![args[0].clone(), x50, n]), Type::Num(Unit::ONE), span)
+                mk(
+                    ExprKind::Builtin(b, vec![args[0].clone(), x50, n]),
+                    Type::Num(Unit::ONE),
+                    span,
+                )
             }
         }
     }
 
     fn user_call(&mut self, f: usize, c: &ast::Call) -> hir::Expr {
         let span = c.span;
-        let Some(func) = self.program.fns.get(f).cloned() else { return error_expr(span) };
+        let Some(func) = self.program.fns.get(f).cloned() else {
+            return error_expr(span);
+        };
         let sig = format!(
             "{}({})",
             func.name,
-            func.params.iter().map(|(n, u)| format!("{n}: {}", self.units.format_unit(*u))).collect::<Vec<_>>().join(", ")
+            func.params
+                .iter()
+                .map(|(n, u)| format!("{n}: {}", self.units.format_unit(*u)))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         // Place positional and named arguments.
         let mut slots: Vec<Option<&ast::Expr>> = vec![None; func.params.len()];
@@ -682,10 +942,18 @@ impl Checker {
                 Some(n) => match func.params.iter().position(|(p, _)| *p == n.text) {
                     Some(j) => j,
                     None => {
-                        let mut d = Diagnostic::error(codes::E0013, format!("`{}` has no parameter `{}`", func.name, n.text), n.span)
-                            .with_help(format!("the signature is `{sig}`"));
-                        if let Some(s) = did_you_mean(&n.text, func.params.iter().map(|(p, _)| p.as_str())) {
-                            d = d.with_help(format!("did you mean `{s}`? (the signature is `{sig}`)"));
+                        let mut d = Diagnostic::error(
+                            codes::E0013,
+                            format!("`{}` has no parameter `{}`", func.name, n.text),
+                            n.span,
+                        )
+                        .with_help(format!("the signature is `{sig}`"));
+                        if let Some(s) =
+                            did_you_mean(&n.text, func.params.iter().map(|(p, _)| p.as_str()))
+                        {
+                            d = d.with_help(format!(
+                                "did you mean `{s}`? (the signature is `{sig}`)"
+                            ));
                         }
                         self.report(d);
                         ok = false;
@@ -695,8 +963,17 @@ impl Checker {
             };
             if idx >= slots.len() {
                 self.report(
-                    Diagnostic::error(codes::E0013, format!("`{}` takes {} argument(s), found {}", func.name, func.params.len(), c.args.len()), span)
-                        .with_help(format!("the signature is `{sig}`")),
+                    Diagnostic::error(
+                        codes::E0013,
+                        format!(
+                            "`{}` takes {} argument(s), found {}",
+                            func.name,
+                            func.params.len(),
+                            c.args.len()
+                        ),
+                        span,
+                    )
+                    .with_help(format!("the signature is `{sig}`")),
                 );
                 return error_expr(span);
             }
@@ -708,8 +985,12 @@ impl Checker {
             match s {
                 None => {
                     self.report(
-                        Diagnostic::error(codes::E0013, format!("missing argument `{pname}` of `{}`", func.name), span)
-                            .with_help(format!("the signature is `{sig}`")),
+                        Diagnostic::error(
+                            codes::E0013,
+                            format!("missing argument `{pname}` of `{}`", func.name),
+                            span,
+                        )
+                        .with_help(format!("the signature is `{sig}`")),
                     );
                     ok = false;
                 }
@@ -722,7 +1003,12 @@ impl Checker {
                             self.report(
                                 Diagnostic::error(
                                     codes::E0012,
-                                    format!("argument `{pname}` of `{}` must be in {}, found {}", func.name, self.describe(*punit), self.describe_type(t)),
+                                    format!(
+                                        "argument `{pname}` of `{}` must be in {}, found {}",
+                                        func.name,
+                                        self.describe(*punit),
+                                        self.describe_type(t)
+                                    ),
                                     h.span,
                                 )
                                 .with_label_message(format!("this is {}", self.describe_type(t)))
@@ -754,7 +1040,11 @@ impl Checker {
         match consts::eval(&h) {
             Some(v) if v.is_finite() => Some(v),
             _ => {
-                self.report(Diagnostic::error(codes::E0031, format!("{what} must be a constant"), e.span));
+                self.report(Diagnostic::error(
+                    codes::E0031,
+                    format!("{what} must be a constant"),
+                    e.span,
+                ));
                 None
             }
         }
@@ -776,10 +1066,19 @@ impl Checker {
                 continue;
             }
             if let Some(n) = &a.name {
-                self.report(Diagnostic::error(codes::E0013, format!("`{}` takes no named arguments", agg.name()), n.span));
+                self.report(Diagnostic::error(
+                    codes::E0013,
+                    format!("`{}` takes no named arguments", agg.name()),
+                    n.span,
+                ));
                 return error_expr(span);
             }
-            let saved = std::mem::replace(&mut self.scope, Scope::Model { prefix: String::new() });
+            let saved = std::mem::replace(
+                &mut self.scope,
+                Scope::Model {
+                    prefix: String::new(),
+                },
+            );
             let h = self.expr(&a.value);
             self.scope = saved;
             args.push(h);
@@ -787,27 +1086,47 @@ impl Checker {
         if let (Some(f), Some(t)) = (from, to)
             && t <= f
         {
-            self.report(Diagnostic::error(codes::E0028, "the window ends before it starts", span));
+            self.report(Diagnostic::error(
+                codes::E0028,
+                "the window ends before it starts",
+                span,
+            ));
             return error_expr(span);
         }
         if args.iter().any(|a| a.ty == Type::Error) {
             return error_expr(span);
         }
         let (want, sig) = match agg {
-            Aggregate::Auc | Aggregate::Max | Aggregate::Min | Aggregate::Mean | Aggregate::Tmax | Aggregate::Tmin => (1, "f(x, from a to b)"),
+            Aggregate::Auc
+            | Aggregate::Max
+            | Aggregate::Min
+            | Aggregate::Mean
+            | Aggregate::Tmax
+            | Aggregate::Tmin => (1, "f(x, from a to b)"),
             Aggregate::Value => (2, "value(x, t)"),
-            Aggregate::TimeAbove | Aggregate::TimeBelow => (2, "time_above(x, threshold, from a to b)"),
+            Aggregate::TimeAbove | Aggregate::TimeBelow => {
+                (2, "time_above(x, threshold, from a to b)")
+            }
             Aggregate::TimeIn => (3, "time_in(x, low, high, from a to b)"),
-            Aggregate::FractionOfTime | Aggregate::FirstTime => (1, "fraction_of_time(condition, from a to b)"),
+            Aggregate::FractionOfTime | Aggregate::FirstTime => {
+                (1, "fraction_of_time(condition, from a to b)")
+            }
         };
         if args.len() != want {
             self.report(
-                Diagnostic::error(codes::E0013, format!("`{}` takes {want} argument(s) besides the window, found {}", agg.name(), args.len()), span)
-                    .with_help(format!("call it as `{sig}`")),
+                Diagnostic::error(
+                    codes::E0013,
+                    format!(
+                        "`{}` takes {want} argument(s) besides the window, found {}",
+                        agg.name(),
+                        args.len()
+                    ),
+                    span,
+                )
+                .with_help(format!("call it as `{sig}`")),
             );
             return error_expr(span);
         }
-        let mut args = args;
         let ty = match agg {
             Aggregate::FractionOfTime | Aggregate::FirstTime => {
                 let cond = self.expect_bool(args.remove(0));
@@ -815,10 +1134,16 @@ impl Checker {
                     return error_expr(span);
                 }
                 args = vec![cond];
-                if agg == Aggregate::FirstTime { Type::Num(self.hour) } else { Type::Num(Unit::ONE) }
+                if agg == Aggregate::FirstTime {
+                    Type::Num(self.hour)
+                } else {
+                    Type::Num(Unit::ONE)
+                }
             }
             _ => {
-                let Some(u) = self.num_unit(&args[0]) else { return error_expr(span) };
+                let Some(u) = self.num_unit(&args[0]) else {
+                    return error_expr(span);
+                };
                 match agg {
                     Aggregate::Auc => match u.mul(self.hour) {
                         Ok(au) => Type::Num(au),
@@ -835,7 +1160,11 @@ impl Checker {
                             }
                             None => {
                                 if t.ty != Type::Error {
-                                    self.report(Diagnostic::error(codes::E0031, "the time of `value` must be a constant", t.span));
+                                    self.report(Diagnostic::error(
+                                        codes::E0031,
+                                        "the time of `value` must be a constant",
+                                        t.span,
+                                    ));
                                 }
                                 return error_expr(span);
                             }
@@ -849,7 +1178,13 @@ impl Checker {
                             match a.ty {
                                 Type::Num(ua) if ua.dim == u.dim => rest.push(self.convert(a, u)),
                                 t => {
-                                    self.mismatch(&format!("the arguments of `{}`", agg.name()), &args[0], args[0].ty, &a, t);
+                                    self.mismatch(
+                                        &format!("the arguments of `{}`", agg.name()),
+                                        &args[0],
+                                        args[0].ty,
+                                        &a,
+                                        t,
+                                    );
                                     return error_expr(span);
                                 }
                             }
@@ -861,21 +1196,40 @@ impl Checker {
                 }
             }
         };
-        mk(ExprKind::Aggregate { kind: agg, args, from, to }, ty, span)
+        mk(
+            ExprKind::Aggregate {
+                kind: agg,
+                args,
+                from,
+                to,
+            },
+            ty,
+            span,
+        )
     }
 
     /// The cases a `match` scrutinee ranges over, with the switch variable.
     fn cases_of(&mut self, h: &hir::Expr) -> Option<(usize, Cases)> {
         match (h.ty, &h.kind) {
-            (Type::Genotype(g), ExprKind::Sym(Sym::Genotype(v))) => Some((*v, Cases::Diplotypes(g))),
-            (Type::Phenotype(g), ExprKind::Sym(Sym::Genotype(v))) => Some((*v, Cases::Phenotypes(g))),
+            (Type::Genotype(g), ExprKind::Sym(Sym::Genotype(v))) => {
+                Some((*v, Cases::Diplotypes(g)))
+            }
+            (Type::Phenotype(g), ExprKind::Sym(Sym::Genotype(v))) => {
+                Some((*v, Cases::Phenotypes(g)))
+            }
             (Type::Category(c), ExprKind::Sym(Sym::Covariate(_))) => Some((c, Cases::Levels(c))),
             (Type::Error, _) => None,
             (t, _) => {
                 self.report(
-                    Diagnostic::error(codes::E0019, format!("cannot `match` on {}", self.describe_type(t)), h.span)
-                        .with_label_message("expected a genotype, `phenotype(g)` or a categorical covariate")
-                        .with_help("use `if … else …` for numeric conditions"),
+                    Diagnostic::error(
+                        codes::E0019,
+                        format!("cannot `match` on {}", self.describe_type(t)),
+                        h.span,
+                    )
+                    .with_label_message(
+                        "expected a genotype, `phenotype(g)` or a categorical covariate",
+                    )
+                    .with_help("use `if … else …` for numeric conditions"),
                 );
                 None
             }
@@ -886,7 +1240,11 @@ impl Checker {
         match cases {
             Cases::Diplotypes(g) => self.program.genes[*g].diplotypes.len(),
             Cases::Phenotypes(g) => self.program.genes[*g].diplotypes.len(),
-            Cases::Levels(c) => self.model.as_ref().map(|m| m.covariates[*c].levels.len()).unwrap_or(0),
+            Cases::Levels(c) => self
+                .model
+                .as_ref()
+                .map(|m| m.covariates[*c].levels.len())
+                .unwrap_or(0),
         }
     }
 
@@ -894,36 +1252,61 @@ impl Checker {
         match cases {
             Cases::Diplotypes(g) => self.program.genes[*g].diplotype_names.clone(),
             Cases::Phenotypes(g) => self.program.genes[*g].phenotypes.clone(),
-            Cases::Levels(c) => self.model.as_ref().map(|m| m.covariates[*c].levels.clone()).unwrap_or_default(),
+            Cases::Levels(c) => self
+                .model
+                .as_ref()
+                .map(|m| m.covariates[*c].levels.clone())
+                .unwrap_or_default(),
         }
     }
 
     /// The diplotypes (or levels) a pattern covers; `None` after reporting an unknown pattern.
     fn pattern_members(&mut self, cases: &Cases, pat: &ast::Name) -> Option<Vec<usize>> {
         match cases {
-            Cases::Diplotypes(g) => match super::gene::diplotype_index(&self.program.genes[*g], &pat.text) {
-                Some(d) => Some(vec![d]),
-                None => {
-                    let gene = &self.program.genes[*g];
-                    let mut d = Diagnostic::error(codes::E0016, format!("`{}` is not a diplotype of `{}`", pat.text, gene.name), pat.span)
+            Cases::Diplotypes(g) => {
+                match super::gene::diplotype_index(&self.program.genes[*g], &pat.text) {
+                    Some(d) => Some(vec![d]),
+                    None => {
+                        let gene = &self.program.genes[*g];
+                        let mut d = Diagnostic::error(
+                            codes::E0016,
+                            format!("`{}` is not a diplotype of `{}`", pat.text, gene.name),
+                            pat.span,
+                        )
                         .with_label_message("unknown diplotype");
-                    if let Some(s) = did_you_mean(&pat.text, gene.diplotype_names.iter().map(String::as_str)) {
-                        d = d.with_help(format!("did you mean \"{s}\"?"));
-                    } else {
-                        d = d.with_help(format!("the diplotypes are {}", list(&gene.diplotype_names)));
+                        if let Some(s) =
+                            did_you_mean(&pat.text, gene.diplotype_names.iter().map(String::as_str))
+                        {
+                            d = d.with_help(format!("did you mean \"{s}\"?"));
+                        } else {
+                            d = d.with_help(format!(
+                                "the diplotypes are {}",
+                                list(&gene.diplotype_names)
+                            ));
+                        }
+                        self.report(d);
+                        None
                     }
-                    self.report(d);
-                    None
                 }
-            },
+            }
             Cases::Phenotypes(g) => {
                 let gene = &self.program.genes[*g];
                 match gene.phenotypes.iter().position(|p| *p == pat.text) {
-                    Some(p) => Some((0..gene.diplotypes.len()).filter(|&d| gene.phenotype_of[d] == Some(p)).collect()),
+                    Some(p) => Some(
+                        (0..gene.diplotypes.len())
+                            .filter(|&d| gene.phenotype_of[d] == Some(p))
+                            .collect(),
+                    ),
                     None => {
-                        let mut d = Diagnostic::error(codes::E0016, format!("`{}` is not a phenotype class of `{}`", pat.text, gene.name), pat.span)
-                            .with_label_message("unknown phenotype");
-                        if let Some(s) = did_you_mean(&pat.text, gene.phenotypes.iter().map(String::as_str)) {
+                        let mut d = Diagnostic::error(
+                            codes::E0016,
+                            format!("`{}` is not a phenotype class of `{}`", pat.text, gene.name),
+                            pat.span,
+                        )
+                        .with_label_message("unknown phenotype");
+                        if let Some(s) =
+                            did_you_mean(&pat.text, gene.phenotypes.iter().map(String::as_str))
+                        {
                             d = d.with_help(format!("did you mean `{s}`?"));
                         } else {
                             d = d.with_help(format!("the classes are {}", list(&gene.phenotypes)));
@@ -938,8 +1321,13 @@ impl Checker {
                 match levels.iter().position(|l| *l == pat.text) {
                     Some(i) => Some(vec![i]),
                     None => {
-                        let mut d = Diagnostic::error(codes::E0016, format!("`{}` is not a level of this covariate", pat.text), pat.span);
-                        if let Some(s) = did_you_mean(&pat.text, levels.iter().map(String::as_str)) {
+                        let mut d = Diagnostic::error(
+                            codes::E0016,
+                            format!("`{}` is not a level of this covariate", pat.text),
+                            pat.span,
+                        );
+                        if let Some(s) = did_you_mean(&pat.text, levels.iter().map(String::as_str))
+                        {
                             d = d.with_help(format!("did you mean `{s}`?"));
                         }
                         self.report(d);
@@ -950,29 +1338,63 @@ impl Checker {
         }
     }
 
-    fn switch(&mut self, var: usize, cases: &Cases, table: Vec<usize>, arms: Vec<hir::Expr>, ty: Type, span: Span) -> hir::Expr {
+    fn switch(
+        &mut self,
+        var: usize,
+        cases: &Cases,
+        table: Vec<usize>,
+        arms: Vec<hir::Expr>,
+        ty: Type,
+        span: Span,
+    ) -> hir::Expr {
         match cases {
             Cases::Levels(_) => {
                 // A categorical switch: nested ifs over the covariate's level index.
-                let cov = mk(ExprKind::Sym(Sym::Covariate(var)), Type::Num(Unit::ONE), span);
+                let cov = mk(
+                    ExprKind::Sym(Sym::Covariate(var)),
+                    Type::Num(Unit::ONE),
+                    span,
+                );
                 let mut out = arms[*table.last().unwrap_or(&0)].clone();
                 for (level, &arm) in table.iter().enumerate().rev().skip(1) {
                     let cond = mk(
-                        ExprKind::Binary(BinOp::Eq, Box::new(cov.clone()), Box::new(mk(ExprKind::Const(level as f64), Type::Num(Unit::ONE), span))),
+                        ExprKind::Binary(
+                            BinOp::Eq,
+                            Box::new(cov.clone()),
+                            Box::new(mk(
+                                ExprKind::Const(level as f64),
+                                Type::Num(Unit::ONE),
+                                span,
+                            )),
+                        ),
                         Type::Bool,
                         span,
                     );
-                    out = mk(ExprKind::If(Box::new(cond), Box::new(arms[arm].clone()), Box::new(out)), ty, span);
+                    out = mk(
+                        ExprKind::If(Box::new(cond), Box::new(arms[arm].clone()), Box::new(out)),
+                        ty,
+                        span,
+                    );
                 }
                 out
             }
-            _ => mk(ExprKind::Switch { genotype: var, table, arms }, ty, span),
+            _ => mk(
+                ExprKind::Switch {
+                    genotype: var,
+                    table,
+                    arms,
+                },
+                ty,
+                span,
+            ),
         }
     }
 
     fn match_expr(&mut self, scrut: &ast::Expr, arms: &[ast::MatchArm], span: Span) -> hir::Expr {
         let hs = self.expr(scrut);
-        let Some((var, cases)) = self.cases_of(&hs) else { return error_expr(span) };
+        let Some((var, cases)) = self.cases_of(&hs) else {
+            return error_expr(span);
+        };
         let n = self.case_count(&cases);
         let names = self.case_names(&cases);
         let mut table: Vec<Option<usize>> = vec![None; n];
@@ -1005,7 +1427,9 @@ impl Checker {
                 let mut m: Vec<String> = Vec::new();
                 for (d, slot) in table.iter().enumerate() {
                     if slot.is_none() {
-                        let p = gene.phenotype_of[d].map(|p| gene.phenotypes[p].clone()).unwrap_or_else(|| gene.diplotype_names[d].clone());
+                        let p = gene.phenotype_of[d]
+                            .map(|p| gene.phenotypes[p].clone())
+                            .unwrap_or_else(|| gene.diplotype_names[d].clone());
                         if !m.contains(&p) {
                             m.push(p);
                         }
@@ -1013,7 +1437,12 @@ impl Checker {
                 }
                 m
             }
-            _ => table.iter().enumerate().filter(|(_, s)| s.is_none()).map(|(d, _)| names[d].clone()).collect(),
+            _ => table
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.is_none())
+                .map(|(d, _)| names[d].clone())
+                .collect(),
         };
         if !missing.is_empty() && !failed {
             let quoted: Vec<String> = match &cases {
@@ -1021,9 +1450,16 @@ impl Checker {
                 _ => missing.iter().map(|m| format!("`{m}`")).collect(),
             };
             self.report(
-                Diagnostic::error(codes::E0015, format!("this `match` does not cover {}", quoted.join(", ")), scrut.span)
-                    .with_label_message(format!("{} case(s) missing", missing.len()))
-                    .with_help(format!("add arms for {}, or a catch-all `_ => …`", quoted.join(", "))),
+                Diagnostic::error(
+                    codes::E0015,
+                    format!("this `match` does not cover {}", quoted.join(", ")),
+                    scrut.span,
+                )
+                .with_label_message(format!("{} case(s) missing", missing.len()))
+                .with_help(format!(
+                    "add arms for {}, or a catch-all `_ => …`",
+                    quoted.join(", ")
+                )),
             );
             failed = true;
         }
@@ -1035,10 +1471,15 @@ impl Checker {
         let mut arms_out = Vec::new();
         for v in values {
             match (ty, v.ty) {
-                (Type::Num(u), Type::Num(uv)) if u.dim == uv.dim => arms_out.push(self.convert(v, u)),
+                (Type::Num(u), Type::Num(uv)) if u.dim == uv.dim => {
+                    arms_out.push(self.convert(v, u))
+                }
                 (Type::Bool, Type::Bool) => arms_out.push(v),
                 (_, tv) => {
-                    let first = arms_out.first().cloned().unwrap_or_else(|| error_expr(span));
+                    let first = arms_out
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| error_expr(span));
                     self.mismatch("the arms of `match`", &first, ty, &v, tv);
                     return error_expr(span);
                 }
@@ -1051,5 +1492,9 @@ impl Checker {
 
 fn list(items: &[String]) -> String {
     let shown: Vec<String> = items.iter().take(12).map(|s| format!("`{s}`")).collect();
-    if items.len() > 12 { format!("{} and {} more", shown.join(", "), items.len() - 12) } else { shown.join(", ") }
+    if items.len() > 12 {
+        format!("{} and {} more", shown.join(", "), items.len() - 12)
+    } else {
+        shown.join(", ")
+    }
 }

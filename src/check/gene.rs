@@ -36,7 +36,11 @@ pub fn diplotype_index(gene: &hir::Gene, text: &str) -> Option<usize> {
         }
         (find(&chars[0].to_string())?, find(&chars[1].to_string())?)
     };
-    let (a, b) = if pair.0 <= pair.1 { pair } else { (pair.1, pair.0) };
+    let (a, b) = if pair.0 <= pair.1 {
+        pair
+    } else {
+        (pair.1, pair.0)
+    };
     gene.diplotypes.iter().position(|&d| d == (a, b))
 }
 
@@ -64,7 +68,12 @@ fn substitute_activity(e: &hir::Expr, a: f64) -> hir::Expr {
 }
 
 impl Checker {
-    fn freq_table(&mut self, entries: &[(ast::Name, ast::Expr)], ancestries: &mut Vec<String>, span: Span) -> Option<Vec<f64>> {
+    fn freq_table(
+        &mut self,
+        entries: &[(ast::Name, ast::Expr)],
+        ancestries: &mut Vec<String>,
+        span: Span,
+    ) -> Option<Vec<f64>> {
         let names: Vec<String> = entries.iter().map(|(n, _)| n.text.clone()).collect();
         if ancestries.is_empty() {
             *ancestries = names.clone();
@@ -74,15 +83,28 @@ impl Checker {
         for (n, e) in entries {
             let Some(i) = ancestries.iter().position(|a| *a == n.text) else {
                 self.report(
-                    Diagnostic::error(codes::E0026, format!("ancestry `{}` is not used by the gene's other alleles", n.text), n.span)
-                        .with_help(format!("every allele lists the same ancestries: {}", ancestries.join(", "))),
+                    Diagnostic::error(
+                        codes::E0026,
+                        format!(
+                            "ancestry `{}` is not used by the gene's other alleles",
+                            n.text
+                        ),
+                        n.span,
+                    )
+                    .with_help(format!(
+                        "every allele lists the same ancestries: {}",
+                        ancestries.join(", ")
+                    )),
                 );
                 ok = false;
                 continue;
             };
             let v = self.const_number(e, "a frequency")?;
             if !(0.0..=1.0).contains(&v) {
-                self.report(Diagnostic::error(codes::E0026, "a frequency must be between 0 and 1", e.span).with_label_message(format!("{v}")));
+                self.report(
+                    Diagnostic::error(codes::E0026, "a frequency must be between 0 and 1", e.span)
+                        .with_label_message(format!("{v}")),
+                );
                 ok = false;
             }
             out[i] = v;
@@ -90,8 +112,15 @@ impl Checker {
         for a in ancestries.iter() {
             if !names.contains(a) {
                 self.report(
-                    Diagnostic::error(codes::E0026, format!("no frequency for ancestry `{a}`"), span)
-                        .with_help(format!("every allele lists the same ancestries: {}", ancestries.join(", "))),
+                    Diagnostic::error(
+                        codes::E0026,
+                        format!("no frequency for ancestry `{a}`"),
+                        span,
+                    )
+                    .with_help(format!(
+                        "every allele lists the same ancestries: {}",
+                        ancestries.join(", ")
+                    )),
                 );
                 ok = false;
             }
@@ -100,6 +129,7 @@ impl Checker {
     }
 
     /// Checks a gene declaration.
+    #[allow(clippy::needless_range_loop)]
     pub fn check_gene(&mut self, g: &ast::GeneDecl, span: Span) -> hir::Gene {
         let mut alleles: Vec<hir::Allele> = Vec::new();
         let mut ancestries: Vec<String> = Vec::new();
@@ -107,12 +137,24 @@ impl Checker {
         let mut any_freq = false;
         let mut freq_ok = true;
         for st in &g.body {
-            if let GeneStmt::Allele { name, activity, freq, span } = st {
+            if let GeneStmt::Allele {
+                name,
+                activity,
+                freq,
+                span,
+            } = st
+            {
                 if alleles.iter().any(|a| a.name == name.text) {
-                    self.report(Diagnostic::error(codes::E0006, format!("allele `{}` is declared twice", name.text), name.span));
+                    self.report(Diagnostic::error(
+                        codes::E0006,
+                        format!("allele `{}` is declared twice", name.text),
+                        name.span,
+                    ));
                     continue;
                 }
-                let act = activity.as_ref().and_then(|e| self.const_number(e, "an activity value"));
+                let act = activity
+                    .as_ref()
+                    .and_then(|e| self.const_number(e, "an activity value"));
                 let f = match freq {
                     Some(entries) => {
                         any_freq = true;
@@ -129,14 +171,29 @@ impl Checker {
                         Vec::new()
                     }
                 };
-                alleles.push(hir::Allele { name: name.text.clone(), activity: act, freq: f });
+                alleles.push(hir::Allele {
+                    name: name.text.clone(),
+                    activity: act,
+                    freq: f,
+                });
             }
         }
         if alleles.is_empty() {
-            self.report(Diagnostic::error(codes::E0026, format!("gene `{}` declares no alleles", g.name.text), g.name.span).with_help("add `allele NAME …` lines"));
+            self.report(
+                Diagnostic::error(
+                    codes::E0026,
+                    format!("gene `{}` declares no alleles", g.name.text),
+                    g.name.span,
+                )
+                .with_help("add `allele NAME …` lines"),
+            );
         }
         if any_freq && missing_freq.len() > 1 {
-            let mut d = Diagnostic::error(codes::E0026, "only one allele may omit its frequency (it takes the remainder)", missing_freq[1].1);
+            let mut d = Diagnostic::error(
+                codes::E0026,
+                "only one allele may omit its frequency (it takes the remainder)",
+                missing_freq[1].1,
+            );
             d = d.with_label(missing_freq[0].1, "this one already takes the remainder");
             self.report(d);
             freq_ok = false;
@@ -145,10 +202,22 @@ impl Checker {
         if any_freq && freq_ok {
             for k in 0..na {
                 let rest_idx = missing_freq.first().map(|m| m.0);
-                let sum: f64 = alleles.iter().enumerate().filter(|(i, _)| Some(*i) != rest_idx).map(|(_, a)| a.freq.get(k).copied().unwrap_or(0.0)).sum();
+                let sum: f64 = alleles
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| Some(*i) != rest_idx)
+                    .map(|(_, a)| a.freq.get(k).copied().unwrap_or(0.0))
+                    .sum();
                 if let Some(&(rest, _)) = missing_freq.first() {
                     if sum > 1.0 + 1e-9 {
-                        self.report(Diagnostic::error(codes::E0026, format!("allele frequencies for `{}` sum to {sum:.4}, more than 1", ancestries[k]), g.name.span));
+                        self.report(Diagnostic::error(
+                            codes::E0026,
+                            format!(
+                                "allele frequencies for `{}` sum to {sum:.4}, more than 1",
+                                ancestries[k]
+                            ),
+                            g.name.span,
+                        ));
                         freq_ok = false;
                     } else if alleles[rest].freq.len() == k {
                         alleles[rest].freq.push((1.0 - sum).max(0.0));
@@ -169,7 +238,10 @@ impl Checker {
                 diplotypes.push((a, b));
             }
         }
-        let diplotype_names: Vec<String> = diplotypes.iter().map(|&(a, b)| diplotype_name(&alleles, a, b)).collect();
+        let diplotype_names: Vec<String> = diplotypes
+            .iter()
+            .map(|&(a, b)| diplotype_name(&alleles, a, b))
+            .collect();
         let mut gene = hir::Gene {
             name: g.name.text.clone(),
             alleles,
@@ -193,22 +265,54 @@ impl Checker {
                             overrides.push((d, f, *span));
                         }
                     }
-                    None => self.report(Diagnostic::error(codes::E0016, format!("`{}` is not a diplotype of `{}`", name.text, gene.name), name.span)),
+                    None => self.report(Diagnostic::error(
+                        codes::E0016,
+                        format!("`{}` is not a diplotype of `{}`", name.text, gene.name),
+                        name.span,
+                    )),
                 }
             }
         }
         if any_freq && freq_ok && ancestries.len() == na {
             gene.ancestries = ancestries.clone();
             for k in 0..na {
-                let p: Vec<f64> = gene.alleles.iter().map(|a| a.freq.get(k).copied().unwrap_or(0.0)).collect();
-                let mut f: Vec<f64> = gene.diplotypes.iter().map(|&(a, b)| if a == b { p[a] * p[a] } else { 2.0 * p[a] * p[b] }).collect();
+                let p: Vec<f64> = gene
+                    .alleles
+                    .iter()
+                    .map(|a| a.freq.get(k).copied().unwrap_or(0.0))
+                    .collect();
+                let mut f: Vec<f64> = gene
+                    .diplotypes
+                    .iter()
+                    .map(|&(a, b)| {
+                        if a == b {
+                            p[a] * p[a]
+                        } else {
+                            2.0 * p[a] * p[b]
+                        }
+                    })
+                    .collect();
                 if !overrides.is_empty() {
                     let fixed: f64 = overrides.iter().map(|o| o.1[k]).sum();
                     if fixed > 1.0 + 1e-9 {
-                        self.report(Diagnostic::error(codes::E0026, format!("diplotype frequencies for `{}` sum to more than 1", ancestries[k]), overrides[0].2));
+                        self.report(Diagnostic::error(
+                            codes::E0026,
+                            format!(
+                                "diplotype frequencies for `{}` sum to more than 1",
+                                ancestries[k]
+                            ),
+                            overrides[0].2,
+                        ));
                     }
-                    let free: f64 = (0..nd).filter(|d| !overrides.iter().any(|o| o.0 == *d)).map(|d| f[d]).sum();
-                    let scale = if free > 0.0 { (1.0 - fixed).max(0.0) / free } else { 0.0 };
+                    let free: f64 = (0..nd)
+                        .filter(|d| !overrides.iter().any(|o| o.0 == *d))
+                        .map(|d| f[d])
+                        .sum();
+                    let scale = if free > 0.0 {
+                        (1.0 - fixed).max(0.0) / free
+                    } else {
+                        0.0
+                    };
                     for (d, fd) in f.iter_mut().enumerate() {
                         match overrides.iter().find(|o| o.0 == d) {
                             Some(o) => *fd = o.1[k],
@@ -221,7 +325,10 @@ impl Checker {
         }
         // Phenotype classes: explicit lists first, then `when` rules in order.
         for st in &g.body {
-            if let GeneStmt::PhenotypeList { name, diplotypes, .. } = st {
+            if let GeneStmt::PhenotypeList {
+                name, diplotypes, ..
+            } = st
+            {
                 let class = self.phenotype_class(&mut gene, name);
                 for d in diplotypes {
                     match diplotype_index(&gene, &d.text) {
@@ -231,15 +338,25 @@ impl Checker {
                             {
                                 self.report(Diagnostic::error(
                                     codes::E0026,
-                                    format!("diplotype `{}` is listed in both `{}` and `{}`", gene.diplotype_names[i], gene.phenotypes[prev], name.text),
+                                    format!(
+                                        "diplotype `{}` is listed in both `{}` and `{}`",
+                                        gene.diplotype_names[i], gene.phenotypes[prev], name.text
+                                    ),
                                     d.span,
                                 ));
                             }
                             gene.phenotype_of[i] = Some(class);
                         }
                         None => {
-                            let mut diag = Diagnostic::error(codes::E0016, format!("`{}` is not a diplotype of `{}`", d.text, gene.name), d.span);
-                            if let Some(s) = crate::diagnostic::did_you_mean(&d.text, gene.diplotype_names.iter().map(String::as_str)) {
+                            let mut diag = Diagnostic::error(
+                                codes::E0016,
+                                format!("`{}` is not a diplotype of `{}`", d.text, gene.name),
+                                d.span,
+                            );
+                            if let Some(s) = crate::diagnostic::did_you_mean(
+                                &d.text,
+                                gene.diplotype_names.iter().map(String::as_str),
+                            ) {
                                 diag = diag.with_help(format!("did you mean \"{s}\"?"));
                             }
                             self.report(diag);
@@ -258,7 +375,14 @@ impl Checker {
                 self.scope = saved;
                 if h.ty != Type::Bool {
                     if h.ty != Type::Error {
-                        self.report(Diagnostic::error(codes::E0019, "a phenotype rule needs a condition on `activity`", cond.span).with_help("e.g. `phenotype PM when activity == 0`"));
+                        self.report(
+                            Diagnostic::error(
+                                codes::E0019,
+                                "a phenotype rule needs a condition on `activity`",
+                                cond.span,
+                            )
+                            .with_help("e.g. `phenotype PM when activity == 0`"),
+                        );
                     }
                     continue;
                 }
@@ -267,7 +391,17 @@ impl Checker {
                         continue;
                     }
                     let Some(a) = gene.activity(d) else {
-                        self.report(Diagnostic::error(codes::E0026, format!("diplotype `{}` has no activity score for this rule", gene.diplotype_names[d]), cond.span).with_help("give every allele `activity <value>`"));
+                        self.report(
+                            Diagnostic::error(
+                                codes::E0026,
+                                format!(
+                                    "diplotype `{}` has no activity score for this rule",
+                                    gene.diplotype_names[d]
+                                ),
+                                cond.span,
+                            )
+                            .with_help("give every allele `activity <value>`"),
+                        );
                         break;
                     };
                     if consts::eval(&substitute_activity(&h, a)).is_some_and(|v| v != 0.0) {
@@ -277,11 +411,22 @@ impl Checker {
             }
         }
         if !gene.phenotypes.is_empty() {
-            let uncovered: Vec<String> = (0..nd).filter(|d| gene.phenotype_of[*d].is_none()).map(|d| format!("\"{}\"", gene.diplotype_names[d])).collect();
+            let uncovered: Vec<String> = (0..nd)
+                .filter(|d| gene.phenotype_of[*d].is_none())
+                .map(|d| format!("\"{}\"", gene.diplotype_names[d]))
+                .collect();
             if !uncovered.is_empty() {
-                let mut d = Diagnostic::error(codes::E0026, format!("no phenotype class for {}", uncovered.join(", ")), g.name.span)
-                    .with_label_message(format!("in gene `{}`", gene.name));
-                d = d.with_help(if has_when { "widen a `when` rule or list these diplotypes explicitly" } else { "list these diplotypes in a `phenotype` class" });
+                let mut d = Diagnostic::error(
+                    codes::E0026,
+                    format!("no phenotype class for {}", uncovered.join(", ")),
+                    g.name.span,
+                )
+                .with_label_message(format!("in gene `{}`", gene.name));
+                d = d.with_help(if has_when {
+                    "widen a `when` rule or list these diplotypes explicitly"
+                } else {
+                    "list these diplotypes in a `phenotype` class"
+                });
                 self.report(d);
             }
         }

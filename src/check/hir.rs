@@ -138,8 +138,8 @@ impl Builtin {
 
     /// All builtin names (for completion and "did you mean").
     pub const NAMES: &'static [&'static str] = &[
-        "exp", "log", "log10", "sqrt", "abs", "floor", "ceil", "min", "max", "pow", "hill", "logit",
-        "expit",
+        "exp", "log", "log10", "sqrt", "abs", "floor", "ceil", "min", "max", "pow", "hill",
+        "logit", "expit",
     ];
 }
 

@@ -114,8 +114,9 @@ impl Checker {
         use crate::units::UnitErrorKind as K;
         let d = match &e.kind {
             K::Unknown(name) => {
-                let mut d = Diagnostic::error(codes::E0005, format!("unknown unit `{name}`"), e.span)
-                    .with_label_message("not a declared unit");
+                let mut d =
+                    Diagnostic::error(codes::E0005, format!("unknown unit `{name}`"), e.span)
+                        .with_label_message("not a declared unit");
                 if let Some(s) = did_you_mean(name, self.units.names()) {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 } else {
@@ -125,24 +126,32 @@ impl Checker {
                 }
                 d
             }
-            K::NotANumberUnit(text) => Diagnostic::error(
-                codes::E0005,
-                format!("`{text}` is not a unit"),
-                e.span,
-            )
-            .with_label_message("only `1` may stand for a unit")
-            .with_help("write `1/h` for a rate, or give the number its unit after the `=`"),
+            K::NotANumberUnit(text) => {
+                Diagnostic::error(codes::E0005, format!("`{text}` is not a unit"), e.span)
+                    .with_label_message("only `1` may stand for a unit")
+                    .with_help("write `1/h` for a rate, or give the number its unit after the `=`")
+            }
             K::Overflow => Diagnostic::error(codes::E0029, "unit scale factor overflows", e.span)
-                .with_help("the exact factor of this unit no longer fits; use fewer prefixes or powers"),
+                .with_help(
+                    "the exact factor of this unit no longer fits; use fewer prefixes or powers",
+                ),
             K::AlreadyDeclared(name) => Diagnostic::error(
                 codes::E0024,
                 format!("unit `{name}` is already declared"),
                 e.span,
             )
             .with_help("units are global; pick another symbol"),
-            K::ZeroFactor(name) => Diagnostic::error(codes::E0024, format!("unit `{name}` is defined as zero"), e.span)
-                .with_help("a unit's factor must be non-zero"),
-            K::Syntax(msg) => Diagnostic::error(codes::E0024, format!("the unit prelude does not parse: {msg}"), e.span),
+            K::ZeroFactor(name) => Diagnostic::error(
+                codes::E0024,
+                format!("unit `{name}` is defined as zero"),
+                e.span,
+            )
+            .with_help("a unit's factor must be non-zero"),
+            K::Syntax(msg) => Diagnostic::error(
+                codes::E0024,
+                format!("the unit prelude does not parse: {msg}"),
+                e.span,
+            ),
             K::TooManyBases => Diagnostic::error(codes::E0029, "too many base units", e.span)
                 .with_help(format!(
                     "at most {} base dimensions are supported; derive this unit from existing ones",
@@ -170,11 +179,19 @@ impl Checker {
             hir::Type::Bool => "a truth value".into(),
             hir::Type::Genotype(g) => format!(
                 "a `{}` genotype",
-                self.program.genes.get(g).map(|g| g.name.as_str()).unwrap_or("?")
+                self.program
+                    .genes
+                    .get(g)
+                    .map(|g| g.name.as_str())
+                    .unwrap_or("?")
             ),
             hir::Type::Phenotype(g) => format!(
                 "a `{}` phenotype",
-                self.program.genes.get(g).map(|g| g.name.as_str()).unwrap_or("?")
+                self.program
+                    .genes
+                    .get(g)
+                    .map(|g| g.name.as_str())
+                    .unwrap_or("?")
             ),
             hir::Type::Category(_) => "a category".into(),
             hir::Type::Str => "a string".into(),
@@ -187,10 +204,19 @@ impl Checker {
         if let Some(g) = self.visible.names.get(&name.text) {
             return Some(*g);
         }
-        let mut d = Diagnostic::error(codes::E0004, format!("unknown {what} `{}`", name.text), name.span);
+        let mut d = Diagnostic::error(
+            codes::E0004,
+            format!("unknown {what} `{}`", name.text),
+            name.span,
+        );
         if let Some((_, module)) = self.all_globals.get(&name.text) {
-            d = d.with_help(format!("it is defined in the `{module}` module: add `use {module}.{}`", name.text));
-        } else if let Some(s) = did_you_mean(&name.text, self.visible.names.keys().map(String::as_str)) {
+            d = d.with_help(format!(
+                "it is defined in the `{module}` module: add `use {module}.{}`",
+                name.text
+            ));
+        } else if let Some(s) =
+            did_you_mean(&name.text, self.visible.names.keys().map(String::as_str))
+        {
             d = d.with_help(format!("did you mean `{s}`?"));
         }
         self.report(d);
@@ -221,7 +247,14 @@ pub struct Module<'a> {
 ///
 /// Unit declarations of every module are global; genes, functions and models are visible in the
 /// module that declares them and wherever a `use` imports them.
-pub fn check_program(units: UnitTable, modules: &[Module<'_>]) -> (hir::Program, Vec<Diagnostic>, Vec<(String, model::ModelScope)>) {
+pub fn check_program(
+    units: UnitTable,
+    modules: &[Module<'_>],
+) -> (
+    hir::Program,
+    Vec<Diagnostic>,
+    Vec<(String, model::ModelScope)>,
+) {
     let mut c = Checker::new(units);
     // Units first: they are global and order-independent across files.
     for m in modules {
@@ -242,7 +275,11 @@ pub fn check_program(units: UnitTable, modules: &[Module<'_>]) -> (hir::Program,
         for item in &m.file.items {
             if let ast::ItemKind::Use(u) = &item.kind {
                 let Some(ex) = exports.get(&u.module.text) else {
-                    let mut d = Diagnostic::error(codes::E0020, format!("unknown module `{}`", u.module.text), u.module.span);
+                    let mut d = Diagnostic::error(
+                        codes::E0020,
+                        format!("unknown module `{}`", u.module.text),
+                        u.module.span,
+                    );
                     let mods: Vec<String> = exports.keys().cloned().collect();
                     if let Some(s) = did_you_mean(&u.module.text, mods.iter().map(String::as_str)) {
                         d = d.with_help(format!("did you mean `{s}`?"));
@@ -267,8 +304,17 @@ pub fn check_program(units: UnitTable, modules: &[Module<'_>]) -> (hir::Program,
                                     c.visible.names.insert(n.text.clone(), *g);
                                 }
                                 None => {
-                                    let mut d = Diagnostic::error(codes::E0020, format!("module `{}` has no item `{}`", u.module.text, n.text), n.span);
-                                    if let Some(s) = did_you_mean(&n.text, ex.keys().map(String::as_str)) {
+                                    let mut d = Diagnostic::error(
+                                        codes::E0020,
+                                        format!(
+                                            "module `{}` has no item `{}`",
+                                            u.module.text, n.text
+                                        ),
+                                        n.span,
+                                    );
+                                    if let Some(s) =
+                                        did_you_mean(&n.text, ex.keys().map(String::as_str))
+                                    {
                                         d = d.with_help(format!("did you mean `{s}`?"));
                                     }
                                     c.report(d);
@@ -281,19 +327,24 @@ pub fn check_program(units: UnitTable, modules: &[Module<'_>]) -> (hir::Program,
         }
         let mut own: HashMap<String, Global> = HashMap::new();
         let mut own_spans: HashMap<String, Span> = HashMap::new();
-        let mut declare = |c: &mut Checker, name: &ast::Name, g: Global, own: &mut HashMap<String, Global>| {
-            if let Some(prev) = own_spans.get(&name.text) {
-                c.report(
-                    Diagnostic::error(codes::E0006, format!("`{}` is defined twice", name.text), name.span)
+        let mut declare =
+            |c: &mut Checker, name: &ast::Name, g: Global, own: &mut HashMap<String, Global>| {
+                if let Some(prev) = own_spans.get(&name.text) {
+                    c.report(
+                        Diagnostic::error(
+                            codes::E0006,
+                            format!("`{}` is defined twice", name.text),
+                            name.span,
+                        )
                         .with_label(*prev, "first defined here"),
-                );
-                return;
-            }
-            own_spans.insert(name.text.clone(), name.span);
-            own.insert(name.text.clone(), g);
-            c.visible.names.insert(name.text.clone(), g);
-            c.all_globals.insert(name.text.clone(), (g, m.name.clone()));
-        };
+                    );
+                    return;
+                }
+                own_spans.insert(name.text.clone(), name.span);
+                own.insert(name.text.clone(), g);
+                c.visible.names.insert(name.text.clone(), g);
+                c.all_globals.insert(name.text.clone(), (g, m.name.clone()));
+            };
         // Genes, then functions (in order; a function sees those before it), then models, trials.
         for item in &m.file.items {
             if let ast::ItemKind::Gene(g) = &item.kind {
@@ -308,8 +359,15 @@ pub fn check_program(units: UnitTable, modules: &[Module<'_>]) -> (hir::Program,
                 let mut params = Vec::new();
                 let mut ok = true;
                 for p in &f.params {
-                    if params.iter().any(|(n, _): &(String, Unit)| *n == p.name.text) {
-                        c.report(Diagnostic::error(codes::E0006, format!("parameter `{}` is listed twice", p.name.text), p.name.span));
+                    if params
+                        .iter()
+                        .any(|(n, _): &(String, Unit)| *n == p.name.text)
+                    {
+                        c.report(Diagnostic::error(
+                            codes::E0006,
+                            format!("parameter `{}` is listed twice", p.name.text),
+                            p.name.span,
+                        ));
                         ok = false;
                     }
                     match c.unit(&p.unit) {
@@ -326,13 +384,23 @@ pub fn check_program(units: UnitTable, modules: &[Module<'_>]) -> (hir::Program,
                 let body = c.expr(&f.body);
                 c.scope = Scope::Const;
                 let body = match ret {
-                    Some(r) => c.coerce(body, r, codes::E0008, &format!("the result of `{}`", f.name.text)),
+                    Some(r) => c.coerce(
+                        body,
+                        r,
+                        codes::E0008,
+                        &format!("the result of `{}`", f.name.text),
+                    ),
                     None => body,
                 };
                 if let Some(r) = ret
                     && ok
                 {
-                    c.program.fns.push(hir::Function { name: f.name.text.clone(), params, ret: r, body });
+                    c.program.fns.push(hir::Function {
+                        name: f.name.text.clone(),
+                        params,
+                        ret: r,
+                        body,
+                    });
                     let id = Global::Fn(c.program.fns.len() - 1);
                     declare(&mut c, &f.name, id, &mut own);
                 }
@@ -349,10 +417,10 @@ pub fn check_program(units: UnitTable, modules: &[Module<'_>]) -> (hir::Program,
             }
         }
         for item in &m.file.items {
-            if let ast::ItemKind::Trial(t) = &item.kind {
-                if let Some(trial) = c.check_trial(t, item.span, &scopes) {
-                    c.program.trials.push(trial);
-                }
+            if let ast::ItemKind::Trial(t) = &item.kind
+                && let Some(trial) = c.check_trial(t, item.span, &scopes)
+            {
+                c.program.trials.push(trial);
             }
         }
         if m.stdlib {

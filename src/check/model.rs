@@ -129,29 +129,51 @@ impl Checker {
             Some(s) => s,
             None => {
                 // A level of a categorical covariate.
-                let level = m.covariates.iter().enumerate().find_map(|(i, c)| c.levels.iter().position(|l| l == full).map(|l| (i, l)));
+                let level = m
+                    .covariates
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, c)| c.levels.iter().position(|l| l == full).map(|l| (i, l)));
                 let (cov, l) = level?;
-                return Some(hir::Expr { kind: ExprKind::Const(l as f64), ty: Type::Category(cov), span });
+                return Some(hir::Expr {
+                    kind: ExprKind::Const(l as f64),
+                    ty: Type::Category(cov),
+                    span,
+                });
             }
         };
         if let Some(m) = self.model.as_mut() {
             m.used.insert(sym);
         }
-        if matches!(self.scope, Scope::Patient) && !matches!(sym, Sym::Covariate(_) | Sym::Genotype(_) | Sym::Param(_)) {
+        if matches!(self.scope, Scope::Patient)
+            && !matches!(sym, Sym::Covariate(_) | Sym::Genotype(_) | Sym::Param(_))
+        {
             self.report(
-                Diagnostic::error(codes::E0019, format!("`{full}` changes over time and cannot be used here"), span)
-                    .with_label_message("a state, `let` or observable")
-                    .with_help("doses and population generators can use covariates, genotypes and params"),
+                Diagnostic::error(
+                    codes::E0019,
+                    format!("`{full}` changes over time and cannot be used here"),
+                    span,
+                )
+                .with_label_message("a state, `let` or observable")
+                .with_help(
+                    "doses and population generators can use covariates, genotypes and params",
+                ),
             );
             return Some(error_expr(span));
         }
         let ty = self.sym_type(sym);
-        Some(hir::Expr { kind: ExprKind::Sym(sym), ty, span })
+        Some(hir::Expr {
+            kind: ExprKind::Sym(sym),
+            ty,
+            span,
+        })
     }
 
     /// The type of a model symbol, checking its definition first if its unit is inferred.
     pub(super) fn sym_type(&mut self, sym: Sym) -> Type {
-        let Some(m) = self.model.as_ref() else { return Type::Error };
+        let Some(m) = self.model.as_ref() else {
+            return Type::Error;
+        };
         match sym {
             Sym::Covariate(i) => match m.covariates[i].unit {
                 Some(u) => Type::Num(u),
@@ -174,7 +196,10 @@ impl Checker {
                     return Type::Error;
                 }
                 self.check_pending(sym);
-                self.pending(sym).and_then(|p| p.done.as_ref()).map(|d| d.ty).unwrap_or(Type::Error)
+                self.pending(sym)
+                    .and_then(|p| p.done.as_ref())
+                    .map(|d| d.ty)
+                    .unwrap_or(Type::Error)
             }
             Sym::Time => Type::Num(self.hour),
             Sym::FnArg(_) | Sym::GeneActivity => Type::Num(Unit::ONE),
@@ -208,15 +233,25 @@ impl Checker {
         if cycle.iter().any(|s| m.cyclic.contains(s)) {
             return;
         }
-        let names: Vec<String> = cycle.iter().filter_map(|s| self.pending(*s).map(|p| p.name.clone())).collect();
+        let names: Vec<String> = cycle
+            .iter()
+            .filter_map(|s| self.pending(*s).map(|p| p.name.clone()))
+            .collect();
         let first = self.pending(sym).map(|p| p.name_span).unwrap_or_default();
         let mut d = Diagnostic::error(
             codes::E0023,
-            format!("`{}` is defined in terms of itself", names.first().cloned().unwrap_or_default()),
+            format!(
+                "`{}` is defined in terms of itself",
+                names.first().cloned().unwrap_or_default()
+            ),
             first,
         )
         .with_label_message("defined here")
-        .with_note(format!("the cycle is {} → {}", names.join(" → "), names.first().cloned().unwrap_or_default()))
+        .with_note(format!(
+            "the cycle is {} → {}",
+            names.join(" → "),
+            names.first().cloned().unwrap_or_default()
+        ))
         .with_help("break the cycle: one of these must be a state with a `d/dt`, or a constant");
         for s in cycle.iter().skip(1) {
             if let Some(p) = self.pending(*s) {
@@ -231,14 +266,21 @@ impl Checker {
 
     /// Checks the value of a param, let or observable (once).
     fn check_pending(&mut self, sym: Sym) {
-        let Some(p) = self.pending(sym).cloned() else { return };
+        let Some(p) = self.pending(sym).cloned() else {
+            return;
+        };
         if p.done.is_some() {
             return;
         }
         if let Some(m) = self.model.as_mut() {
             m.in_progress.push(sym);
         }
-        let saved = std::mem::replace(&mut self.scope, Scope::Model { prefix: p.prefix.clone() });
+        let saved = std::mem::replace(
+            &mut self.scope,
+            Scope::Model {
+                prefix: p.prefix.clone(),
+            },
+        );
         let declared = match &p.unit {
             Some(u) => self.unit(u),
             None => None,
@@ -261,12 +303,27 @@ impl Checker {
         if let Sym::Param(_) = sym {
             let mut rs = Vec::new();
             refs(&value, &mut rs);
-            if let Some((bad, at)) = rs.iter().find(|(s, _)| matches!(s, Sym::State(_) | Sym::Let(_) | Sym::Observable(_) | Sym::Time)) {
+            if let Some((bad, at)) = rs.iter().find(|(s, _)| {
+                matches!(
+                    s,
+                    Sym::State(_) | Sym::Let(_) | Sym::Observable(_) | Sym::Time
+                )
+            }) {
                 let name = self.sym_name(*bad);
                 self.report(
-                    Diagnostic::error(codes::E0019, format!("param `{}` depends on `{name}`, which changes over time", p.name), *at)
-                        .with_label(p.name_span, "a param is constant for each patient")
-                        .with_help(format!("declare `{}` with `let` instead of `param`", p.name)),
+                    Diagnostic::error(
+                        codes::E0019,
+                        format!(
+                            "param `{}` depends on `{name}`, which changes over time",
+                            p.name
+                        ),
+                        *at,
+                    )
+                    .with_label(p.name_span, "a param is constant for each patient")
+                    .with_help(format!(
+                        "declare `{}` with `let` instead of `param`",
+                        p.name
+                    )),
                 );
             }
         }
@@ -279,14 +336,24 @@ impl Checker {
         }
     }
 
-    fn coerce_decl(&mut self, value: hir::Expr, u: Unit, what: &str, unit_span: Option<Span>) -> hir::Expr {
+    fn coerce_decl(
+        &mut self,
+        value: hir::Expr,
+        u: Unit,
+        what: &str,
+        unit_span: Option<Span>,
+    ) -> hir::Expr {
         match value.ty {
             Type::Num(v) if v.dim == u.dim => self.convert(value, u),
             Type::Error => value,
             other => {
                 let mut d = Diagnostic::error(
                     codes::E0008,
-                    format!("{what} is declared in {} but its value is {}", self.describe(u), self.describe_type(other)),
+                    format!(
+                        "{what} is declared in {} but its value is {}",
+                        self.describe(u),
+                        self.describe_type(other)
+                    ),
                     value.span,
                 )
                 .with_label_message(format!("this is {}", self.describe_type(other)));
@@ -304,7 +371,9 @@ impl Checker {
 
     /// The qualified name of a model symbol.
     pub fn sym_name(&self, s: Sym) -> String {
-        let Some(m) = self.model.as_ref() else { return String::new() };
+        let Some(m) = self.model.as_ref() else {
+            return String::new();
+        };
         match s {
             Sym::Covariate(i) => m.covariates[i].name.clone(),
             Sym::Genotype(i) => m.genotypes[i].name.clone(),
@@ -334,7 +403,12 @@ impl Checker {
         m.spans.insert(sym, span);
     }
 
-    fn collect(&mut self, body: &[ast::Stmt], prefix: &str, deferred: &mut Vec<(String, ast::Stmt)>) {
+    fn collect(
+        &mut self,
+        body: &[ast::Stmt],
+        prefix: &str,
+        deferred: &mut Vec<(String, ast::Stmt)>,
+    ) {
         for st in body {
             let q = |n: &ast::Name| format!("{prefix}{}", n.text);
             match &st.kind {
@@ -345,7 +419,11 @@ impl Checker {
                             let mut seen: Vec<String> = Vec::new();
                             for l in ls {
                                 if seen.contains(&l.text) {
-                                    self.report(Diagnostic::error(codes::E0006, format!("level `{}` is listed twice", l.text), l.span));
+                                    self.report(Diagnostic::error(
+                                        codes::E0006,
+                                        format!("level `{}` is listed twice", l.text),
+                                        l.span,
+                                    ));
                                 } else {
                                     seen.push(l.text.clone());
                                 }
@@ -362,42 +440,82 @@ impl Checker {
                     if let Some(d) = default {
                         if is_cat {
                             match &d.kind {
-                                ast::ExprKind::Path(p) if p.parts.len() == 1 => match levels.iter().position(|l| *l == p.parts[0].text) {
-                                    Some(i) => value = i as f64,
-                                    None => {
-                                        let mut diag = Diagnostic::error(codes::E0016, format!("`{}` is not a level of `{}`", p.parts[0].text, name.text), d.span);
-                                        if let Some(s) = did_you_mean(&p.parts[0].text, levels.iter().map(String::as_str)) {
-                                            diag = diag.with_help(format!("did you mean `{s}`?"));
+                                ast::ExprKind::Path(p) if p.parts.len() == 1 => {
+                                    match levels.iter().position(|l| *l == p.parts[0].text) {
+                                        Some(i) => value = i as f64,
+                                        None => {
+                                            let mut diag = Diagnostic::error(
+                                                codes::E0016,
+                                                format!(
+                                                    "`{}` is not a level of `{}`",
+                                                    p.parts[0].text, name.text
+                                                ),
+                                                d.span,
+                                            );
+                                            if let Some(s) = did_you_mean(
+                                                &p.parts[0].text,
+                                                levels.iter().map(String::as_str),
+                                            ) {
+                                                diag =
+                                                    diag.with_help(format!("did you mean `{s}`?"));
+                                            }
+                                            self.report(diag);
                                         }
-                                        self.report(diag);
                                     }
-                                },
-                                _ => self.report(Diagnostic::error(codes::E0019, "the default of a categorical covariate is one of its levels", d.span)),
+                                }
+                                _ => self.report(Diagnostic::error(
+                                    codes::E0019,
+                                    "the default of a categorical covariate is one of its levels",
+                                    d.span,
+                                )),
                             }
                         } else if let Some(u) = unit {
                             let saved = std::mem::replace(&mut self.scope, Scope::Const);
                             let h = self.expr(d);
                             self.scope = saved;
-                            let h = self.coerce_decl(h, u, &format!("covariate `{}`", name.text), None);
+                            let h =
+                                self.coerce_decl(h, u, &format!("covariate `{}`", name.text), None);
                             match consts::eval(&h) {
                                 Some(v) => value = v,
-                                None if h.ty != Type::Error => self.report(Diagnostic::error(codes::E0019, "a covariate default must be a constant", d.span)),
+                                None if h.ty != Type::Error => self.report(Diagnostic::error(
+                                    codes::E0019,
+                                    "a covariate default must be a constant",
+                                    d.span,
+                                )),
                                 None => {}
                             }
                         }
                     }
-                    let cov = hir::Covariate { name: q(name), unit: if is_cat { None } else { Some(unit.unwrap_or(Unit::ONE)) }, levels, default: value, span: st.span };
+                    let cov = hir::Covariate {
+                        name: q(name),
+                        unit: if is_cat {
+                            None
+                        } else {
+                            Some(unit.unwrap_or(Unit::ONE))
+                        },
+                        levels,
+                        default: value,
+                        span: st.span,
+                    };
                     if let Some(m) = self.model.as_mut() {
                         m.covariates.push(cov);
                     }
                     self.declare(q(name), Sym::Covariate(idx), name.span);
                 }
-                StmtKind::Genotype { name, gene, default } => {
+                StmtKind::Genotype {
+                    name,
+                    gene,
+                    default,
+                } => {
                     let gname = gene.parts.last().cloned().unwrap_or_else(|| name.clone());
                     let gid = match self.global(&gname, "gene") {
                         Some(Global::Gene(g)) => Some(g),
                         Some(_) => {
-                            self.report(Diagnostic::error(codes::E0019, format!("`{}` is not a gene", gname.text), gene.span));
+                            self.report(Diagnostic::error(
+                                codes::E0019,
+                                format!("`{}` is not a gene", gname.text),
+                                gene.span,
+                            ));
                             None
                         }
                         None => None,
@@ -409,22 +527,42 @@ impl Checker {
                             Some(i) => def = i,
                             None => {
                                 let gene_ref = &self.program.genes[g];
-                                let mut diag = Diagnostic::error(codes::E0016, format!("`{}` is not a diplotype of `{}`", d.text, gene_ref.name), d.span);
-                                if let Some(s) = did_you_mean(&d.text, gene_ref.diplotype_names.iter().map(String::as_str)) {
+                                let mut diag = Diagnostic::error(
+                                    codes::E0016,
+                                    format!(
+                                        "`{}` is not a diplotype of `{}`",
+                                        d.text, gene_ref.name
+                                    ),
+                                    d.span,
+                                );
+                                if let Some(s) = did_you_mean(
+                                    &d.text,
+                                    gene_ref.diplotype_names.iter().map(String::as_str),
+                                ) {
                                     diag = diag.with_help(format!("did you mean \"{s}\"?"));
                                 }
                                 self.report(diag);
                             }
                         }
-                    } else if let Some(i) = self.program.genes[g].diplotype_freq.first().and_then(|f| {
-                        f.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i)
-                    }) {
+                    } else if let Some(i) =
+                        self.program.genes[g].diplotype_freq.first().and_then(|f| {
+                            f.iter()
+                                .enumerate()
+                                .max_by(|a, b| a.1.total_cmp(b.1))
+                                .map(|(i, _)| i)
+                        })
+                    {
                         // Without a default, the most frequent diplotype of the first ancestry.
                         def = i;
                     }
                     let idx = self.model.as_ref().map(|m| m.genotypes.len()).unwrap_or(0);
                     if let Some(m) = self.model.as_mut() {
-                        m.genotypes.push(hir::GenotypeVar { name: q(name), gene: g, default: def, span: st.span });
+                        m.genotypes.push(hir::GenotypeVar {
+                            name: q(name),
+                            gene: g,
+                            default: def,
+                            span: st.span,
+                        });
                     }
                     self.declare(q(name), Sym::Genotype(idx), name.span);
                 }
@@ -439,7 +577,9 @@ impl Checker {
                         done: None,
                         error: Vec::new(),
                     };
-                    let Some(m) = self.model.as_mut() else { continue };
+                    let Some(m) = self.model.as_mut() else {
+                        continue;
+                    };
                     let sym = if matches!(st.kind, StmtKind::Param { .. }) {
                         m.params.push(p);
                         Sym::Param(m.params.len() - 1)
@@ -449,7 +589,12 @@ impl Checker {
                     };
                     self.declare(q(name), sym, name.span);
                 }
-                StmtKind::Observe { name, unit, value: Some(value), error } => {
+                StmtKind::Observe {
+                    name,
+                    unit,
+                    value: Some(value),
+                    error,
+                } => {
                     let p = Pending {
                         name: q(name),
                         prefix: prefix.to_string(),
@@ -460,16 +605,32 @@ impl Checker {
                         done: None,
                         error: error.clone(),
                     };
-                    let Some(m) = self.model.as_mut() else { continue };
+                    let Some(m) = self.model.as_mut() else {
+                        continue;
+                    };
                     m.observables.push(p);
                     let sym = Sym::Observable(m.observables.len() - 1);
                     self.declare(q(name), sym, name.span);
                 }
-                StmtKind::Compartment { name, unit, init } | StmtKind::State { name, unit, init } => {
-                    let kind = if matches!(st.kind, StmtKind::Compartment { .. }) { hir::StateKind::Compartment } else { hir::StateKind::State };
+                StmtKind::Compartment { name, unit, init }
+                | StmtKind::State { name, unit, init } => {
+                    let kind = if matches!(st.kind, StmtKind::Compartment { .. }) {
+                        hir::StateKind::Compartment
+                    } else {
+                        hir::StateKind::State
+                    };
                     let u = self.unit(unit);
-                    let decl = StateDecl { kind, unit: u, init: init.clone(), prefix: prefix.to_string(), span: st.span, name_span: name.span };
-                    let Some(m) = self.model.as_mut() else { continue };
+                    let decl = StateDecl {
+                        kind,
+                        unit: u,
+                        init: init.clone(),
+                        prefix: prefix.to_string(),
+                        span: st.span,
+                        name_span: name.span,
+                    };
+                    let Some(m) = self.model.as_mut() else {
+                        continue;
+                    };
                     m.states.push((q(name), decl));
                     let sym = Sym::State(m.states.len() - 1);
                     self.declare(q(name), sym, name.span);
@@ -478,7 +639,11 @@ impl Checker {
                     let inner = format!("{prefix}{}.", name.text);
                     if let Some(m) = self.model.as_mut() {
                         if m.pathways.contains(&q(name)) {
-                            self.report(Diagnostic::error(codes::E0006, format!("pathway `{}` is defined twice", q(name)), name.span));
+                            self.report(Diagnostic::error(
+                                codes::E0006,
+                                format!("pathway `{}` is defined twice", q(name)),
+                                name.span,
+                            ));
                         } else {
                             m.pathways.push(q(name));
                         }
@@ -501,7 +666,11 @@ impl Checker {
         for (_, st) in &deferred {
             if let StmtKind::MolecularWeight { value } = &st.kind {
                 if molecular_weight.is_some() {
-                    self.report(Diagnostic::error(codes::E0006, "`molecular_weight` is declared twice", st.span));
+                    self.report(Diagnostic::error(
+                        codes::E0006,
+                        "`molecular_weight` is declared twice",
+                        st.span,
+                    ));
                     continue;
                 }
                 let target = match (self.units.get("g"), self.units.get("mol")) {
@@ -515,8 +684,16 @@ impl Checker {
                     let h = self.coerce(h, t, codes::E0008, "`molecular_weight`");
                     match consts::eval(&h) {
                         Some(v) if v > 0.0 && v.is_finite() => molecular_weight = Some(v),
-                        Some(_) => self.report(Diagnostic::error(codes::E0008, "`molecular_weight` must be positive", value.span)),
-                        None if h.ty != Type::Error => self.report(Diagnostic::error(codes::E0008, "`molecular_weight` must be a constant", value.span)),
+                        Some(_) => self.report(Diagnostic::error(
+                            codes::E0008,
+                            "`molecular_weight` must be positive",
+                            value.span,
+                        )),
+                        None if h.ty != Type::Error => self.report(Diagnostic::error(
+                            codes::E0008,
+                            "`molecular_weight` must be a constant",
+                            value.span,
+                        )),
                         None => {}
                     }
                 }
@@ -532,26 +709,53 @@ impl Checker {
         for i in 0..nl {
             self.check_pending(Sym::Let(i));
         }
-        let no = self.model.as_ref().map(|m| m.observables.len()).unwrap_or(0);
+        let no = self
+            .model
+            .as_ref()
+            .map(|m| m.observables.len())
+            .unwrap_or(0);
         for i in 0..no {
             self.check_pending(Sym::Observable(i));
         }
 
         // States: initial values.
-        let state_decls: Vec<(String, StateDecl)> = self.model.as_ref().map(|m| m.states.clone()).unwrap_or_default();
+        let state_decls: Vec<(String, StateDecl)> = self
+            .model
+            .as_ref()
+            .map(|m| m.states.clone())
+            .unwrap_or_default();
         let mut states = Vec::new();
         for (name, sd) in &state_decls {
             let unit = sd.unit.unwrap_or(Unit::ONE);
             let init = match &sd.init {
-                None => hir::Expr { kind: ExprKind::Const(0.0), ty: Type::Num(unit), span: sd.span },
+                None => hir::Expr {
+                    kind: ExprKind::Const(0.0),
+                    ty: Type::Num(unit),
+                    span: sd.span,
+                },
                 Some(e) => {
-                    let saved = std::mem::replace(&mut self.scope, Scope::Model { prefix: sd.prefix.clone() });
+                    let saved = std::mem::replace(
+                        &mut self.scope,
+                        Scope::Model {
+                            prefix: sd.prefix.clone(),
+                        },
+                    );
                     let h = self.expr(e);
                     self.scope = saved;
-                    let h = self.coerce_to_state(h, unit, molecular_weight, &format!("the initial value of `{name}`"));
+                    let h = self.coerce_to_state(
+                        h,
+                        unit,
+                        molecular_weight,
+                        &format!("the initial value of `{name}`"),
+                    );
                     let mut rs = Vec::new();
                     refs(&h, &mut rs);
-                    if let Some((bad, at)) = rs.iter().find(|(s, _)| matches!(s, Sym::State(_) | Sym::Let(_) | Sym::Observable(_) | Sym::Time)) {
+                    if let Some((bad, at)) = rs.iter().find(|(s, _)| {
+                        matches!(
+                            s,
+                            Sym::State(_) | Sym::Let(_) | Sym::Observable(_) | Sym::Time
+                        )
+                    }) {
                         let bad = self.sym_name(*bad);
                         self.report(
                             Diagnostic::error(codes::E0019, format!("the initial value of `{name}` depends on `{bad}`, which changes over time"), *at)
@@ -561,7 +765,14 @@ impl Checker {
                     h
                 }
             };
-            states.push(hir::State { name: name.clone(), unit, kind: sd.kind, init, rhs: Vec::new(), span: sd.span });
+            states.push(hir::State {
+                name: name.clone(),
+                unit,
+                kind: sd.kind,
+                init,
+                rhs: Vec::new(),
+                span: sd.span,
+            });
         }
 
         // Flows, derivatives, random effects, observations.
@@ -572,19 +783,33 @@ impl Checker {
         let mut observe_existing = Vec::new();
         for (prefix, st) in &deferred {
             match &st.kind {
-                StmtKind::Flow { from, to, to_span, rate } => {
+                StmtKind::Flow {
+                    from,
+                    to,
+                    to_span,
+                    rate,
+                } => {
                     let src = self.state_ref(prefix, from, "a flow source");
                     let dst = match to {
                         Some(t) => self.state_ref(prefix, t, "a flow target"),
                         None => Some(usize::MAX),
                     };
                     let _ = to_span;
-                    let saved = std::mem::replace(&mut self.scope, Scope::Model { prefix: prefix.clone() });
+                    let saved = std::mem::replace(
+                        &mut self.scope,
+                        Scope::Model {
+                            prefix: prefix.clone(),
+                        },
+                    );
                     let h = self.expr(rate);
                     self.scope = saved;
-                    let (Some(src), Some(dst)) = (src, dst) else { continue };
+                    let (Some(src), Some(dst)) = (src, dst) else {
+                        continue;
+                    };
                     let su = states[src].unit;
-                    let Ok(want) = su.div(self.hour) else { continue };
+                    let Ok(want) = su.div(self.hour) else {
+                        continue;
+                    };
                     let h = match h.ty {
                         Type::Num(u) if u.dim == want.dim => self.convert(h, want),
                         Type::Error => continue,
@@ -601,21 +826,42 @@ impl Checker {
                             continue;
                         }
                     };
-                    let neg = hir::Expr { kind: ExprKind::Unary(ast::UnOp::Neg, Box::new(h.clone())), ty: h.ty, span: h.span };
+                    let neg = hir::Expr {
+                        kind: ExprKind::Unary(ast::UnOp::Neg, Box::new(h.clone())),
+                        ty: h.ty,
+                        span: h.span,
+                    };
                     states[src].rhs.push(neg);
                     if dst != usize::MAX {
                         let du = states[dst].unit;
-                        let Ok(dwant) = du.div(self.hour) else { continue };
-                        let term = self.coerce_to_state(h.clone(), dwant, molecular_weight, &format!("the flow into `{}`", states[dst].name));
+                        let Ok(dwant) = du.div(self.hour) else {
+                            continue;
+                        };
+                        let term = self.coerce_to_state(
+                            h.clone(),
+                            dwant,
+                            molecular_weight,
+                            &format!("the flow into `{}`", states[dst].name),
+                        );
                         if term.ty == Type::Error {
                             continue;
                         }
                         states[dst].rhs.push(term);
                     }
-                    flows.push(hir::Flow { from: src, to: if dst == usize::MAX { None } else { Some(dst) }, rate: h, span: st.span });
+                    flows.push(hir::Flow {
+                        from: src,
+                        to: if dst == usize::MAX { None } else { Some(dst) },
+                        rate: h,
+                        span: st.span,
+                    });
                 }
                 StmtKind::Deriv { target, value } => {
-                    let saved = std::mem::replace(&mut self.scope, Scope::Model { prefix: prefix.clone() });
+                    let saved = std::mem::replace(
+                        &mut self.scope,
+                        Scope::Model {
+                            prefix: prefix.clone(),
+                        },
+                    );
                     let idx = self.model_ref(prefix, &target.joined(), target.span);
                     let h = self.expr(value);
                     self.scope = saved;
@@ -623,8 +869,12 @@ impl Checker {
                         Some(ExprKind::Sym(Sym::State(i))) => i,
                         Some(_) => {
                             self.report(
-                                Diagnostic::error(codes::E0022, format!("`{}` is not a state", target.joined()), target.span)
-                                    .with_help("declare it with `state NAME: unit = initial`"),
+                                Diagnostic::error(
+                                    codes::E0022,
+                                    format!("`{}` is not a state", target.joined()),
+                                    target.span,
+                                )
+                                .with_help("declare it with `state NAME: unit = initial`"),
                             );
                             continue;
                         }
@@ -642,27 +892,45 @@ impl Checker {
                     }
                     if let Some(prev) = has_deriv[i] {
                         self.report(
-                            Diagnostic::error(codes::E0022, format!("`{}` has two `d/dt` equations", states[i].name), st.span)
-                                .with_label(prev, "first one here")
-                                .with_help("add the terms into one equation"),
+                            Diagnostic::error(
+                                codes::E0022,
+                                format!("`{}` has two `d/dt` equations", states[i].name),
+                                st.span,
+                            )
+                            .with_label(prev, "first one here")
+                            .with_help("add the terms into one equation"),
                         );
                         continue;
                     }
                     has_deriv[i] = Some(st.span);
                     let su = states[i].unit;
-                    let Ok(want) = su.div(self.hour) else { continue };
+                    let Ok(want) = su.div(self.hour) else {
+                        continue;
+                    };
                     let h = match h.ty {
                         Type::Num(u) if u.dim == want.dim => self.convert(h, want),
                         Type::Error => continue,
                         t => {
                             self.report(
-                                Diagnostic::error(codes::E0010, format!("`d/dt {}` must be in {} per time, found {}", states[i].name, self.describe(su), self.describe_type(t)), h.span)
-                                    .with_label_message(format!("this is {}", self.describe_type(t)))
-                                    .with_label(target.span, format!("`{}` is in {}", states[i].name, self.describe(su)))
-                                    .with_help(match t {
-                                        Type::Num(u) => self.conversion_help(u, want),
-                                        _ => "a derivative is a number per time".into(),
-                                    }),
+                                Diagnostic::error(
+                                    codes::E0010,
+                                    format!(
+                                        "`d/dt {}` must be in {} per time, found {}",
+                                        states[i].name,
+                                        self.describe(su),
+                                        self.describe_type(t)
+                                    ),
+                                    h.span,
+                                )
+                                .with_label_message(format!("this is {}", self.describe_type(t)))
+                                .with_label(
+                                    target.span,
+                                    format!("`{}` is in {}", states[i].name, self.describe(su)),
+                                )
+                                .with_help(match t {
+                                    Type::Num(u) => self.conversion_help(u, want),
+                                    _ => "a derivative is a number per time".into(),
+                                }),
                             );
                             continue;
                         }
@@ -676,7 +944,13 @@ impl Checker {
                 }
                 StmtKind::Correlate { a, b, value } => {
                     let find = |c: &Checker, n: &ast::Name| -> Option<usize> {
-                        let sym = c.model.as_ref()?.names.get(&format!("{prefix}{}", n.text)).or_else(|| c.model.as_ref()?.names.get(&n.text)).copied();
+                        let sym = c
+                            .model
+                            .as_ref()?
+                            .names
+                            .get(&format!("{prefix}{}", n.text))
+                            .or_else(|| c.model.as_ref()?.names.get(&n.text))
+                            .copied();
                         match sym {
                             Some(Sym::Param(p)) => effects.iter().position(|e| e.param == p),
                             _ => None,
@@ -687,8 +961,15 @@ impl Checker {
                     for (n, i) in [(a, ia), (b, ib)] {
                         if i.is_none() {
                             self.report(
-                                Diagnostic::error(codes::E0030, format!("`{}` has no random effect to correlate", n.text), n.span)
-                                    .with_help(format!("add `vary {} ~ lognormal(cv: …)` first", n.text)),
+                                Diagnostic::error(
+                                    codes::E0030,
+                                    format!("`{}` has no random effect to correlate", n.text),
+                                    n.span,
+                                )
+                                .with_help(format!(
+                                    "add `vary {} ~ lognormal(cv: …)` first",
+                                    n.text
+                                )),
                             );
                         }
                     }
@@ -704,15 +985,33 @@ impl Checker {
                         }
                     }
                 }
-                StmtKind::Observe { name, unit, value: None, error } => observe_existing.push((prefix.clone(), name.clone(), unit.clone(), error.clone(), st.span)),
+                StmtKind::Observe {
+                    name,
+                    unit,
+                    value: None,
+                    error,
+                } => observe_existing.push((
+                    prefix.clone(),
+                    name.clone(),
+                    unit.clone(),
+                    error.clone(),
+                    st.span,
+                )),
                 _ => {}
             }
         }
         for (i, s) in states.iter().enumerate() {
             if s.kind == hir::StateKind::State && has_deriv[i].is_none() {
                 self.report(
-                    Diagnostic::error(codes::E0022, format!("state `{}` has no `d/dt` equation", s.name), state_decls[i].1.name_span)
-                        .with_help(format!("add `d/dt {} = …`, or make it a `param` if it is constant", s.name.rsplit('.').next().unwrap_or(&s.name))),
+                    Diagnostic::error(
+                        codes::E0022,
+                        format!("state `{}` has no `d/dt` equation", s.name),
+                        state_decls[i].1.name_span,
+                    )
+                    .with_help(format!(
+                        "add `d/dt {} = …`, or make it a `param` if it is constant",
+                        s.name.rsplit('.').next().unwrap_or(&s.name)
+                    )),
                 );
             }
         }
@@ -723,32 +1022,71 @@ impl Checker {
 
         // Observables: defined ones, then observed existing names.
         let mut observables = Vec::new();
-        let pend_obs: Vec<Pending> = self.model.as_ref().map(|m| m.observables.clone()).unwrap_or_default();
+        let pend_obs: Vec<Pending> = self
+            .model
+            .as_ref()
+            .map(|m| m.observables.clone())
+            .unwrap_or_default();
         for p in &pend_obs {
             let value = p.done.clone().unwrap_or_else(|| error_expr(p.span));
             let error = self.residual_error(&p.error, value.ty);
-            observables.push(hir::Observable { name: p.name.clone(), value, error, span: p.span });
+            observables.push(hir::Observable {
+                name: p.name.clone(),
+                value,
+                error,
+                span: p.span,
+            });
         }
         for (prefix, name, unit, error, span) in observe_existing {
-            let saved = std::mem::replace(&mut self.scope, Scope::Model { prefix: prefix.clone() });
-            let path = ast::Path { parts: vec![name.clone()], span: name.span };
-            let value = self.expr(&ast::Expr { kind: ast::ExprKind::Path(path), span: name.span });
+            let saved = std::mem::replace(
+                &mut self.scope,
+                Scope::Model {
+                    prefix: prefix.clone(),
+                },
+            );
+            let path = ast::Path {
+                parts: vec![name.clone()],
+                span: name.span,
+            };
+            let value = self.expr(&ast::Expr {
+                kind: ast::ExprKind::Path(path),
+                span: name.span,
+            });
             self.scope = saved;
             let value = match unit.as_ref().and_then(|u| self.unit(u)) {
-                Some(u) => self.coerce_decl(value, u, &format!("observable `{}`", name.text), unit.as_ref().map(|u| u.span())),
+                Some(u) => self.coerce_decl(
+                    value,
+                    u,
+                    &format!("observable `{}`", name.text),
+                    unit.as_ref().map(|u| u.span()),
+                ),
                 None => value,
             };
-            if let Type::Genotype(_) | Type::Phenotype(_) | Type::Category(_) | Type::Str = value.ty {
-                self.report(Diagnostic::error(codes::E0019, "only numbers and conditions can be observed", name.span));
+            if let Type::Genotype(_) | Type::Phenotype(_) | Type::Category(_) | Type::Str = value.ty
+            {
+                self.report(Diagnostic::error(
+                    codes::E0019,
+                    "only numbers and conditions can be observed",
+                    name.span,
+                ));
                 continue;
             }
             let error = self.residual_error(&error, value.ty);
             let full = format!("{prefix}{}", name.text);
             if observables.iter().any(|o: &hir::Observable| o.name == full) {
-                self.report(Diagnostic::error(codes::E0006, format!("`{full}` is observed twice"), span));
+                self.report(Diagnostic::error(
+                    codes::E0006,
+                    format!("`{full}` is observed twice"),
+                    span,
+                ));
                 continue;
             }
-            observables.push(hir::Observable { name: full, value, error, span });
+            observables.push(hir::Observable {
+                name: full,
+                value,
+                error,
+                span,
+            });
         }
 
         let m = self.model.take().unwrap_or_default();
@@ -756,12 +1094,20 @@ impl Checker {
         let (params, lets, order) = self.sorted_definitions(&m);
 
         // Unused params (a random effect does not count as a use).
-        let used = self.model.as_ref().map(|m| m.used.clone()).unwrap_or_default();
+        let used = self
+            .model
+            .as_ref()
+            .map(|m| m.used.clone())
+            .unwrap_or_default();
         for (i, p) in m.params.iter().enumerate() {
             if !used.contains(&Sym::Param(i)) {
                 self.report(
-                    Diagnostic::warning(codes::W0001, format!("param `{}` is never used", p.name), p.name_span)
-                        .with_help("remove it, or use it in a flow, equation or observable"),
+                    Diagnostic::warning(
+                        codes::W0001,
+                        format!("param `{}` is never used", p.name),
+                        p.name_span,
+                    )
+                    .with_help("remove it, or use it in a flow, equation or observable"),
                 );
             }
         }
@@ -772,7 +1118,10 @@ impl Checker {
             genotypes: m.genotypes.clone(),
             params,
             effects,
-            effect_correlations: effect_corr.into_iter().map(|(a, b, r, _)| (a, b, r)).collect(),
+            effect_correlations: effect_corr
+                .into_iter()
+                .map(|(a, b, r, _)| (a, b, r))
+                .collect(),
             states,
             flows,
             lets,
@@ -784,7 +1133,13 @@ impl Checker {
     }
 
     /// Converts a value into a state's unit, through the molecular weight for mass ↔ amount.
-    fn coerce_to_state(&mut self, h: hir::Expr, target: Unit, mw: Option<f64>, what: &str) -> hir::Expr {
+    pub(super) fn coerce_to_state(
+        &mut self,
+        h: hir::Expr,
+        target: Unit,
+        mw: Option<f64>,
+        what: &str,
+    ) -> hir::Expr {
         let Type::Num(u) = h.ty else {
             return self.coerce(h, target, codes::E0008, what);
         };
@@ -808,10 +1163,20 @@ impl Checker {
         match (via, mw) {
             (Some((factor_unit, divide)), Some(mw)) => {
                 let value = if divide { 1.0 / mw } else { mw };
-                let k = hir::Expr { kind: ExprKind::Const(value), ty: Type::Num(factor_unit), span: h.span };
+                let k = hir::Expr {
+                    kind: ExprKind::Const(value),
+                    ty: Type::Num(factor_unit),
+                    span: h.span,
+                };
                 let span = h.span;
-                let Ok(u2) = u.mul(factor_unit) else { return error_expr(span) };
-                let prod = hir::Expr { kind: ExprKind::Binary(ast::BinOp::Mul, Box::new(h), Box::new(k)), ty: Type::Num(u2), span };
+                let Ok(u2) = u.mul(factor_unit) else {
+                    return error_expr(span);
+                };
+                let prod = hir::Expr {
+                    kind: ExprKind::Binary(ast::BinOp::Mul, Box::new(h), Box::new(k)),
+                    ty: Type::Num(u2),
+                    span,
+                };
                 self.convert(prod, target)
             }
             (Some(_), None) => {
@@ -828,10 +1193,22 @@ impl Checker {
 
     fn unknown_state(&mut self, prefix: &str, p: &ast::Path) {
         let full = p.joined();
-        let cands: Vec<String> = self.model.as_ref().map(|m| {
-            m.states.iter().flat_map(|(n, _)| [n.clone(), n.strip_prefix(prefix).unwrap_or(n).to_string()]).collect()
-        }).unwrap_or_default();
-        let mut d = Diagnostic::error(codes::E0021, format!("unknown compartment `{full}`"), p.span).with_label_message("no compartment or state of this name");
+        let cands: Vec<String> = self
+            .model
+            .as_ref()
+            .map(|m| {
+                m.states
+                    .iter()
+                    .flat_map(|(n, _)| [n.clone(), n.strip_prefix(prefix).unwrap_or(n).to_string()])
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut d = Diagnostic::error(
+            codes::E0021,
+            format!("unknown compartment `{full}`"),
+            p.span,
+        )
+        .with_label_message("no compartment or state of this name");
         if let Some(s) = did_you_mean(&full, cands.iter().map(String::as_str)) {
             d = d.with_help(format!("did you mean `{s}`?"));
         } else {
@@ -853,15 +1230,22 @@ impl Checker {
                 break None;
             }
             let t = pre.trim_end_matches('.');
-            pre = t.rfind('.').map(|i| t[..=i].to_string()).unwrap_or_default();
+            pre = t
+                .rfind('.')
+                .map(|i| t[..=i].to_string())
+                .unwrap_or_default();
         };
         match sym {
             Some(Sym::State(i)) => Some(i),
             Some(other) => {
                 let name = self.sym_name(other);
                 self.report(
-                    Diagnostic::error(codes::E0021, format!("{what} must be a compartment; `{name}` is not"), p.span)
-                        .with_help("flows and doses move amounts between `compartment`s"),
+                    Diagnostic::error(
+                        codes::E0021,
+                        format!("{what} must be a compartment; `{name}` is not"),
+                        p.span,
+                    )
+                    .with_help("flows and doses move amounts between `compartment`s"),
                 );
                 None
             }
@@ -884,26 +1268,56 @@ impl Checker {
         match consts::eval(&h) {
             Some(v) if v.is_finite() => Some(v),
             _ => {
-                self.report(Diagnostic::error(codes::E0019, format!("{what} must be a constant"), e.span));
+                self.report(Diagnostic::error(
+                    codes::E0019,
+                    format!("{what} must be a constant"),
+                    e.span,
+                ));
                 None
             }
         }
     }
 
-    fn random_effect(&mut self, prefix: &str, target: &ast::Name, dist: &ast::Call, existing: &[hir::RandomEffect]) -> Option<hir::RandomEffect> {
-        let sym = self.model.as_ref().and_then(|m| m.names.get(&format!("{prefix}{}", target.text)).or_else(|| m.names.get(&target.text)).copied());
+    fn random_effect(
+        &mut self,
+        prefix: &str,
+        target: &ast::Name,
+        dist: &ast::Call,
+        existing: &[hir::RandomEffect],
+    ) -> Option<hir::RandomEffect> {
+        let sym = self.model.as_ref().and_then(|m| {
+            m.names
+                .get(&format!("{prefix}{}", target.text))
+                .or_else(|| m.names.get(&target.text))
+                .copied()
+        });
         let p = match sym {
             Some(Sym::Param(p)) => p,
             Some(_) => {
                 self.report(
-                    Diagnostic::error(codes::E0025, format!("`{}` is not a param; only params vary between patients", target.text), target.span)
-                        .with_help("covariates are drawn in a trial's `population` block"),
+                    Diagnostic::error(
+                        codes::E0025,
+                        format!(
+                            "`{}` is not a param; only params vary between patients",
+                            target.text
+                        ),
+                        target.span,
+                    )
+                    .with_help("covariates are drawn in a trial's `population` block"),
                 );
                 return None;
             }
             None => {
-                let cands: Vec<String> = self.model.as_ref().map(|m| m.params.iter().map(|p| p.name.clone()).collect()).unwrap_or_default();
-                let mut d = Diagnostic::error(codes::E0004, format!("unknown param `{}`", target.text), target.span);
+                let cands: Vec<String> = self
+                    .model
+                    .as_ref()
+                    .map(|m| m.params.iter().map(|p| p.name.clone()).collect())
+                    .unwrap_or_default();
+                let mut d = Diagnostic::error(
+                    codes::E0004,
+                    format!("unknown param `{}`", target.text),
+                    target.span,
+                );
                 if let Some(s) = did_you_mean(&target.text, cands.iter().map(String::as_str)) {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 }
@@ -912,7 +1326,11 @@ impl Checker {
             }
         };
         if existing.iter().any(|e| e.param == p) {
-            self.report(Diagnostic::error(codes::E0006, format!("`{}` already has a random effect", target.text), target.span));
+            self.report(Diagnostic::error(
+                codes::E0006,
+                format!("`{}` already has a random effect", target.text),
+                target.span,
+            ));
             return None;
         }
         let kind = match dist.func.joined().as_str() {
@@ -920,8 +1338,14 @@ impl Checker {
             "normal" => hir::EffectKind::Normal,
             "logit" | "logitnormal" => hir::EffectKind::Logit,
             other => {
-                let mut d = Diagnostic::error(codes::E0025, format!("unknown random-effect distribution `{other}`"), dist.func.span)
-                    .with_help("use lognormal(cv: …), lognormal(omega: …), normal(sd: …) or logit(sd: …)");
+                let mut d = Diagnostic::error(
+                    codes::E0025,
+                    format!("unknown random-effect distribution `{other}`"),
+                    dist.func.span,
+                )
+                .with_help(
+                    "use lognormal(cv: …), lognormal(omega: …), normal(sd: …) or logit(sd: …)",
+                );
                 if let Some(s) = did_you_mean(other, ["lognormal", "normal", "logit"]) {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 }
@@ -931,8 +1355,12 @@ impl Checker {
         };
         let [arg] = dist.args.as_slice() else {
             self.report(
-                Diagnostic::error(codes::E0025, "a random effect takes one named argument", dist.span)
-                    .with_help("e.g. lognormal(cv: 30%) or lognormal(omega: 0.09)"),
+                Diagnostic::error(
+                    codes::E0025,
+                    "a random effect takes one named argument",
+                    dist.span,
+                )
+                .with_help("e.g. lognormal(cv: 30%) or lognormal(omega: 0.09)"),
             );
             return None;
         };
@@ -942,7 +1370,10 @@ impl Checker {
             (hir::EffectKind::LogNormal, "cv") => {
                 let cv = self.const_number(&arg.value, "a CV")?;
                 if cv <= 0.0 {
-                    self.report(Diagnostic::error(codes::E0025, "a CV must be positive", arg.value.span).with_label_message(format!("CV = {cv}")));
+                    self.report(
+                        Diagnostic::error(codes::E0025, "a CV must be positive", arg.value.span)
+                            .with_label_message(format!("CV = {cv}")),
+                    );
                     return None;
                 }
                 // Exact for a log-normal: CV² = exp(ω²) − 1.
@@ -951,7 +1382,11 @@ impl Checker {
             (_, "omega") | (_, "variance") => {
                 let v = self.const_number(&arg.value, "a variance")?;
                 if v <= 0.0 {
-                    self.report(Diagnostic::error(codes::E0025, "a variance must be positive", arg.value.span));
+                    self.report(Diagnostic::error(
+                        codes::E0025,
+                        "a variance must be positive",
+                        arg.value.span,
+                    ));
                     return None;
                 }
                 v
@@ -960,10 +1395,19 @@ impl Checker {
                 let saved = std::mem::replace(&mut self.scope, Scope::Const);
                 let h = self.expr(&arg.value);
                 self.scope = saved;
-                let h = self.coerce(h, param_unit, codes::E0025, "the SD of a normal random effect");
+                let h = self.coerce(
+                    h,
+                    param_unit,
+                    codes::E0025,
+                    "the SD of a normal random effect",
+                );
                 let v = consts::eval(&h)?;
                 if v <= 0.0 {
-                    self.report(Diagnostic::error(codes::E0025, "an SD must be positive", arg.value.span));
+                    self.report(Diagnostic::error(
+                        codes::E0025,
+                        "an SD must be positive",
+                        arg.value.span,
+                    ));
                     return None;
                 }
                 v * v
@@ -971,7 +1415,11 @@ impl Checker {
             (_, "sd") => {
                 let v = self.const_number(&arg.value, "an SD")?;
                 if v <= 0.0 {
-                    self.report(Diagnostic::error(codes::E0025, "an SD must be positive", arg.value.span));
+                    self.report(Diagnostic::error(
+                        codes::E0025,
+                        "an SD must be positive",
+                        arg.value.span,
+                    ));
                     return None;
                 }
                 v * v
@@ -984,11 +1432,21 @@ impl Checker {
                 return None;
             }
         };
-        Some(hir::RandomEffect { param: p, kind, variance, span: dist.span })
+        Some(hir::RandomEffect {
+            param: p,
+            kind,
+            variance,
+            span: dist.span,
+        })
     }
 
     /// Checks that a correlation matrix with unit diagonal is positive definite (Cholesky).
-    pub fn check_positive_definite(&mut self, n: usize, entries: &[(usize, usize, f64, Span)], what: &str) {
+    pub fn check_positive_definite(
+        &mut self,
+        n: usize,
+        entries: &[(usize, usize, f64, Span)],
+        what: &str,
+    ) {
         let mut m = vec![vec![0.0; n]; n];
         for (i, row) in m.iter_mut().enumerate() {
             row[i] = 1.0;
@@ -1012,14 +1470,22 @@ impl Checker {
         for c in calls {
             let name = c.func.joined();
             let [arg] = c.args.as_slice() else {
-                self.report(Diagnostic::error(codes::E0025, format!("`{name}` takes one argument"), c.span));
+                self.report(Diagnostic::error(
+                    codes::E0025,
+                    format!("`{name}` takes one argument"),
+                    c.span,
+                ));
                 continue;
             };
             match name.as_str() {
                 "proportional" => {
                     if let Some(v) = self.const_number(&arg.value, "a proportional error") {
                         if v < 0.0 {
-                            self.report(Diagnostic::error(codes::E0025, "an error SD cannot be negative", arg.value.span));
+                            self.report(Diagnostic::error(
+                                codes::E0025,
+                                "an error SD cannot be negative",
+                                arg.value.span,
+                            ));
                         }
                         err.proportional = v;
                     }
@@ -1032,14 +1498,22 @@ impl Checker {
                     let h = self.coerce(h, u, codes::E0025, "an additive error");
                     if let Some(v) = consts::eval(&h) {
                         if v < 0.0 {
-                            self.report(Diagnostic::error(codes::E0025, "an error SD cannot be negative", arg.value.span));
+                            self.report(Diagnostic::error(
+                                codes::E0025,
+                                "an error SD cannot be negative",
+                                arg.value.span,
+                            ));
                         }
                         err.additive = v;
                     }
                 }
                 other => {
-                    let mut d = Diagnostic::error(codes::E0025, format!("unknown residual error model `{other}`"), c.func.span)
-                        .with_help("use `proportional(10%)`, `additive(0.1 mg/L)` or their sum");
+                    let mut d = Diagnostic::error(
+                        codes::E0025,
+                        format!("unknown residual error model `{other}`"),
+                        c.func.span,
+                    )
+                    .with_help("use `proportional(10%)`, `additive(0.1 mg/L)` or their sum");
                     if let Some(s) = did_you_mean(other, ["proportional", "additive"]) {
                         d = d.with_help(format!("did you mean `{s}`?"));
                     }
@@ -1053,7 +1527,10 @@ impl Checker {
     /// Params and lets in dependency order; cycles among declared-unit definitions are reported.
     fn sorted_definitions(&mut self, m: &ModelScope) -> (Vec<hir::Param>, Vec<hir::Let>, Vec<Sym>) {
         let value_of = |p: &Pending| p.done.clone().unwrap_or_else(|| error_expr(p.span));
-        let syms: Vec<Sym> = (0..m.params.len()).map(Sym::Param).chain((0..m.lets.len()).map(Sym::Let)).collect();
+        let syms: Vec<Sym> = (0..m.params.len())
+            .map(Sym::Param)
+            .chain((0..m.lets.len()).map(Sym::Let))
+            .collect();
         let deps = |s: Sym| -> Vec<Sym> {
             let p = match s {
                 Sym::Param(i) => &m.params[i],
@@ -1064,13 +1541,23 @@ impl Checker {
             if let Some(d) = &p.done {
                 refs(d, &mut rs);
             }
-            rs.into_iter().map(|(s, _)| s).filter(|s| matches!(s, Sym::Param(_) | Sym::Let(_))).collect()
+            rs.into_iter()
+                .map(|(s, _)| s)
+                .filter(|s| matches!(s, Sym::Param(_) | Sym::Let(_)))
+                .collect()
         };
         // Depth-first topological sort.
         let mut order = Vec::new();
         let mut state: HashMap<Sym, u8> = HashMap::new();
         let mut reported = m.cyclic.clone();
-        fn visit(s: Sym, deps: &dyn Fn(Sym) -> Vec<Sym>, state: &mut HashMap<Sym, u8>, order: &mut Vec<Sym>, stack: &mut Vec<Sym>, cycles: &mut Vec<Vec<Sym>>) {
+        fn visit(
+            s: Sym,
+            deps: &dyn Fn(Sym) -> Vec<Sym>,
+            state: &mut HashMap<Sym, u8>,
+            order: &mut Vec<Sym>,
+            stack: &mut Vec<Sym>,
+            cycles: &mut Vec<Vec<Sym>>,
+        ) {
             match state.get(&s) {
                 Some(2) => return,
                 Some(1) => {
@@ -1091,7 +1578,14 @@ impl Checker {
         }
         let mut cycles = Vec::new();
         for s in &syms {
-            visit(*s, &deps, &mut state, &mut order, &mut Vec::new(), &mut cycles);
+            visit(
+                *s,
+                &deps,
+                &mut state,
+                &mut order,
+                &mut Vec::new(),
+                &mut cycles,
+            );
         }
         for cycle in cycles {
             if cycle.iter().any(|s| reported.contains(s)) {
@@ -1108,10 +1602,16 @@ impl Checker {
                 _ => Span::default(),
             };
             let names: Vec<String> = cycle.iter().map(name).collect();
-            let mut d = Diagnostic::error(codes::E0023, format!("`{}` is defined in terms of itself", names[0]), span(&cycle[0]))
-                .with_label_message("defined here")
-                .with_note(format!("the cycle is {} → {}", names.join(" → "), names[0]))
-                .with_help("break the cycle: one of these must be a state with a `d/dt`, or a constant");
+            let mut d = Diagnostic::error(
+                codes::E0023,
+                format!("`{}` is defined in terms of itself", names[0]),
+                span(&cycle[0]),
+            )
+            .with_label_message("defined here")
+            .with_note(format!("the cycle is {} → {}", names.join(" → "), names[0]))
+            .with_help(
+                "break the cycle: one of these must be a state with a `d/dt`, or a constant",
+            );
             for s in cycle.iter().skip(1) {
                 d = d.with_label(span(s), format!("`{}` is part of the cycle", name(s)));
             }
@@ -1125,10 +1625,19 @@ impl Checker {
         for p in &m.params {
             let value = value_of(p);
             let unit = value.ty.unit().unwrap_or(Unit::ONE);
-            params.push(hir::Param { name: p.name.clone(), unit, value, span: p.span });
+            params.push(hir::Param {
+                name: p.name.clone(),
+                unit,
+                value,
+                span: p.span,
+            });
         }
         for l in &m.lets {
-            lets.push(hir::Let { name: l.name.clone(), value: value_of(l), span: l.span });
+            lets.push(hir::Let {
+                name: l.name.clone(),
+                value: value_of(l),
+                span: l.span,
+            });
         }
         (params, lets, order)
     }
@@ -1140,10 +1649,7 @@ pub fn cholesky(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
     let mut l = vec![vec![0.0; n]; n];
     for i in 0..n {
         for j in 0..=i {
-            let mut s = a[i][j];
-            for k in 0..j {
-                s -= l[i][k] * l[j][k];
-            }
+            let s = a[i][j] - (0..j).map(|k| l[i][k] * l[j][k]).sum::<f64>();
             if i == j {
                 if s <= 1e-12 {
                     return None;

@@ -15,27 +15,58 @@ pub fn model(p: &hir::Program, m: &hir::Model, units: &UnitTable) -> String {
     for c in &m.covariates {
         match c.unit {
             Some(un) => {
-                let _ = writeln!(out, "  covariate {}: {} = {}", c.name, u(un), num(c.default));
+                let _ = writeln!(
+                    out,
+                    "  covariate {}: {} = {}",
+                    c.name,
+                    u(un),
+                    num(c.default)
+                );
             }
             None => {
-                let _ = writeln!(out, "  covariate {}: {{{}}} = {}", c.name, c.levels.join(", "), c.levels.get(c.default as usize).cloned().unwrap_or_default());
+                let _ = writeln!(
+                    out,
+                    "  covariate {}: {{{}}} = {}",
+                    c.name,
+                    c.levels.join(", "),
+                    c.levels
+                        .get(c.default as usize)
+                        .cloned()
+                        .unwrap_or_default()
+                );
             }
         }
     }
     for g in &m.genotypes {
         let gene = &p.genes[g.gene];
-        let _ = writeln!(out, "  genotype {}: {} = {}", g.name, gene.name, gene.diplotype_names[g.default]);
+        let _ = writeln!(
+            out,
+            "  genotype {}: {} = {}",
+            g.name, gene.name, gene.diplotype_names[g.default]
+        );
     }
     let cx = Cx { p, m, units };
     for s in &m.order {
         match s {
             Sym::Param(i) => {
                 let pr = &m.params[*i];
-                let _ = writeln!(out, "  param {}: {} = {}", pr.name, u(pr.unit), cx.expr(&pr.value));
+                let _ = writeln!(
+                    out,
+                    "  param {}: {} = {}",
+                    pr.name,
+                    u(pr.unit),
+                    cx.expr(&pr.value)
+                );
             }
             Sym::Let(i) => {
                 let l = &m.lets[*i];
-                let _ = writeln!(out, "  let {}: {} = {}", l.name, cx.ty(l.value.ty), cx.expr(&l.value));
+                let _ = writeln!(
+                    out,
+                    "  let {}: {} = {}",
+                    l.name,
+                    cx.ty(l.value.ty),
+                    cx.expr(&l.value)
+                );
             }
             _ => {}
         }
@@ -46,24 +77,61 @@ pub fn model(p: &hir::Program, m: &hir::Model, units: &UnitTable) -> String {
             hir::EffectKind::Normal => "normal",
             hir::EffectKind::Logit => "logit",
         };
-        let _ = writeln!(out, "  vary {} ~ {kind}(omega²: {})", m.params[e.param].name, num(e.variance));
+        let _ = writeln!(
+            out,
+            "  vary {} ~ {kind}(omega²: {})",
+            m.params[e.param].name,
+            num(e.variance)
+        );
     }
     for (a, b, r) in &m.effect_correlations {
-        let _ = writeln!(out, "  correlate {}, {} = {}", m.params[m.effects[*a].param].name, m.params[m.effects[*b].param].name, num(*r));
+        let _ = writeln!(
+            out,
+            "  correlate {}, {} = {}",
+            m.params[m.effects[*a].param].name,
+            m.params[m.effects[*b].param].name,
+            num(*r)
+        );
     }
     for s in &m.states {
         let kind = match s.kind {
             hir::StateKind::Compartment => "compartment",
             hir::StateKind::State => "state",
         };
-        let _ = writeln!(out, "  {kind} {}: {} = {}", s.name, u(s.unit), cx.expr(&s.init));
+        let _ = writeln!(
+            out,
+            "  {kind} {}: {} = {}",
+            s.name,
+            u(s.unit),
+            cx.expr(&s.init)
+        );
         let terms: Vec<String> = s.rhs.iter().map(|t| cx.expr(t)).collect();
-        let _ = writeln!(out, "    d/dt [{} per h] = {}", u(s.unit), if terms.is_empty() { "0".into() } else { terms.join(" + ") });
+        let _ = writeln!(
+            out,
+            "    d/dt [{} per h] = {}",
+            u(s.unit),
+            if terms.is_empty() {
+                "0".into()
+            } else {
+                terms.join(" + ")
+            }
+        );
     }
     for o in &m.observables {
-        let _ = write!(out, "  observe {}: {} = {}", o.name, cx.ty(o.value.ty), cx.expr(&o.value));
+        let _ = write!(
+            out,
+            "  observe {}: {} = {}",
+            o.name,
+            cx.ty(o.value.ty),
+            cx.expr(&o.value)
+        );
         if o.error.additive > 0.0 || o.error.proportional > 0.0 {
-            let _ = write!(out, " ~ proportional({}) + additive({})", num(o.error.proportional), num(o.error.additive));
+            let _ = write!(
+                out,
+                " ~ proportional({}) + additive({})",
+                num(o.error.proportional),
+                num(o.error.additive)
+            );
         }
         out.push('\n');
     }
@@ -80,24 +148,46 @@ pub fn trial(p: &hir::Program, t: &hir::Trial, units: &UnitTable) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "trial {} (model {})", t.name, m.name);
     if let Some(pop) = &t.population {
-        let anc: Vec<String> = pop.ancestry.iter().map(|(a, f)| format!("{a}: {}", num(*f))).collect();
+        let anc: Vec<String> = pop
+            .ancestry
+            .iter()
+            .map(|(a, f)| format!("{a}: {}", num(*f)))
+            .collect();
         let _ = writeln!(out, "  population {} [{}]", pop.size, anc.join(", "));
         for g in &pop.generators {
             match g {
                 hir::Generator::Draw { covariate, dist } => {
                     let d = match dist {
-                        hir::Distribution::Normal { mean, sd, .. } => format!("normal(mean: {}, sd: {})", cx.expr(mean), cx.expr(sd)),
-                        hir::Distribution::LogNormal { median, cv, .. } => format!("lognormal(median: {}, cv: {})", cx.expr(median), cx.expr(cv)),
-                        hir::Distribution::Uniform { low, high } => format!("uniform({}, {})", cx.expr(low), cx.expr(high)),
+                        hir::Distribution::Normal { mean, sd, .. } => {
+                            format!("normal(mean: {}, sd: {})", cx.expr(mean), cx.expr(sd))
+                        }
+                        hir::Distribution::LogNormal { median, cv, .. } => format!(
+                            "lognormal(median: {}, cv: {})",
+                            cx.expr(median),
+                            cx.expr(cv)
+                        ),
+                        hir::Distribution::Uniform { low, high } => {
+                            format!("uniform({}, {})", cx.expr(low), cx.expr(high))
+                        }
                         hir::Distribution::Categorical(ps) => {
-                            let l: Vec<String> = ps.iter().map(|(l, pr)| format!("{}: {}", m.covariates[*covariate].levels[*l], num(*pr))).collect();
+                            let l: Vec<String> = ps
+                                .iter()
+                                .map(|(l, pr)| {
+                                    format!("{}: {}", m.covariates[*covariate].levels[*l], num(*pr))
+                                })
+                                .collect();
                             format!("categorical({})", l.join(", "))
                         }
                     };
                     let _ = writeln!(out, "    {} ~ {d}", m.covariates[*covariate].name);
                 }
                 hir::Generator::Set { covariate, value } => {
-                    let _ = writeln!(out, "    {} = {}", m.covariates[*covariate].name, cx.expr(value));
+                    let _ = writeln!(
+                        out,
+                        "    {} = {}",
+                        m.covariates[*covariate].name,
+                        cx.expr(value)
+                    );
                 }
             }
         }
@@ -106,7 +196,14 @@ pub fn trial(p: &hir::Program, t: &hir::Trial, units: &UnitTable) -> String {
         let _ = writeln!(out, "  arm {}", a.name);
         for d in &a.doses {
             let st = &m.states[d.target];
-            let _ = write!(out, "    dose {} [{}] into {} at {} h", cx.expr(&d.amount), units.format_unit(st.unit), st.name, num(d.start));
+            let _ = write!(
+                out,
+                "    dose {} [{}] into {} at {} h",
+                cx.expr(&d.amount),
+                units.format_unit(st.unit),
+                st.name,
+                num(d.start)
+            );
             match &d.infusion {
                 Some(hir::Infusion::Duration(x)) => {
                     let _ = write!(out, " over {} h", num(*x));
@@ -136,7 +233,12 @@ pub fn trial(p: &hir::Program, t: &hir::Trial, units: &UnitTable) -> String {
     }
     match &t.sampling {
         Some(hir::Sampling::Every { step, until }) => {
-            let _ = writeln!(out, "  sample every {} h until {} h", num(*step), num(*until));
+            let _ = writeln!(
+                out,
+                "  sample every {} h until {} h",
+                num(*step),
+                num(*until)
+            );
         }
         Some(hir::Sampling::At(ts)) => {
             let v: Vec<String> = ts.iter().map(|x| num(*x)).collect();
@@ -145,14 +247,27 @@ pub fn trial(p: &hir::Program, t: &hir::Trial, units: &UnitTable) -> String {
         None => {}
     }
     for e in &t.endpoints {
-        let _ = writeln!(out, "  endpoint {}: {} = {}", e.name, cx.ty(e.value.ty), cx.expr(&e.value));
+        let _ = writeln!(
+            out,
+            "  endpoint {}: {} = {}",
+            e.name,
+            cx.ty(e.value.ty),
+            cx.expr(&e.value)
+        );
     }
     for s in &t.strata {
         let _ = match s {
             hir::Stratum::Genotype(g) => writeln!(out, "  stratify by {}", m.genotypes[*g].name),
-            hir::Stratum::Phenotype(g) => writeln!(out, "  stratify by phenotype({})", m.genotypes[*g].name),
+            hir::Stratum::Phenotype(g) => {
+                writeln!(out, "  stratify by phenotype({})", m.genotypes[*g].name)
+            }
             hir::Stratum::Category(c) => writeln!(out, "  stratify by {}", m.covariates[*c].name),
-            hir::Stratum::Bins(c, e) => writeln!(out, "  stratify by {} bins [{}]", m.covariates[*c].name, e.iter().map(|x| num(*x)).collect::<Vec<_>>().join(", ")),
+            hir::Stratum::Bins(c, e) => writeln!(
+                out,
+                "  stratify by {} bins [{}]",
+                m.covariates[*c].name,
+                e.iter().map(|x| num(*x)).collect::<Vec<_>>().join(", ")
+            ),
         };
     }
     out
@@ -175,7 +290,12 @@ impl Cx<'_> {
             Type::Bool => "bool".into(),
             Type::Genotype(g) => self.p.genes[g].name.clone(),
             Type::Phenotype(g) => format!("phenotype({})", self.p.genes[g].name),
-            Type::Category(c) => self.m.covariates.get(c).map(|c| c.name.clone()).unwrap_or_default(),
+            Type::Category(c) => self
+                .m
+                .covariates
+                .get(c)
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
             Type::Str => "string".into(),
             Type::Error => "?".into(),
         }
@@ -188,7 +308,12 @@ impl Cx<'_> {
             Sym::Param(i) => self.m.params[i].name.clone(),
             Sym::State(i) => self.m.states[i].name.clone(),
             Sym::Let(i) => self.m.lets[i].name.clone(),
-            Sym::Observable(i) => self.m.observables.get(i).map(|o| o.name.clone()).unwrap_or_default(),
+            Sym::Observable(i) => self
+                .m
+                .observables
+                .get(i)
+                .map(|o| o.name.clone())
+                .unwrap_or_default(),
             Sym::Time => "t".into(),
             Sym::FnArg(i) => format!("${i}"),
             Sym::GeneActivity => "activity".into(),
@@ -198,7 +323,9 @@ impl Cx<'_> {
     fn expr(&self, e: &hir::Expr) -> String {
         match &e.kind {
             ExprKind::Const(v) => match e.ty {
-                Type::Num(u) if !u.is_dimensionless() || !u.scale.is_one() => format!("{} {}", num(*v), self.units.format_unit(u)),
+                Type::Num(u) if !u.is_dimensionless() || !u.scale.is_one() => {
+                    format!("{} {}", num(*v), self.units.format_unit(u))
+                }
                 _ => num(*v),
             },
             ExprKind::Bool(b) => b.to_string(),
@@ -208,21 +335,65 @@ impl Cx<'_> {
                 crate::syntax::ast::UnOp::Neg => format!("-{}", self.expr(x)),
                 crate::syntax::ast::UnOp::Not => format!("not {}", self.expr(x)),
             },
-            ExprKind::Binary(op, a, b) => format!("({} {} {})", self.expr(a), op.symbol(), self.expr(b)),
-            ExprKind::Builtin(b, args) => format!("{}({})", b.name(), args.iter().map(|a| self.expr(a)).collect::<Vec<_>>().join(", ")),
-            ExprKind::Call(f, args) => format!("{}({})", self.p.fns[*f].name, args.iter().map(|a| self.expr(a)).collect::<Vec<_>>().join(", ")),
-            ExprKind::If(c, a, b) => format!("if {} {{ {} }} else {{ {} }}", self.expr(c), self.expr(a), self.expr(b)),
-            ExprKind::Switch { genotype, table, arms } => {
+            ExprKind::Binary(op, a, b) => {
+                format!("({} {} {})", self.expr(a), op.symbol(), self.expr(b))
+            }
+            ExprKind::Builtin(b, args) => format!(
+                "{}({})",
+                b.name(),
+                args.iter()
+                    .map(|a| self.expr(a))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            ExprKind::Call(f, args) => format!(
+                "{}({})",
+                self.p.fns[*f].name,
+                args.iter()
+                    .map(|a| self.expr(a))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            ExprKind::If(c, a, b) => format!(
+                "if {} {{ {} }} else {{ {} }}",
+                self.expr(c),
+                self.expr(a),
+                self.expr(b)
+            ),
+            ExprKind::Switch {
+                genotype,
+                table,
+                arms,
+            } => {
                 let g = &self.m.genotypes[*genotype];
                 let gene = &self.p.genes[g.gene];
-                let cases: Vec<String> = table.iter().enumerate().map(|(d, a)| format!("\"{}\" => {}", gene.diplotype_names[d], self.expr(&arms[*a]))).collect();
+                let cases: Vec<String> = table
+                    .iter()
+                    .enumerate()
+                    .map(|(d, a)| {
+                        format!(
+                            "\"{}\" => {}",
+                            gene.diplotype_names[d],
+                            self.expr(&arms[*a])
+                        )
+                    })
+                    .collect();
                 format!("match {} {{ {} }}", g.name, cases.join(", "))
             }
             ExprKind::Category(c) => format!("level {c}"),
-            ExprKind::Aggregate { kind, args, from, to } => {
+            ExprKind::Aggregate {
+                kind,
+                args,
+                from,
+                to,
+            } => {
                 let mut parts: Vec<String> = args.iter().map(|a| self.expr(a)).collect();
                 if from.is_some() || to.is_some() {
-                    parts.push(format!("from {} h to {} h", from.map(num).unwrap_or_else(|| "start".into()), to.map(num).unwrap_or_else(|| "end".into())));
+                    parts.push(format!(
+                        "from {} h to {} h",
+                        from.map(num).unwrap_or_else(|| "start".into()),
+                        to.map(num).unwrap_or_else(|| "end".into())
+                    ));
                 }
                 format!("{}({})", kind.name(), parts.join(", "))
             }

@@ -26,13 +26,19 @@ impl Checker {
             Some(Sym::Covariate(i)) => Some(*i),
             _ => {
                 let cands: Vec<String> = m.covariates.iter().map(|c| c.name.clone()).collect();
-                let mut d = Diagnostic::error(codes::E0004, format!("`{}` is not a covariate of the model", n.text), n.span);
+                let mut d = Diagnostic::error(
+                    codes::E0004,
+                    format!("`{}` is not a covariate of the model", n.text),
+                    n.span,
+                );
                 if let Some(s) = did_you_mean(&n.text, cands.iter().map(String::as_str)) {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 } else if !cands.is_empty() {
                     d = d.with_help(format!("the model's covariates are {}", cands.join(", ")));
                 } else {
-                    d = d.with_help("declare it in the model with `covariate NAME: unit = typical value`");
+                    d = d.with_help(
+                        "declare it in the model with `covariate NAME: unit = typical value`",
+                    );
                 }
                 self.report(d);
                 None
@@ -41,10 +47,19 @@ impl Checker {
     }
 
     fn arg<'a>(&mut self, c: &'a ast::Call, names: &[&str], pos: usize) -> Option<&'a ast::Expr> {
-        c.args.iter().find(|a| a.name.as_ref().is_some_and(|n| names.contains(&n.text.as_str()))).map(|a| &a.value).or_else(|| {
-            let positional: Vec<&ast::Arg> = c.args.iter().filter(|a| a.name.is_none()).collect();
-            positional.get(pos).map(|a| &a.value)
-        })
+        c.args
+            .iter()
+            .find(|a| {
+                a.name
+                    .as_ref()
+                    .is_some_and(|n| names.contains(&n.text.as_str()))
+            })
+            .map(|a| &a.value)
+            .or_else(|| {
+                let positional: Vec<&ast::Arg> =
+                    c.args.iter().filter(|a| a.name.is_none()).collect();
+                positional.get(pos).map(|a| &a.value)
+            })
     }
 
     fn distribution(&mut self, cov: usize, c: &ast::Call) -> Option<hir::Distribution> {
@@ -62,17 +77,28 @@ impl Checker {
                     "uniform" => &["min", "max", "low", "high"],
                     _ => &[],
                 };
-                if name != "categorical" && known.contains(&name.as_str()) && !allowed.contains(&n.text.as_str()) {
+                if name != "categorical"
+                    && known.contains(&name.as_str())
+                    && !allowed.contains(&n.text.as_str())
+                {
                     self.report(
-                        Diagnostic::error(codes::E0025, format!("`{name}` has no argument `{}`", n.text), n.span)
-                            .with_help(format!("`{name}` takes {}", allowed.join(", "))),
+                        Diagnostic::error(
+                            codes::E0025,
+                            format!("`{name}` has no argument `{}`", n.text),
+                            n.span,
+                        )
+                        .with_help(format!("`{name}` takes {}", allowed.join(", "))),
                     );
                     return None;
                 }
             }
         }
         let bound = |this: &mut Checker, key: &str, u: Unit| -> Option<Option<f64>> {
-            let e = c.args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.text == key)).map(|a| &a.value);
+            let e = c
+                .args
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.text == key))
+                .map(|a| &a.value);
             match e {
                 None => Some(None),
                 Some(e) => {
@@ -88,11 +114,19 @@ impl Checker {
                 let mut total = 0.0;
                 for a in &c.args {
                     let Some(n) = &a.name else {
-                        self.report(Diagnostic::error(codes::E0025, "categorical takes `level: probability` pairs", a.value.span));
+                        self.report(Diagnostic::error(
+                            codes::E0025,
+                            "categorical takes `level: probability` pairs",
+                            a.value.span,
+                        ));
                         return None;
                     };
                     let Some(l) = levels.iter().position(|x| *x == n.text) else {
-                        let mut d = Diagnostic::error(codes::E0016, format!("`{}` is not a level of this covariate", n.text), n.span);
+                        let mut d = Diagnostic::error(
+                            codes::E0016,
+                            format!("`{}` is not a level of this covariate", n.text),
+                            n.span,
+                        );
                         if let Some(s) = did_you_mean(&n.text, levels.iter().map(String::as_str)) {
                             d = d.with_help(format!("did you mean `{s}`?"));
                         }
@@ -101,7 +135,11 @@ impl Checker {
                     };
                     let p = self.const_number(&a.value, "a probability")?;
                     if !(0.0..=1.0).contains(&p) {
-                        self.report(Diagnostic::error(codes::E0025, "a probability must be between 0 and 1", a.value.span));
+                        self.report(Diagnostic::error(
+                            codes::E0025,
+                            "a probability must be between 0 and 1",
+                            a.value.span,
+                        ));
                         return None;
                     }
                     total += p;
@@ -109,8 +147,12 @@ impl Checker {
                 }
                 if (total - 1.0).abs() > 1e-6 {
                     self.report(
-                        Diagnostic::error(codes::E0025, format!("the probabilities sum to {total}, not 1"), c.span)
-                            .with_help("the levels' probabilities must add up to 100%"),
+                        Diagnostic::error(
+                            codes::E0025,
+                            format!("the probabilities sum to {total}, not 1"),
+                            c.span,
+                        )
+                        .with_help("the levels' probabilities must add up to 100%"),
                     );
                     return None;
                 }
@@ -118,14 +160,24 @@ impl Checker {
             }
             (_, None) => {
                 self.report(
-                    Diagnostic::error(codes::E0025, format!("a categorical covariate is drawn with `categorical(...)`, not `{name}`"), c.func.span)
-                        .with_help("e.g. `sex ~ categorical(female: 50%, male: 50%)`"),
+                    Diagnostic::error(
+                        codes::E0025,
+                        format!(
+                            "a categorical covariate is drawn with `categorical(...)`, not `{name}`"
+                        ),
+                        c.func.span,
+                    )
+                    .with_help("e.g. `sex ~ categorical(female: 50%, male: 50%)`"),
                 );
                 None
             }
             ("normal", Some(u)) => {
-                let (Some(m), Some(s)) = (self.arg(c, &["mean"], 0), self.arg(c, &["sd"], 1)) else {
-                    self.report(Diagnostic::error(codes::E0025, "`normal` needs `mean` and `sd`", c.span).with_help("e.g. normal(mean: 170 cm, sd: 7 cm)"));
+                let (Some(m), Some(s)) = (self.arg(c, &["mean"], 0), self.arg(c, &["sd"], 1))
+                else {
+                    self.report(
+                        Diagnostic::error(codes::E0025, "`normal` needs `mean` and `sd`", c.span)
+                            .with_help("e.g. normal(mean: 170 cm, sd: 7 cm)"),
+                    );
                     return None;
                 };
                 let mean = self.patient_expr(m);
@@ -133,15 +185,27 @@ impl Checker {
                 let sd = self.patient_expr(s);
                 let sd = self.coerce(sd, u, codes::E0025, "the SD");
                 if consts::eval(&sd).is_some_and(|v| v <= 0.0) {
-                    self.report(Diagnostic::error(codes::E0025, "an SD must be positive", s.span));
+                    self.report(Diagnostic::error(
+                        codes::E0025,
+                        "an SD must be positive",
+                        s.span,
+                    ));
                     return None;
                 }
                 let (min, max) = (bound(self, "min", u)?, bound(self, "max", u)?);
                 Some(hir::Distribution::Normal { mean, sd, min, max })
             }
             ("lognormal", Some(u)) => {
-                let (Some(m), Some(cv_e)) = (self.arg(c, &["median"], 0), self.arg(c, &["cv"], 1)) else {
-                    self.report(Diagnostic::error(codes::E0025, "`lognormal` needs `median` and `cv`", c.span).with_help("e.g. lognormal(median: 78 kg, cv: 20%)"));
+                let (Some(m), Some(cv_e)) = (self.arg(c, &["median"], 0), self.arg(c, &["cv"], 1))
+                else {
+                    self.report(
+                        Diagnostic::error(
+                            codes::E0025,
+                            "`lognormal` needs `median` and `cv`",
+                            c.span,
+                        )
+                        .with_help("e.g. lognormal(median: 78 kg, cv: 20%)"),
+                    );
                     return None;
                 };
                 let median = self.patient_expr(m);
@@ -149,15 +213,29 @@ impl Checker {
                 let cv = self.patient_expr(cv_e);
                 let cv = self.dimensionless(cv, "a CV");
                 if consts::eval(&cv).is_some_and(|v| v <= 0.0) {
-                    self.report(Diagnostic::error(codes::E0025, "a CV must be positive", cv_e.span).with_label_message("negative or zero CV"));
+                    self.report(
+                        Diagnostic::error(codes::E0025, "a CV must be positive", cv_e.span)
+                            .with_label_message("negative or zero CV"),
+                    );
                     return None;
                 }
                 let (min, max) = (bound(self, "min", u)?, bound(self, "max", u)?);
-                Some(hir::Distribution::LogNormal { median, cv, min, max })
+                Some(hir::Distribution::LogNormal {
+                    median,
+                    cv,
+                    min,
+                    max,
+                })
             }
             ("uniform", Some(u)) => {
-                let (Some(a), Some(b)) = (self.arg(c, &["min", "low"], 0), self.arg(c, &["max", "high"], 1)) else {
-                    self.report(Diagnostic::error(codes::E0025, "`uniform` needs two bounds", c.span).with_help("e.g. uniform(30 year, 85 year)"));
+                let (Some(a), Some(b)) = (
+                    self.arg(c, &["min", "low"], 0),
+                    self.arg(c, &["max", "high"], 1),
+                ) else {
+                    self.report(
+                        Diagnostic::error(codes::E0025, "`uniform` needs two bounds", c.span)
+                            .with_help("e.g. uniform(30 year, 85 year)"),
+                    );
                     return None;
                 };
                 let low = self.patient_expr(a);
@@ -167,7 +245,11 @@ impl Checker {
                 if let (Some(l), Some(h)) = (consts::eval(&low), consts::eval(&high))
                     && h <= l
                 {
-                    self.report(Diagnostic::error(codes::E0025, "the upper bound must exceed the lower bound", c.span));
+                    self.report(Diagnostic::error(
+                        codes::E0025,
+                        "the upper bound must exceed the lower bound",
+                        c.span,
+                    ));
                     return None;
                 }
                 Some(hir::Distribution::Uniform { low, high })
@@ -188,18 +270,31 @@ impl Checker {
         let n: u64 = match size.text.parse::<u64>() {
             Ok(n) if n > 0 => n,
             _ => {
-                self.report(Diagnostic::error(codes::E0027, "a population size is a positive whole number", size.span));
+                self.report(Diagnostic::error(
+                    codes::E0027,
+                    "a population size is a positive whole number",
+                    size.span,
+                ));
                 1
             }
         };
-        let mut pop = hir::Population { size: n, ancestry: Vec::new(), generators: Vec::new(), correlations: Vec::new() };
+        let mut pop = hir::Population {
+            size: n,
+            ancestry: Vec::new(),
+            generators: Vec::new(),
+            correlations: Vec::new(),
+        };
         let mut corr = Vec::new();
         let mut drawn: Vec<usize> = Vec::new();
         for st in body {
             match st {
                 PopStmt::Ancestry(entries, sp) => {
                     if !pop.ancestry.is_empty() {
-                        self.report(Diagnostic::error(codes::E0006, "`ancestry` is given twice", *sp));
+                        self.report(Diagnostic::error(
+                            codes::E0006,
+                            "`ancestry` is given twice",
+                            *sp,
+                        ));
                         continue;
                     }
                     let mut total = 0.0;
@@ -210,15 +305,32 @@ impl Checker {
                         };
                         total += f;
                         // The ancestry must be known to every gene the model draws.
-                        let genes: Vec<usize> = self.model.as_ref().map(|m| m.genotypes.iter().map(|g| g.gene).collect()).unwrap_or_default();
+                        let genes: Vec<usize> = self
+                            .model
+                            .as_ref()
+                            .map(|m| m.genotypes.iter().map(|g| g.gene).collect())
+                            .unwrap_or_default();
                         for g in genes {
                             let gene = &self.program.genes[g];
                             if !gene.ancestries.contains(&name.text) {
-                                let mut d = Diagnostic::error(codes::E0027, format!("gene `{}` has no frequencies for ancestry `{}`", gene.name, name.text), name.span);
-                                if let Some(s) = did_you_mean(&name.text, gene.ancestries.iter().map(String::as_str)) {
+                                let mut d = Diagnostic::error(
+                                    codes::E0027,
+                                    format!(
+                                        "gene `{}` has no frequencies for ancestry `{}`",
+                                        gene.name, name.text
+                                    ),
+                                    name.span,
+                                );
+                                if let Some(s) = did_you_mean(
+                                    &name.text,
+                                    gene.ancestries.iter().map(String::as_str),
+                                ) {
                                     d = d.with_help(format!("did you mean `{s}`?"));
                                 } else if !gene.ancestries.is_empty() {
-                                    d = d.with_help(format!("known ancestries: {}", gene.ancestries.join(", ")));
+                                    d = d.with_help(format!(
+                                        "known ancestries: {}",
+                                        gene.ancestries.join(", ")
+                                    ));
                                 }
                                 self.report(d);
                                 break;
@@ -227,38 +339,67 @@ impl Checker {
                         pop.ancestry.push((name.text.clone(), f));
                     }
                     if (total - 1.0).abs() > 1e-6 {
-                        self.report(Diagnostic::error(codes::E0027, format!("ancestry fractions sum to {total}, not 1"), *sp));
+                        self.report(Diagnostic::error(
+                            codes::E0027,
+                            format!("ancestry fractions sum to {total}, not 1"),
+                            *sp,
+                        ));
                     }
                 }
                 PopStmt::Draw { target, dist, .. } => {
-                    let Some(c) = self.covariate_named(target) else { continue };
+                    let Some(c) = self.covariate_named(target) else {
+                        continue;
+                    };
                     if drawn.contains(&c) {
-                        self.report(Diagnostic::error(codes::E0006, format!("`{}` is drawn twice", target.text), target.span));
+                        self.report(Diagnostic::error(
+                            codes::E0006,
+                            format!("`{}` is drawn twice", target.text),
+                            target.span,
+                        ));
                         continue;
                     }
                     drawn.push(c);
                     if let Some(d) = self.distribution(c, dist) {
-                        pop.generators.push(hir::Generator::Draw { covariate: c, dist: d });
+                        pop.generators.push(hir::Generator::Draw {
+                            covariate: c,
+                            dist: d,
+                        });
                     }
                 }
                 PopStmt::Set { target, value, .. } => {
-                    let Some(c) = self.covariate_named(target) else { continue };
+                    let Some(c) = self.covariate_named(target) else {
+                        continue;
+                    };
                     if drawn.contains(&c) {
-                        self.report(Diagnostic::error(codes::E0006, format!("`{}` is drawn twice", target.text), target.span));
+                        self.report(Diagnostic::error(
+                            codes::E0006,
+                            format!("`{}` is drawn twice", target.text),
+                            target.span,
+                        ));
                         continue;
                     }
                     drawn.push(c);
                     let unit = self.model.as_ref().and_then(|m| m.covariates[c].unit);
                     let h = self.patient_expr(value);
                     let h = match unit {
-                        Some(u) => self.coerce(h, u, codes::E0008, &format!("covariate `{}`", target.text)),
+                        Some(u) => {
+                            self.coerce(h, u, codes::E0008, &format!("covariate `{}`", target.text))
+                        }
                         None => h,
                     };
-                    pop.generators.push(hir::Generator::Set { covariate: c, value: h });
+                    pop.generators.push(hir::Generator::Set {
+                        covariate: c,
+                        value: h,
+                    });
                 }
                 PopStmt::Correlate { a, b, value, span } => {
-                    let (Some(ca), Some(cb)) = (self.covariate_named(a), self.covariate_named(b)) else { continue };
-                    let Some(r) = self.const_number(value, "a correlation") else { continue };
+                    let (Some(ca), Some(cb)) = (self.covariate_named(a), self.covariate_named(b))
+                    else {
+                        continue;
+                    };
+                    let Some(r) = self.const_number(value, "a correlation") else {
+                        continue;
+                    };
                     if ca == cb || r.abs() >= 1.0 {
                         self.report(Diagnostic::error(codes::E0030, "a correlation must be strictly between -1 and 1, between two different covariates", value.span));
                         continue;
@@ -272,7 +413,11 @@ impl Checker {
             for c in [a, b] {
                 let ok = pop.generators.iter().any(|g| matches!(g, hir::Generator::Draw { covariate, dist: hir::Distribution::Normal { .. } | hir::Distribution::LogNormal { .. } } if *covariate == c));
                 if !ok {
-                    let name = self.model.as_ref().map(|m| m.covariates[c].name.clone()).unwrap_or_default();
+                    let name = self
+                        .model
+                        .as_ref()
+                        .map(|m| m.covariates[c].name.clone())
+                        .unwrap_or_default();
                     self.report(
                         Diagnostic::error(codes::E0030, format!("`{name}` must be drawn from a normal or log-normal distribution to be correlated"), sp)
                             .with_help("correlations act on the normal scale (a Gaussian copula)"),
@@ -305,46 +450,38 @@ impl Checker {
         let amount = match amount.ty {
             Type::Num(u) if u.dim == su.dim => self.convert(amount, su),
             Type::Num(u) => {
-                let mass_amount = self.conversion_help(u, su).starts_with("mass and amount");
-                match (mass_amount, model.molecular_weight) {
-                    (true, Some(mw)) => {
-                        let (g, mol) = (self.units.get("g")?, self.units.get("mol")?);
-                        let per = if u.dim == g.dim.mul(su.dim.div(mol.dim)?)? || u.dim.div(g.dim).is_some() { () } else { () };
-                        let _ = per;
-                        // amount → mass: × MW; mass → amount: ÷ MW (in base units g and mol).
-                        let to_base = self.convert(amount, Unit { dim: u.dim, scale: crate::units::Rational::ONE });
-                        let factor = if u.dim.div(g.dim).is_some_and(|x| x.is_dimensionless()) { 1.0 / mw } else { mw };
-                        let k = hir::Expr { kind: hir::ExprKind::Const(factor), ty: Type::Num(Unit::ONE), span: d.amount.span };
-                        let base_target = Unit { dim: su.dim, scale: crate::units::Rational::ONE };
-                        let prod = hir::Expr { kind: hir::ExprKind::Binary(ast::BinOp::Mul, Box::new(to_base), Box::new(k)), ty: Type::Num(base_target), span: d.amount.span };
-                        self.convert(prod, su)
-                    }
-                    (true, None) => {
-                        self.report(
-                            Diagnostic::error(codes::E0018, format!("a dose in {} into `{}` ({}) needs a molecular weight", self.describe(u), st.name, self.describe(su)), d.amount.span)
-                                .with_label(d.target.span, format!("`{}` holds {}", st.name, self.describe(su)))
-                                .with_help("declare `molecular_weight = … g/mol` in the model"),
-                        );
-                        return None;
-                    }
-                    _ => {
-                        self.report(
-                            Diagnostic::error(codes::E0017, format!("a dose of {} cannot go into `{}`, which holds {}", self.describe(u), st.name, self.describe(su)), d.amount.span)
-                                .with_label_message(format!("this is {}", self.describe(u)))
-                                .with_label(d.target.span, format!("`{}` holds {}", st.name, self.describe(su)))
-                                .with_help(self.conversion_help(u, su)),
-                        );
-                        return None;
-                    }
+                let what = format!("a dose into `{}`", st.name);
+                let h = self.coerce_to_state(amount, su, model.molecular_weight, &what);
+                if h.ty == Type::Error {
+                    let _ = u;
+                    return None;
                 }
+                h
             }
             Type::Error => return None,
             t => {
-                self.report(Diagnostic::error(codes::E0017, format!("a dose amount must be a quantity, found {}", self.describe_type(t)), d.amount.span));
+                self.report(Diagnostic::error(
+                    codes::E0017,
+                    format!(
+                        "a dose amount must be a quantity, found {}",
+                        self.describe_type(t)
+                    ),
+                    d.amount.span,
+                ));
                 return None;
             }
         };
-        let mut dose = hir::Dose { amount, target, start: 0.0, infusion: None, interval: None, count: Some(1), lag: 0.0, bioavailability: None, span: d.span };
+        let mut dose = hir::Dose {
+            amount,
+            target,
+            start: 0.0,
+            infusion: None,
+            interval: None,
+            count: Some(1),
+            lag: 0.0,
+            bioavailability: None,
+            span: d.span,
+        };
         let mut seen: Vec<&str> = Vec::new();
         let mut duration_for = None;
         let mut times = None;
@@ -352,7 +489,11 @@ impl Checker {
         for o in &d.options {
             let kw = o.keyword();
             if seen.contains(&kw) {
-                self.report(Diagnostic::error(codes::E0031, format!("`{kw}` is given twice"), o.value().span));
+                self.report(Diagnostic::error(
+                    codes::E0031,
+                    format!("`{kw}` is given twice"),
+                    o.value().span,
+                ));
                 ok = false;
                 continue;
             }
@@ -362,20 +503,30 @@ impl Checker {
                 DoseOpt::Over(e) => {
                     let v = self.const_time(e, "an infusion duration")?;
                     if v <= 0.0 {
-                        self.report(Diagnostic::error(codes::E0031, "an infusion duration must be positive", e.span));
+                        self.report(Diagnostic::error(
+                            codes::E0031,
+                            "an infusion duration must be positive",
+                            e.span,
+                        ));
                         ok = false;
                     }
                     dose.infusion = Some(hir::Infusion::Duration(v));
                 }
                 DoseOpt::Rate(e) => {
                     let h = self.patient_expr(e);
-                    let Ok(want) = su.div(self.hour) else { continue };
+                    let Ok(want) = su.div(self.hour) else {
+                        continue;
+                    };
                     let h = self.coerce(h, want, codes::E0017, "an infusion rate");
                     if h.ty == Type::Error {
                         ok = false;
                     }
                     if consts::eval(&h).is_some_and(|v| v <= 0.0) {
-                        self.report(Diagnostic::error(codes::E0031, "an infusion rate must be positive", e.span));
+                        self.report(Diagnostic::error(
+                            codes::E0031,
+                            "an infusion rate must be positive",
+                            e.span,
+                        ));
                         ok = false;
                     }
                     dose.infusion = Some(hir::Infusion::Rate(h));
@@ -383,16 +534,26 @@ impl Checker {
                 DoseOpt::Every(e) => {
                     let v = self.const_time(e, "a dosing interval")?;
                     if v <= 0.0 {
-                        self.report(Diagnostic::error(codes::E0031, "a dosing interval must be positive", e.span));
+                        self.report(Diagnostic::error(
+                            codes::E0031,
+                            "a dosing interval must be positive",
+                            e.span,
+                        ));
                         ok = false;
                     }
                     dose.interval = Some(v);
                 }
-                DoseOpt::For(e) => duration_for = Some((self.const_time(e, "a dosing duration")?, e.span)),
+                DoseOpt::For(e) => {
+                    duration_for = Some((self.const_time(e, "a dosing duration")?, e.span))
+                }
                 DoseOpt::Times(e) => {
                     let v = self.const_number(e, "a number of doses")?;
                     if v < 1.0 || v.fract() != 0.0 || v > 1e7 {
-                        self.report(Diagnostic::error(codes::E0031, "the number of doses is a positive whole number", e.span));
+                        self.report(Diagnostic::error(
+                            codes::E0031,
+                            "the number of doses is a positive whole number",
+                            e.span,
+                        ));
                         ok = false;
                     }
                     times = Some((v as u32, e.span));
@@ -400,7 +561,11 @@ impl Checker {
                 DoseOpt::Lag(e) => {
                     dose.lag = self.const_time(e, "a lag time")?;
                     if dose.lag < 0.0 {
-                        self.report(Diagnostic::error(codes::E0031, "a lag time cannot be negative", e.span));
+                        self.report(Diagnostic::error(
+                            codes::E0031,
+                            "a lag time cannot be negative",
+                            e.span,
+                        ));
                         ok = false;
                     }
                 }
@@ -410,7 +575,14 @@ impl Checker {
                     if let Some(f) = consts::eval(&h)
                         && !(0.0..=1.0).contains(&f)
                     {
-                        self.report(Diagnostic::error(codes::E0031, "bioavailability must be between 0 and 100%", e.span).with_label_message(format!("F = {f}")));
+                        self.report(
+                            Diagnostic::error(
+                                codes::E0031,
+                                "bioavailability must be between 0 and 100%",
+                                e.span,
+                            )
+                            .with_label_message(format!("F = {f}")),
+                        );
                         ok = false;
                     }
                     dose.bioavailability = Some(h);
@@ -418,19 +590,32 @@ impl Checker {
             }
         }
         if seen.contains(&"over") && seen.contains(&"rate") {
-            self.report(Diagnostic::error(codes::E0031, "give an infusion either a duration (`over`) or a `rate`, not both", d.span));
+            self.report(Diagnostic::error(
+                codes::E0031,
+                "give an infusion either a duration (`over`) or a `rate`, not both",
+                d.span,
+            ));
             ok = false;
         }
         match (dose.interval, duration_for, times) {
             (_, Some(_), Some((_, sp))) => {
-                self.report(Diagnostic::error(codes::E0031, "give repeated dosing either `for` a duration or a number of `times`, not both", sp));
+                self.report(Diagnostic::error(
+                    codes::E0031,
+                    "give repeated dosing either `for` a duration or a number of `times`, not both",
+                    sp,
+                ));
                 ok = false;
             }
             (None, Some((_, sp)), _) | (None, _, Some((_, sp))) => {
-                self.report(Diagnostic::error(codes::E0031, "repeated dosing needs an interval", sp).with_help("add `every 12 h` (the interval, NONMEM's II)"));
+                self.report(
+                    Diagnostic::error(codes::E0031, "repeated dosing needs an interval", sp)
+                        .with_help("add `every 12 h` (the interval, NONMEM's II)"),
+                );
                 ok = false;
             }
-            (Some(ii), Some((dur, _)), None) => dose.count = Some(((dur / ii) - 1e-9).ceil().max(1.0) as u32),
+            (Some(ii), Some((dur, _)), None) => {
+                dose.count = Some(((dur / ii) - 1e-9).ceil().max(1.0) as u32)
+            }
             (Some(_), None, Some((n, _))) => dose.count = Some(n),
             (Some(_), None, None) => dose.count = None,
             (None, None, None) => {}
@@ -439,21 +624,48 @@ impl Checker {
     }
 
     /// Checks a trial against the already-checked models.
-    pub fn check_trial(&mut self, t: &ast::TrialDecl, span: Span, model_scopes: &[(String, super::model::ModelScope)]) -> Option<hir::Trial> {
-        let model_stmts: Vec<&ast::Path> = t.body.iter().filter_map(|s| if let TrialStmt::Model(p) = s { Some(p) } else { None }).collect();
+    pub fn check_trial(
+        &mut self,
+        t: &ast::TrialDecl,
+        span: Span,
+        model_scopes: &[(String, super::model::ModelScope)],
+    ) -> Option<hir::Trial> {
+        let model_stmts: Vec<&ast::Path> = t
+            .body
+            .iter()
+            .filter_map(|s| {
+                if let TrialStmt::Model(p) = s {
+                    Some(p)
+                } else {
+                    None
+                }
+            })
+            .collect();
         let Some(mp) = model_stmts.first() else {
-            self.report(Diagnostic::error(codes::E0027, format!("trial `{}` does not name its model", t.name.text), t.name.span).with_help("add `model NAME` to the trial"));
+            self.report(
+                Diagnostic::error(
+                    codes::E0027,
+                    format!("trial `{}` does not name its model", t.name.text),
+                    t.name.span,
+                )
+                .with_help("add `model NAME` to the trial"),
+            );
             return None;
         };
         if model_stmts.len() > 1 {
-            self.report(Diagnostic::error(codes::E0027, "a trial names exactly one model", model_stmts[1].span));
+            self.report(Diagnostic::error(
+                codes::E0027,
+                "a trial names exactly one model",
+                model_stmts[1].span,
+            ));
         }
         let mname = mp.joined();
         let midx = match self.visible.names.get(&mname) {
             Some(Global::Model(i)) => *i,
             _ => {
                 let cands: Vec<String> = model_scopes.iter().map(|(n, _)| n.clone()).collect();
-                let mut d = Diagnostic::error(codes::E0027, format!("unknown model `{mname}`"), mp.span);
+                let mut d =
+                    Diagnostic::error(codes::E0027, format!("unknown model `{mname}`"), mp.span);
                 if let Some(s) = did_you_mean(&mname, cands.iter().map(String::as_str)) {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 }
@@ -463,23 +675,46 @@ impl Checker {
         };
         let model = self.program.models[midx].clone();
         self.model = model_scopes.get(midx).map(|(_, s)| s.clone());
-        let mut trial = hir::Trial { name: t.name.text.clone(), model: midx, population: None, arms: Vec::new(), randomize: false, sampling: None, endpoints: Vec::new(), strata: Vec::new(), span };
+        let mut trial = hir::Trial {
+            name: t.name.text.clone(),
+            model: midx,
+            population: None,
+            arms: Vec::new(),
+            randomize: false,
+            sampling: None,
+            endpoints: Vec::new(),
+            strata: Vec::new(),
+            span,
+        };
         for st in &t.body {
             match st {
                 TrialStmt::Model(_) => {}
                 TrialStmt::Population { size, body, span } => {
                     if trial.population.is_some() {
-                        self.report(Diagnostic::error(codes::E0006, "a trial has one `population`", *span));
+                        self.report(Diagnostic::error(
+                            codes::E0006,
+                            "a trial has one `population`",
+                            *span,
+                        ));
                         continue;
                     }
                     trial.population = Some(self.population(size, body, *span));
                 }
                 TrialStmt::Arm { name, body, span } => {
                     if trial.arms.iter().any(|a| a.name == name.text) {
-                        self.report(Diagnostic::error(codes::E0006, format!("arm `{}` is defined twice", name.text), name.span));
+                        self.report(Diagnostic::error(
+                            codes::E0006,
+                            format!("arm `{}` is defined twice", name.text),
+                            name.span,
+                        ));
                         continue;
                     }
-                    let mut arm = hir::Arm { name: name.text.clone(), doses: Vec::new(), overrides: Vec::new(), span: *span };
+                    let mut arm = hir::Arm {
+                        name: name.text.clone(),
+                        doses: Vec::new(),
+                        overrides: Vec::new(),
+                        span: *span,
+                    };
                     for s in body {
                         match s {
                             ArmStmt::Dose(d) => {
@@ -488,12 +723,20 @@ impl Checker {
                                 }
                             }
                             ArmStmt::Set { target, value, .. } => {
-                                let sym = self.model.as_ref().and_then(|m| m.names.get(&target.text).copied());
+                                let sym = self
+                                    .model
+                                    .as_ref()
+                                    .and_then(|m| m.names.get(&target.text).copied());
                                 match sym {
                                     Some(Sym::Covariate(c)) => {
                                         let h = self.patient_expr(value);
                                         let h = match model.covariates[c].unit {
-                                            Some(u) => self.coerce(h, u, codes::E0008, &format!("covariate `{}`", target.text)),
+                                            Some(u) => self.coerce(
+                                                h,
+                                                u,
+                                                codes::E0008,
+                                                &format!("covariate `{}`", target.text),
+                                            ),
                                             None => h,
                                         };
                                         arm.overrides.push((Sym::Covariate(c), h));
@@ -506,15 +749,36 @@ impl Checker {
                                         };
                                         let gene = &self.program.genes[model.genotypes[g].gene];
                                         match super::gene::diplotype_index(gene, &text) {
-                                            Some(d) => arm.overrides.push((Sym::Genotype(g), hir::Expr { kind: hir::ExprKind::Const(d as f64), ty: Type::Genotype(model.genotypes[g].gene), span: value.span })),
+                                            Some(d) => arm.overrides.push((
+                                                Sym::Genotype(g),
+                                                hir::Expr {
+                                                    kind: hir::ExprKind::Const(d as f64),
+                                                    ty: Type::Genotype(model.genotypes[g].gene),
+                                                    span: value.span,
+                                                },
+                                            )),
                                             None => {
-                                                let msg = format!("`{text}` is not a diplotype of `{}`", gene.name);
-                                                self.report(Diagnostic::error(codes::E0016, msg, value.span));
+                                                let msg = format!(
+                                                    "`{text}` is not a diplotype of `{}`",
+                                                    gene.name
+                                                );
+                                                self.report(Diagnostic::error(
+                                                    codes::E0016,
+                                                    msg,
+                                                    value.span,
+                                                ));
                                             }
                                         }
                                     }
                                     _ => {
-                                        self.report(Diagnostic::error(codes::E0004, format!("`{}` is not a covariate or genotype of the model", target.text), target.span));
+                                        self.report(Diagnostic::error(
+                                            codes::E0004,
+                                            format!(
+                                                "`{}` is not a covariate or genotype of the model",
+                                                target.text
+                                            ),
+                                            target.span,
+                                        ));
                                     }
                                 }
                             }
@@ -525,7 +789,11 @@ impl Checker {
                 TrialStmt::Randomize(_) => trial.randomize = true,
                 TrialStmt::Sample(s) => {
                     if trial.sampling.is_some() {
-                        self.report(Diagnostic::error(codes::E0006, "a trial has one `sample` schedule", t.name.span));
+                        self.report(Diagnostic::error(
+                            codes::E0006,
+                            "a trial has one `sample` schedule",
+                            t.name.span,
+                        ));
                         continue;
                     }
                     trial.sampling = match s {
@@ -533,7 +801,12 @@ impl Checker {
                             let st = self.const_time(step, "a sampling step");
                             let un = self.const_time(until, "the end of sampling");
                             match (st, un) {
-                                (Some(st), Some(un)) if st > 0.0 && un > 0.0 && un / st <= 1e7 => Some(hir::Sampling::Every { step: st, until: un }),
+                                (Some(st), Some(un)) if st > 0.0 && un > 0.0 && un / st <= 1e7 => {
+                                    Some(hir::Sampling::Every {
+                                        step: st,
+                                        until: un,
+                                    })
+                                }
                                 (Some(_), Some(_)) => {
                                     self.report(Diagnostic::error(codes::E0031, "sampling needs a positive step and end (at most 10 million samples)", step.span));
                                     None
@@ -542,7 +815,10 @@ impl Checker {
                             }
                         }
                         ast::Sampling::At { times, .. } => {
-                            let mut v: Vec<f64> = times.iter().filter_map(|e| self.const_time(e, "a sampling time")).collect();
+                            let mut v: Vec<f64> = times
+                                .iter()
+                                .filter_map(|e| self.const_time(e, "a sampling time"))
+                                .collect();
                             v.sort_by(f64::total_cmp);
                             v.dedup();
                             Some(hir::Sampling::At(v))
@@ -551,7 +827,11 @@ impl Checker {
                 }
                 TrialStmt::Endpoint { name, value, span } => {
                     if trial.endpoints.iter().any(|e| e.name == name.text) {
-                        self.report(Diagnostic::error(codes::E0006, format!("endpoint `{}` is defined twice", name.text), name.span));
+                        self.report(Diagnostic::error(
+                            codes::E0006,
+                            format!("endpoint `{}` is defined twice", name.text),
+                            name.span,
+                        ));
                         continue;
                     }
                     let saved = std::mem::replace(&mut self.scope, Scope::Endpoint);
@@ -564,8 +844,12 @@ impl Checker {
                     fn any_agg(e: &hir::Expr, found: &mut bool, bare: &mut Vec<Span>) {
                         match &e.kind {
                             hir::ExprKind::Aggregate { .. } => *found = true,
-                            hir::ExprKind::Sym(Sym::State(_) | Sym::Let(_) | Sym::Observable(_) | Sym::Time) => bare.push(e.span),
-                            hir::ExprKind::Scale(x, _) | hir::ExprKind::Unary(_, x) => any_agg(x, found, bare),
+                            hir::ExprKind::Sym(
+                                Sym::State(_) | Sym::Let(_) | Sym::Observable(_) | Sym::Time,
+                            ) => bare.push(e.span),
+                            hir::ExprKind::Scale(x, _) | hir::ExprKind::Unary(_, x) => {
+                                any_agg(x, found, bare)
+                            }
                             hir::ExprKind::Binary(_, a, b) => {
                                 any_agg(a, found, bare);
                                 any_agg(b, found, bare);
@@ -575,8 +859,12 @@ impl Checker {
                                 any_agg(a, found, bare);
                                 any_agg(b, found, bare);
                             }
-                            hir::ExprKind::Builtin(_, args) | hir::ExprKind::Call(_, args) => args.iter().for_each(|a| any_agg(a, found, bare)),
-                            hir::ExprKind::Switch { arms, .. } => arms.iter().for_each(|a| any_agg(a, found, bare)),
+                            hir::ExprKind::Builtin(_, args) | hir::ExprKind::Call(_, args) => {
+                                args.iter().for_each(|a| any_agg(a, found, bare))
+                            }
+                            hir::ExprKind::Switch { arms, .. } => {
+                                arms.iter().for_each(|a| any_agg(a, found, bare))
+                            }
                             _ => {}
                         }
                     }
@@ -591,7 +879,11 @@ impl Checker {
                         continue;
                     }
                     let _ = has_agg;
-                    trial.endpoints.push(hir::Endpoint { name: name.text.clone(), value: h, span: *span });
+                    trial.endpoints.push(hir::Endpoint {
+                        name: name.text.clone(),
+                        value: h,
+                        span: *span,
+                    });
                 }
                 TrialStmt::Stratify(keys, _) => {
                     for k in keys {
@@ -603,7 +895,14 @@ impl Checker {
             }
         }
         if trial.arms.is_empty() {
-            self.report(Diagnostic::error(codes::E0027, format!("trial `{}` has no arms", t.name.text), t.name.span).with_help("add `arm NAME { dose … }`"));
+            self.report(
+                Diagnostic::error(
+                    codes::E0027,
+                    format!("trial `{}` has no arms", t.name.text),
+                    t.name.span,
+                )
+                .with_help("add `arm NAME { dose … }`"),
+            );
         }
         if trial.sampling.is_none() && !trial.endpoints.is_empty() {
             // Endpoints use dense output; without a schedule the simulation ends at the last window.
@@ -619,9 +918,15 @@ impl Checker {
         let h = self.expr(&k.key);
         self.scope = saved;
         match (&h.kind, h.ty, &k.bins) {
-            (hir::ExprKind::Sym(Sym::Genotype(g)), Type::Genotype(_), None) => Some(hir::Stratum::Genotype(*g)),
-            (hir::ExprKind::Sym(Sym::Genotype(g)), Type::Phenotype(_), None) => Some(hir::Stratum::Phenotype(*g)),
-            (hir::ExprKind::Sym(Sym::Covariate(c)), Type::Category(_), None) => Some(hir::Stratum::Category(*c)),
+            (hir::ExprKind::Sym(Sym::Genotype(g)), Type::Genotype(_), None) => {
+                Some(hir::Stratum::Genotype(*g))
+            }
+            (hir::ExprKind::Sym(Sym::Genotype(g)), Type::Phenotype(_), None) => {
+                Some(hir::Stratum::Phenotype(*g))
+            }
+            (hir::ExprKind::Sym(Sym::Covariate(c)), Type::Category(_), None) => {
+                Some(hir::Stratum::Category(*c))
+            }
             (hir::ExprKind::Sym(Sym::Covariate(c)), Type::Num(u), Some(bins)) => {
                 let mut edges = Vec::new();
                 for b in bins {
@@ -632,23 +937,40 @@ impl Checker {
                     edges.push(consts::eval(&e)?);
                 }
                 if edges.windows(2).any(|w| w[1] <= w[0]) || edges.is_empty() {
-                    self.report(Diagnostic::error(codes::E0027, "bin edges must be increasing", k.span));
+                    self.report(Diagnostic::error(
+                        codes::E0027,
+                        "bin edges must be increasing",
+                        k.span,
+                    ));
                     return None;
                 }
                 Some(hir::Stratum::Bins(*c, edges))
             }
             (hir::ExprKind::Sym(Sym::Covariate(c)), Type::Num(_), None) => {
                 self.report(
-                    Diagnostic::error(codes::E0027, format!("continuous covariate `{}` needs bins to stratify by", model.covariates[*c].name), k.span)
-                        .with_help("add `bins [60 kg, 80 kg]`"),
+                    Diagnostic::error(
+                        codes::E0027,
+                        format!(
+                            "continuous covariate `{}` needs bins to stratify by",
+                            model.covariates[*c].name
+                        ),
+                        k.span,
+                    )
+                    .with_help("add `bins [60 kg, 80 kg]`"),
                 );
                 None
             }
             (_, Type::Error, _) => None,
             _ => {
                 self.report(
-                    Diagnostic::error(codes::E0027, "stratify by a genotype, `phenotype(g)` or a covariate", k.span)
-                        .with_help("e.g. `stratify by cyp2c9, phenotype(cyp2c19), weight bins [60 kg, 80 kg]`"),
+                    Diagnostic::error(
+                        codes::E0027,
+                        "stratify by a genotype, `phenotype(g)` or a covariate",
+                        k.span,
+                    )
+                    .with_help(
+                        "e.g. `stratify by cyp2c9, phenotype(cyp2c19), weight bins [60 kg, 80 kg]`",
+                    ),
                 );
                 None
             }
