@@ -46,13 +46,8 @@ pub fn compile(name: &str, text: &str) -> Compilation {
     let mut sources = SourceMap::new();
     let mut diagnostics = Vec::new();
     let file = sources.add(name, text);
-    let user = match parser::parse_file(file, text) {
-        Ok(f) => Some(f),
-        Err(d) => {
-            diagnostics.push(d);
-            None
-        }
-    };
+    let (user, mut syntax) = parser::parse_file_recovering(file, text);
+    diagnostics.append(&mut syntax);
     // Load stdlib modules named by `use`, transitively; dependencies come first.
     let mut loaded: Vec<(String, ast::File)> = Vec::new();
     let prelude_id = sources.add("<stdlib>/units.twin", stdlib::module("units").unwrap_or(""));

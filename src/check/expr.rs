@@ -388,6 +388,7 @@ impl Checker {
             ),
             a.span.to(b.span),
         )
+        .with_label_message("these cannot be combined")
         .with_label(a.span, format!("this is {}", self.describe_type(ta)))
         .with_label(b.span, format!("this is {}", self.describe_type(tb)));
         if let (Type::Num(ua), Type::Num(ub)) = (ta, tb) {

@@ -688,7 +688,7 @@ impl Checker {
         };
         for st in &t.body {
             match st {
-                TrialStmt::Model(_) => {}
+                TrialStmt::Model(_) | TrialStmt::Error(_) => {}
                 TrialStmt::Population { size, body, span } => {
                     if trial.population.is_some() {
                         self.report(Diagnostic::error(

@@ -68,6 +68,8 @@ pub enum ItemKind {
     Model(ModelDecl),
     /// `trial Name { … }`.
     Trial(TrialDecl),
+    /// Text that did not parse (already reported).
+    Error,
 }
 
 /// `use module.name`, `use module.{a, b}` or `use module.*`.
@@ -353,6 +355,8 @@ pub enum StmtKind {
         /// The molar mass.
         value: Expr,
     },
+    /// A statement that did not parse (already reported).
+    Error,
 }
 
 /// The type of a covariate.
@@ -548,6 +552,8 @@ pub enum TrialStmt {
     },
     /// `stratify by cyp2c9, phenotype(cyp2c19), weight bins [60 kg, 80 kg]`.
     Stratify(Vec<Stratum>, Span),
+    /// A statement that did not parse (already reported).
+    Error(Span),
 }
 
 /// A stratification key.

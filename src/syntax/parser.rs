@@ -21,19 +21,40 @@ mod generated {
     lalrpop_util::lalrpop_mod!(pub twin);
 }
 
-/// Parses a whole file.
+/// Parses a whole file, recovering at item and statement boundaries so that every syntax error
+/// is reported. Returns the tree (with error placeholders) and the syntax diagnostics.
+pub fn parse_file_recovering(file: FileId, src: &str) -> (Option<ast::File>, Vec<Diagnostic>) {
+    let mut errors = Vec::new();
+    let result = generated::twin::FileParser::new().parse(file, &mut errors, lex(src));
+    let mut diags: Vec<Diagnostic> = errors
+        .into_iter()
+        .map(|e| syntax_diagnostic(file, src, e.error))
+        .collect();
+    match result {
+        Ok(f) => (Some(f), diags),
+        Err(e) => {
+            diags.push(syntax_diagnostic(file, src, e));
+            (None, diags)
+        }
+    }
+}
+
+/// Parses a whole file; the first syntax error is returned if there is any.
 #[allow(clippy::result_large_err)]
 pub fn parse_file(file: FileId, src: &str) -> Result<ast::File, Diagnostic> {
-    generated::twin::FileParser::new()
-        .parse(file, lex(src))
-        .map_err(|e| syntax_diagnostic(file, src, e))
+    let (f, mut diags) = parse_file_recovering(file, src);
+    match (f, diags.is_empty()) {
+        (Some(f), true) => Ok(f),
+        _ => Err(diags.remove(0)),
+    }
 }
 
 /// Parses a single expression (for the REPL and `--set`/`--dose` arguments).
 #[allow(clippy::result_large_err)]
 pub fn parse_expr(file: FileId, src: &str) -> Result<Expr, Diagnostic> {
+    let mut errors = Vec::new();
     generated::twin::ExprParser::new()
-        .parse(file, lex(src))
+        .parse(file, &mut errors, lex(src))
         .map_err(|e| syntax_diagnostic(file, src, e))
 }
 
