@@ -50,7 +50,13 @@ pub fn compile(name: &str, text: &str) -> Compilation {
     diagnostics.append(&mut syntax);
     // Load stdlib modules named by `use`, transitively; dependencies come first.
     let mut loaded: Vec<(String, ast::File)> = Vec::new();
-    let prelude_id = sources.add("<stdlib>/units.twin", stdlib::module("units").unwrap_or(""));
+    // Checking the prelude itself (`twin check stdlib/units.twin`) must not load it twice.
+    let prelude_text = if Some(text) == stdlib::module("units") {
+        ""
+    } else {
+        stdlib::module("units").unwrap_or("")
+    };
+    let prelude_id = sources.add("<stdlib>/units.twin", prelude_text);
     let prelude = match parser::parse_file(prelude_id, sources.get(prelude_id).text.as_str()) {
         Ok(f) => f,
         Err(d) => {
