@@ -8,3 +8,6 @@
 pub mod diagnostic;
 pub mod source;
 pub mod syntax;
+pub mod ir;
+pub mod jit;
+pub mod solve;
