@@ -11,4 +11,7 @@ pub mod driver;
 pub mod source;
 pub mod stdlib;
 pub mod syntax;
+pub mod ir;
+pub mod jit;
+pub mod solve;
 pub mod units;

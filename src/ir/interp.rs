@@ -1,0 +1,209 @@
+//! The IR interpreter: the test oracle for the JIT, and a fallback backend.
+//!
+//! Input: a [`Function`] and its sources (t, inputs, parameters, states). Output: its output
+//! slots. Guarantees: evaluates each instruction once, in order, with the reference semantics of
+//! [`UnOp::apply`], [`BinOp::apply`] and [`powi`] — the definition the JIT must match bit for bit.
+//! Sources out of range read as NaN (a built module never does that; [`Interpreter`] checks
+//! lengths up front).
+
+use super::ir::{Function, FunctionKind, Inst, Module, powi};
+use std::fmt;
+
+/// The sources of one function call.
+#[derive(Clone, Copy, Debug)]
+pub struct Sources<'a> {
+    /// The independent variable.
+    pub t: f64,
+    /// Per-patient inputs (read by `setup`).
+    pub inputs: &'a [f64],
+    /// Parameter slots.
+    pub params: &'a [f64],
+    /// States.
+    pub states: &'a [f64],
+}
+
+/// Evaluates `f`, writing `out[k]` for every output `k` (`out` must be at least as long as the
+/// outputs; extra entries are left untouched). `scratch` is reused between calls to avoid
+/// allocation.
+pub fn eval(f: &Function, src: Sources<'_>, scratch: &mut Vec<f64>, out: &mut [f64]) {
+    scratch.clear();
+    scratch.reserve(f.insts.len());
+    for inst in &f.insts {
+        let v = match *inst {
+            Inst::Const(c) => c,
+            Inst::Input(i) => src.inputs.get(i as usize).copied().unwrap_or(f64::NAN),
+            Inst::Param(i) => src.params.get(i as usize).copied().unwrap_or(f64::NAN),
+            Inst::State(i) => src.states.get(i as usize).copied().unwrap_or(f64::NAN),
+            Inst::Time => src.t,
+            Inst::Unary(op, a) => op.apply(scratch[a.index()]),
+            Inst::Binary(op, a, b) => op.apply(scratch[a.index()], scratch[b.index()]),
+            Inst::PowI(a, n) => powi(scratch[a.index()], n),
+            Inst::Select(c, a, b) => {
+                if scratch[c.index()] != 0.0 {
+                    scratch[a.index()]
+                } else {
+                    scratch[b.index()]
+                }
+            }
+        };
+        scratch.push(v);
+    }
+    for (slot, v) in out.iter_mut().zip(&f.outputs) {
+        *slot = scratch[v.index()];
+    }
+}
+
+/// A buffer of the wrong length was passed to a model function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LengthError {
+    /// Which function was called.
+    pub function: &'static str,
+    /// Which argument.
+    pub argument: &'static str,
+    /// The length the module needs.
+    pub expected: usize,
+    /// The length given.
+    pub found: usize,
+}
+
+impl fmt::Display for LengthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: `{}` has length {}, expected {}",
+            self.function, self.argument, self.found, self.expected
+        )
+    }
+}
+
+impl std::error::Error for LengthError {}
+
+/// Checks `found == expected`.
+pub fn check_len(
+    function: &'static str,
+    argument: &'static str,
+    expected: usize,
+    found: usize,
+) -> Result<(), LengthError> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(LengthError {
+            function,
+            argument,
+            expected,
+            found,
+        })
+    }
+}
+
+/// A module run by the interpreter, with the same checked API as the JIT's compiled model.
+#[derive(Debug)]
+pub struct Interpreter {
+    module: Module,
+    scratch: std::cell::RefCell<Vec<f64>>,
+}
+
+impl Interpreter {
+    /// Wraps a module.
+    pub fn new(module: Module) -> Self {
+        Interpreter {
+            module,
+            scratch: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The module being interpreted.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    fn run(
+        &self,
+        kind: FunctionKind,
+        t: f64,
+        inputs: &[f64],
+        params: &[f64],
+        states: &[f64],
+        out: &mut [f64],
+    ) {
+        let f = match kind {
+            FunctionKind::Setup => &self.module.setup,
+            FunctionKind::Init => &self.module.init,
+            FunctionKind::Rhs => &self.module.rhs,
+            FunctionKind::Jacobian => &self.module.jacobian,
+            FunctionKind::Observe => &self.module.observe,
+        };
+        let src = Sources {
+            t,
+            inputs,
+            params,
+            states,
+        };
+        match self.scratch.try_borrow_mut() {
+            Ok(mut s) => eval(f, src, &mut s, out),
+            // Re-entrant use (not possible through this API) falls back to a fresh buffer.
+            Err(_) => eval(f, src, &mut Vec::new(), out),
+        }
+    }
+
+    /// inputs → parameters.
+    pub fn setup(&self, inputs: &[f64], params: &mut [f64]) -> Result<(), LengthError> {
+        let m = &self.module;
+        check_len("setup", "inputs", m.n_inputs(), inputs.len())?;
+        check_len("setup", "params", m.n_params(), params.len())?;
+        self.run(FunctionKind::Setup, 0.0, inputs, &[], &[], params);
+        Ok(())
+    }
+
+    /// parameters → initial states.
+    pub fn init(&self, params: &[f64], y0: &mut [f64]) -> Result<(), LengthError> {
+        let m = &self.module;
+        check_len("init", "params", m.n_params(), params.len())?;
+        check_len("init", "y0", m.n_states(), y0.len())?;
+        self.run(FunctionKind::Init, 0.0, &[], params, &[], y0);
+        Ok(())
+    }
+
+    /// (t, y, p) → dy/dt.
+    pub fn rhs(&self, t: f64, y: &[f64], params: &[f64], dy: &mut [f64]) -> Result<(), LengthError> {
+        let m = &self.module;
+        check_len("rhs", "y", m.n_states(), y.len())?;
+        check_len("rhs", "params", m.n_params(), params.len())?;
+        check_len("rhs", "dy", m.n_states(), dy.len())?;
+        self.run(FunctionKind::Rhs, t, &[], params, y, dy);
+        Ok(())
+    }
+
+    /// (t, y, p) → Jacobian non-zeros in [`Module::sparsity`] order.
+    pub fn jacobian(
+        &self,
+        t: f64,
+        y: &[f64],
+        params: &[f64],
+        values: &mut [f64],
+    ) -> Result<(), LengthError> {
+        let m = &self.module;
+        check_len("jacobian", "y", m.n_states(), y.len())?;
+        check_len("jacobian", "params", m.n_params(), params.len())?;
+        check_len("jacobian", "values", m.sparsity.len(), values.len())?;
+        self.run(FunctionKind::Jacobian, t, &[], params, y, values);
+        Ok(())
+    }
+
+    /// (t, y, p) → observables.
+    pub fn observe(
+        &self,
+        t: f64,
+        y: &[f64],
+        params: &[f64],
+        out: &mut [f64],
+    ) -> Result<(), LengthError> {
+        let m = &self.module;
+        check_len("observe", "y", m.n_states(), y.len())?;
+        check_len("observe", "params", m.n_params(), params.len())?;
+        check_len("observe", "out", m.n_observables(), out.len())?;
+        self.run(FunctionKind::Observe, t, &[], params, y, out);
+        Ok(())
+    }
+}
