@@ -13,5 +13,6 @@ pub mod stdlib;
 pub mod syntax;
 pub mod ir;
 pub mod jit;
+pub mod lower;
 pub mod solve;
 pub mod units;

@@ -27,6 +27,8 @@ enum Emit {
     None,
     /// The checked model and trials.
     Hir,
+    /// The lowered, unit-free IR of every model.
+    Ir,
 }
 
 #[derive(Subcommand)]
@@ -97,6 +99,19 @@ fn check(files: &[std::path::PathBuf], format: Format, emit: Emit) -> ExitCode {
         match format {
             Format::Human => eprint!("{}", diagnostic::render(&c.sources, &c.diagnostics, color)),
             Format::Json => json.extend(diagnostic::to_json(&c.sources, &c.diagnostics)),
+        }
+        if emit == Emit::Ir && !c.has_errors() {
+            for m in &c.program.models {
+                match twin::lower::lower(&c.program, m, &[], twin::lower::Options::default()) {
+                    Ok(l) => print!("{}", twin::ir::print::module_to_string(&l.module)),
+                    Err(errs) => {
+                        for e in errs {
+                            eprintln!("error: lowering `{}`: {e}", m.name);
+                        }
+                        failed = true;
+                    }
+                }
+            }
         }
         if emit == Emit::Hir && !c.has_errors() {
             for m in &c.program.models {

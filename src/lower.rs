@@ -1,0 +1,394 @@
+//! Lowering: a checked model ([`hir::Model`]) → the flat, unit-free IR ([`ir::Module`]).
+//!
+//! This is the one place where unit scale factors become numbers: every [`hir::ExprKind::Scale`]
+//! turns into a multiplication by a constant, which the builder folds. Values keep the units the
+//! modeler declared (a compartment in mg holds milligrams, time is in hours), so outputs need no
+//! conversion. Per-patient inputs are laid out as: covariates (value in declared unit; level index
+//! for categorical ones), genotypes (diplotype index), then one η per random effect. Genotype
+//! tables become selects on the diplotype index; function calls are inlined. Doses get their
+//! amounts (and bioavailable fractions) as per-patient parameters named `dose#k`.
+
+use crate::check::hir::{self, Builtin, EffectKind, ExprKind, Sym, Type};
+use crate::ir::builder::{BuildError, Expr, ModuleBuilder, StateId};
+use crate::ir::ir::Module;
+use crate::syntax::ast::{BinOp, UnOp};
+
+/// What each per-patient input slot holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputSlot {
+    /// A covariate (index into the model's covariates).
+    Covariate(usize),
+    /// A genotype variable (diplotype index).
+    Genotype(usize),
+    /// The η of a random effect (index into the model's effects).
+    Eta(usize),
+}
+
+/// A lowered model with the layout of its inputs.
+#[derive(Debug)]
+pub struct Lowered {
+    /// The IR module.
+    pub module: Module,
+    /// Input slots in order.
+    pub inputs: Vec<InputSlot>,
+    /// Index of the accumulator of eliminated amount, if tracked.
+    pub eliminated: Option<usize>,
+    /// For every dose of every arm (arm order, then dose order): the param index of its amount
+    /// (already multiplied by the bioavailable fraction, in the target state's unit).
+    pub dose_params: Vec<Vec<usize>>,
+}
+
+/// Options of lowering.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Add a state accumulating everything eliminated through `flow … -> out` (when all
+    /// eliminating compartments share a unit), for mass-balance checks and output.
+    pub track_elimination: bool,
+}
+
+struct Lower<'a> {
+    p: &'a hir::Program,
+    m: &'a hir::Model,
+    b: ModuleBuilder,
+    covs: Vec<Expr>,
+    genos: Vec<Expr>,
+    params: Vec<Option<Expr>>,
+    lets: Vec<Option<Expr>>,
+    states: Vec<StateId>,
+    args: Vec<Vec<Expr>>,
+}
+
+impl Lower<'_> {
+    fn c(&mut self, v: f64) -> Expr {
+        self.b.constant(v)
+    }
+
+    fn sym(&mut self, s: Sym) -> Expr {
+        match s {
+            Sym::Covariate(i) => self.covs[i],
+            Sym::Genotype(i) => self.genos[i],
+            Sym::Param(i) => match self.params[i] {
+                Some(e) => e,
+                // Params are lowered in dependency order; a missing one is a bug in the order.
+                None => self.c(f64::NAN),
+            },
+            Sym::State(i) => {
+                let id = self.states[i];
+                self.b.y(id)
+            }
+            Sym::Let(i) => match self.lets[i] {
+                Some(e) => e,
+                None => {
+                    let v = self.expr(&self.m.lets[i].value);
+                    self.lets[i] = Some(v);
+                    v
+                }
+            },
+            Sym::Observable(i) => {
+                let v = &self.m.observables[i].value;
+                self.expr(v)
+            }
+            Sym::Time => self.b.time(),
+            Sym::FnArg(i) => match self.args.last().and_then(|a| a.get(i)) {
+                Some(e) => *e,
+                None => self.c(f64::NAN),
+            },
+            Sym::GeneActivity => self.c(f64::NAN),
+        }
+    }
+
+    fn expr(&mut self, e: &hir::Expr) -> Expr {
+        match &e.kind {
+            ExprKind::Const(v) => self.c(*v),
+            ExprKind::Bool(b) => self.c(if *b { 1.0 } else { 0.0 }),
+            ExprKind::Sym(s) => self.sym(*s),
+            ExprKind::Scale(x, f) => {
+                let x = self.expr(x);
+                if f.is_one() {
+                    return x;
+                }
+                let k = self.c(f.to_f64());
+                self.b.mul(x, k)
+            }
+            ExprKind::Unary(UnOp::Neg, x) => {
+                let x = self.expr(x);
+                self.b.neg(x)
+            }
+            ExprKind::Unary(UnOp::Not, x) => {
+                let x = self.expr(x);
+                self.b.not(x)
+            }
+            ExprKind::Binary(op, a, b) => {
+                if *op == BinOp::Pow
+                    && let Some(n) = crate::check::consts::eval(b)
+                    && n.fract() == 0.0
+                    && n.abs() <= 64.0
+                {
+                    let a = self.expr(a);
+                    return self.b.powi(a, n as i32);
+                }
+                let x = self.expr(a);
+                let y = self.expr(b);
+                match op {
+                    BinOp::Add => self.b.add(x, y),
+                    BinOp::Sub => self.b.sub(x, y),
+                    BinOp::Mul => self.b.mul(x, y),
+                    BinOp::Div => self.b.div(x, y),
+                    BinOp::Pow => self.b.pow(x, y),
+                    BinOp::Eq => self.b.eq(x, y),
+                    BinOp::Ne => self.b.ne(x, y),
+                    BinOp::Lt => self.b.lt(x, y),
+                    BinOp::Le => self.b.le(x, y),
+                    BinOp::Gt => self.b.gt(x, y),
+                    BinOp::Ge => self.b.ge(x, y),
+                    BinOp::And => self.b.and(x, y),
+                    BinOp::Or => self.b.or(x, y),
+                }
+            }
+            ExprKind::Builtin(f, args) => {
+                let v: Vec<Expr> = args.iter().map(|a| self.expr(a)).collect();
+                let x = v.first().copied().unwrap_or_else(|| self.c(f64::NAN));
+                match f {
+                    Builtin::Exp => self.b.exp(x),
+                    Builtin::Log => self.b.log(x),
+                    Builtin::Log10 => self.b.log10(x),
+                    Builtin::Sqrt => self.b.sqrt(x),
+                    Builtin::Abs => self.b.abs(x),
+                    Builtin::Floor => self.b.floor(x),
+                    Builtin::Ceil => self.b.ceil(x),
+                    Builtin::Min => v[1..].iter().fold(x, |acc, y| self.b.min(acc, *y)),
+                    Builtin::Max => v[1..].iter().fold(x, |acc, y| self.b.max(acc, *y)),
+                    Builtin::Pow => {
+                        let y = v.get(1).copied().unwrap_or_else(|| self.c(f64::NAN));
+                        self.b.pow(x, y)
+                    }
+                    Builtin::Hill => {
+                        // (x/x50)^n / (1 + (x/x50)^n): finite for x = 0 and any n > 0.
+                        let (x50, n) = (v[1], v[2]);
+                        let ratio = self.b.div(x, x50);
+                        let r = self.b.pow(ratio, n);
+                        let one = self.c(1.0);
+                        let den = self.b.add(one, r);
+                        self.b.div(r, den)
+                    }
+                    Builtin::Logit => {
+                        let one = self.c(1.0);
+                        let q = self.b.sub(one, x);
+                        let ratio = self.b.div(x, q);
+                        self.b.log(ratio)
+                    }
+                    Builtin::Expit => {
+                        let one = self.c(1.0);
+                        let nx = self.b.neg(x);
+                        let e = self.b.exp(nx);
+                        let den = self.b.add(one, e);
+                        self.b.div(one, den)
+                    }
+                }
+            }
+            ExprKind::Call(f, args) => {
+                let v: Vec<Expr> = args.iter().map(|a| self.expr(a)).collect();
+                let p = self.p;
+                self.args.push(v);
+                let r = self.expr(&p.fns[*f].body);
+                self.args.pop();
+                r
+            }
+            ExprKind::If(c, a, b) => {
+                let c = self.expr(c);
+                let a = self.expr(a);
+                let b = self.expr(b);
+                self.b.select(c, a, b)
+            }
+            ExprKind::Switch {
+                genotype,
+                table,
+                arms,
+            } => {
+                let g = self.genos[*genotype];
+                let values: Vec<Expr> = arms.iter().map(|a| self.expr(a)).collect();
+                // The most frequent arm is the fallback; every other arm is selected by its
+                // diplotypes.
+                let mut counts = vec![0usize; values.len()];
+                for &a in table {
+                    counts[a] += 1;
+                }
+                let default = (0..values.len())
+                    .max_by_key(|&a| (counts[a], std::cmp::Reverse(a)))
+                    .unwrap_or(0);
+                let mut acc = values
+                    .get(default)
+                    .copied()
+                    .unwrap_or_else(|| self.c(f64::NAN));
+                for (a, &value) in values.iter().enumerate().rev() {
+                    if a == default {
+                        continue;
+                    }
+                    let mut cond: Option<Expr> = None;
+                    for (d, &arm) in table.iter().enumerate() {
+                        if arm == a {
+                            let k = self.c(d as f64);
+                            let eq = self.b.eq(g, k);
+                            cond = Some(match cond {
+                                Some(c) => self.b.or(c, eq),
+                                None => eq,
+                            });
+                        }
+                    }
+                    if let Some(c) = cond {
+                        acc = self.b.select(c, value, acc);
+                    }
+                }
+                acc
+            }
+            ExprKind::Category(l) => self.c(*l as f64),
+            ExprKind::Aggregate { .. } | ExprKind::Error => self.c(f64::NAN),
+        }
+    }
+}
+
+/// Lowers one model of a checked program (which must have no errors), with the doses of `arms`.
+pub fn lower(
+    p: &hir::Program,
+    m: &hir::Model,
+    arms: &[&hir::Arm],
+    opts: Options,
+) -> Result<Lowered, Vec<BuildError>> {
+    let mut b = ModuleBuilder::new(&m.name);
+    let mut inputs = Vec::new();
+    let mut covs = Vec::new();
+    for (i, c) in m.covariates.iter().enumerate() {
+        covs.push(b.input(&c.name));
+        inputs.push(InputSlot::Covariate(i));
+    }
+    let mut genos = Vec::new();
+    for (i, g) in m.genotypes.iter().enumerate() {
+        genos.push(b.input(&g.name));
+        inputs.push(InputSlot::Genotype(i));
+    }
+    let mut etas = Vec::new();
+    for (i, e) in m.effects.iter().enumerate() {
+        etas.push(b.input(&format!("eta({})", m.params[e.param].name)));
+        inputs.push(InputSlot::Eta(i));
+    }
+    let mut l = Lower {
+        p,
+        m,
+        b,
+        covs,
+        genos,
+        params: vec![None; m.params.len()],
+        lets: vec![None; m.lets.len()],
+        states: Vec::new(),
+        args: Vec::new(),
+    };
+    for s in &m.states {
+        let id = l.b.state(&s.name);
+        l.states.push(id);
+    }
+    // Params in dependency order, with their random effects.
+    for s in &m.order {
+        if let Sym::Param(i) = s {
+            let typical = l.expr(&m.params[*i].value);
+            let mut v = typical;
+            if let Some((k, e)) = m.effects.iter().enumerate().find(|(_, e)| e.param == *i) {
+                let eta = etas[k];
+                v = match e.kind {
+                    EffectKind::LogNormal => {
+                        let x = l.b.exp(eta);
+                        l.b.mul(typical, x)
+                    }
+                    EffectKind::Normal => l.b.add(typical, eta),
+                    EffectKind::Logit => {
+                        let one = l.b.constant(1.0);
+                        let q = l.b.sub(one, typical);
+                        let r = l.b.div(typical, q);
+                        let lg = l.b.log(r);
+                        let z = l.b.add(lg, eta);
+                        let nz = l.b.neg(z);
+                        let ex = l.b.exp(nz);
+                        let den = l.b.add(one, ex);
+                        l.b.div(one, den)
+                    }
+                };
+            }
+            let handle = l.b.param(&m.params[*i].name, v);
+            l.params[*i] = Some(handle);
+        }
+    }
+    // Dose amounts as per-patient params.
+    let mut dose_params = Vec::new();
+    let mut n_params = m.params.len();
+    for arm in arms {
+        let mut ids = Vec::new();
+        for d in &arm.doses {
+            let mut amount = l.expr(&d.amount);
+            if let Some(f) = &d.bioavailability {
+                let f = l.expr(f);
+                amount = l.b.mul(amount, f);
+            }
+            l.b.param(&format!("dose#{}", n_params - m.params.len()), amount);
+            ids.push(n_params);
+            n_params += 1;
+        }
+        dose_params.push(ids);
+    }
+    for (i, s) in m.states.iter().enumerate() {
+        let init = l.expr(&s.init);
+        let id = l.states[i];
+        l.b.set_init(id, init);
+        for t in &s.rhs {
+            let v = l.expr(t);
+            l.b.add_rhs(id, v);
+        }
+    }
+    let mut eliminated = None;
+    if opts.track_elimination {
+        let out_units: Vec<_> = m
+            .flows
+            .iter()
+            .filter(|f| f.to.is_none())
+            .map(|f| m.states[f.from].unit)
+            .collect();
+        if !out_units.is_empty() && out_units.iter().all(|u| *u == out_units[0]) {
+            let acc = l.b.state("eliminated");
+            for f in m.flows.iter().filter(|f| f.to.is_none()) {
+                let r = l.expr(&f.rate);
+                l.b.add_rhs(acc, r);
+            }
+            l.b.accumulator(acc);
+            eliminated = Some(m.states.len());
+        }
+    }
+    for o in &m.observables {
+        let v = l.expr(&o.value);
+        let v = match o.value.ty {
+            Type::Bool => {
+                let one = l.b.constant(1.0);
+                let zero = l.b.constant(0.0);
+                l.b.select(v, one, zero)
+            }
+            _ => v,
+        };
+        l.b.observe(&o.name, v);
+    }
+    let module = l.b.finish()?;
+    Ok(Lowered {
+        module,
+        inputs,
+        eliminated,
+        dose_params,
+    })
+}
+
+/// Typical-value inputs of a model: covariate defaults, default diplotypes, η = 0.
+pub fn typical_inputs(m: &hir::Model, slots: &[InputSlot]) -> Vec<f64> {
+    slots
+        .iter()
+        .map(|s| match s {
+            InputSlot::Covariate(i) => m.covariates[*i].default,
+            InputSlot::Genotype(i) => m.genotypes[*i].default as f64,
+            InputSlot::Eta(_) => 0.0,
+        })
+        .collect()
+}
