@@ -27,50 +27,879 @@ macro_rules! codes {
 }
 
 codes! {
-    E0001 => "unrecognised character", "";
-    E0002 => "unexpected end of file", "";
-    E0003 => "unexpected token", "";
-    E0004 => "unknown name", "";
-    E0005 => "unknown unit", "";
-    E0006 => "duplicate definition", "";
-    E0007 => "incompatible units", "";
-    E0008 => "value does not have the declared unit", "";
-    E0009 => "flow rate has the wrong unit", "";
-    E0010 => "derivative has the wrong unit", "";
-    E0011 => "invalid power", "";
-    E0012 => "function argument has the wrong unit", "";
-    E0013 => "wrong arguments", "";
-    E0014 => "dimensionless value required", "";
-    E0015 => "non-exhaustive match", "";
-    E0016 => "invalid match pattern", "";
-    E0017 => "dose incompatible with its target", "";
-    E0018 => "molecular weight required", "";
-    E0019 => "type mismatch", "";
-    E0020 => "unknown import", "";
-    E0021 => "not a compartment", "";
-    E0022 => "invalid state or derivative", "";
-    E0023 => "circular definition", "";
-    E0024 => "invalid unit declaration", "";
-    E0025 => "invalid distribution", "";
-    E0026 => "invalid gene declaration", "";
-    E0027 => "invalid trial", "";
-    E0028 => "invalid endpoint", "";
-    E0029 => "unit overflow or too many base units", "";
-    E0030 => "invalid correlation", "";
-    E0031 => "invalid schedule", "";
-    E0032 => "recursive function", "";
-    W0001 => "unused parameter", "";
-    W0002 => "unused definition", "";
+    E0001 => "unrecognised character", r#"
+The lexer found text that is not a twin token: a character outside the language, or a string
+with no closing `"` on its line. Names use ASCII letters, digits, `_` and `µ`; the operators are
+`+ - * / ^` (also `·` and `×`), the comparisons, and the words `and`, `or` and `not`.
+
+Erroneous example:
+
+```twin
+model M {
+    covariate weight: kg = 70 kg
+    covariate age: year = 50 year
+    let f: 1 = if weight > 100 kg && age > 65 year { 0.8 } else { 1 }
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    covariate weight: kg = 70 kg
+    covariate age: year = 50 year
+    let f: 1 = if weight > 100 kg and age > 65 year { 0.8 } else { 1 }
+}
+```
+"#;
+    E0002 => "unexpected end of file", r#"
+The file ended while a declaration was still open: usually a block missing its closing `}`, or a
+statement missing its value after `=`. The label at the end of the file says what the parser
+still expected there.
+
+Erroneous example:
+
+```twin
+model M {
+    compartment central: mg
+    flow central -> out = 0.1 /h * central
+```
+
+Fixed:
+
+```twin
+model M {
+    compartment central: mg
+    flow central -> out = 0.1 /h * central
+}
+```
+"#;
+    E0003 => "unexpected token", r#"
+The parser found a token that cannot come at this point; the label lists what could. Typical
+causes are a missing `-> unit` on a `fn`, `:` where `=` belongs, or a missing `,` between list
+items or `match` arms. Note that a name written right after a number is read as the number's
+unit (`50 L`), which can make the next token unexpected.
+
+Erroneous example:
+
+```twin
+fn size(weight: kg) = weight / 70 kg
+```
+
+Fixed (a function declares the unit of its result):
+
+```twin
+fn size(weight: kg) -> 1 = weight / 70 kg
+```
+"#;
+    E0004 => "unknown name", r#"
+A name is used where it is not defined. Inside a model, expressions see the model's covariates,
+genotypes, params, states, `let`s and observables (a pathway's names from outside it as
+`pathway.name`), unit names and the time `t`; a `fn` body sees only its own parameters. The same
+code covers unknown functions, genes, `vary` targets, trial settings that are not covariates or
+genotypes of the model, and bare `activity` outside a `gene` block. The help suggests close
+spellings, or the `use` that would import a stdlib item.
+
+Erroneous example:
+
+```twin
+model M {
+    compartment central: mg
+    flow central -> out = 0.1 /h * centrl
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    compartment central: mg
+    flow central -> out = 0.1 /h * central
+}
+```
+"#;
+    E0005 => "unknown unit", r#"
+A unit name is neither in the prelude (`mg`, `L`, `h`, `d`, `year`, `mol`, `%`, …) nor declared
+with `unit`. Units are part of every quantity's type, so twin cannot check a value with an unknown
+unit. Declare a new base unit with `unit IU`, or a derived one with `unit mcg = 1 µg`. In a unit
+position only the number `1` may stand for a unit: write `1/h`, not `2/h`.
+
+Erroneous example:
+
+```twin
+model M {
+    covariate age: yr = 50 yr
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    covariate age: year = 50 year
+}
+```
+"#;
+    E0006 => "duplicate definition", r#"
+The same name is declared twice where names must be unique: items of a file, definitions in a
+model (a `pathway` is a separate namespace), parameters of a `fn`, alleles, covariate levels,
+arms and endpoints. Things allowed once are reported the same way: a second `molecular_weight`,
+`vary` of one param, `population`, `sample` or `ancestry`, a covariate drawn or set twice.
+
+Erroneous example:
+
+```twin
+model M {
+    param cl: L/h = 5 L/h
+    param cl: L/h = 1 L/h
+    compartment central: mg; flow central -> out = cl / 50 L * central
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    param cl_hepatic: L/h = 5 L/h
+    param cl_renal: L/h = 1 L/h
+    compartment central: mg; flow central -> out = (cl_hepatic + cl_renal) / 50 L * central
+}
+```
+"#;
+    E0007 => "incompatible units", r#"
+Two values that must have the same dimension do not: the operands of `+`, `-` and comparisons,
+the branches of `if` and the arms of `match`, the arguments of `min`, `max`, `hill(x, x50, n)` and
+of `time_above` and friends, and the bin edges of a `stratify`. twin converts between units of one
+dimension (`1 g + 500 mg` is fine) but never between dimensions. A bare number is dimensionless.
+
+Erroneous example:
+
+```twin
+model M {
+    covariate weight: kg = 70 kg
+    let f: 1 = if weight > 100 { 0.8 } else { 1 }
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    covariate weight: kg = 70 kg
+    let f: 1 = if weight > 100 kg { 0.8 } else { 1 }
+}
+```
+"#;
+    E0008 => "value does not have the declared unit", r#"
+A value's dimension differs from the unit declared for it: a `param`, `let` or `observe` with
+`: unit`, the result of a `fn`, a covariate's default or a value set for it in a trial, and
+`molecular_weight`, which must also be a positive constant in `g/mol`. The declared unit is a
+promise the rest of the model relies on, so twin checks it rather than adopting the value's unit.
+
+Erroneous example:
+
+```twin
+model M {
+    param cl: L/h = 5 L
+    compartment central: mg
+    flow central -> out = cl / 50 L * central
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    param cl: L/h = 5 L/h
+    compartment central: mg
+    flow central -> out = cl / 50 L * central
+}
+```
+"#;
+    E0009 => "flow rate has the wrong unit", r#"
+In `flow A -> B = rate`, the rate is the amount moved per time, in the unit of `A` per time:
+`mg/h` (or `mg/min`, `g/d`, …) for a compartment in `mg`. A rate constant alone (`1/h`) is not a
+flow; multiply it by the compartment. This check is what keeps flows mass-balanced.
+
+Erroneous example:
+
+```twin
+model M {
+    param cl: L/h = 5 L/h
+    param v: L = 50 L
+    compartment central: mg
+    flow central -> out = cl / v
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    param cl: L/h = 5 L/h
+    param v: L = 50 L
+    compartment central: mg
+    flow central -> out = cl / v * central
+}
+```
+"#;
+    E0010 => "derivative has the wrong unit", r#"
+The right-hand side of `d/dt x = …` must be in the unit of the state `x` per time: `1/h` for a
+dimensionless state, `mg/L/h` for a concentration. A result in the state's own unit, or in that
+unit times a time, usually means a rate constant is missing or divided by instead of multiplied.
+
+Erroneous example:
+
+```twin
+model M {
+    state factor: 1 = 1
+    param kout: 1/h = 0.03 /h
+    d/dt factor = (1 - factor) / kout
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    state factor: 1 = 1
+    param kout: 1/h = 0.03 /h
+    d/dt factor = kout * (1 - factor)
+}
+```
+"#;
+    E0011 => "invalid power", r#"
+A value with a unit can only be raised to a constant whole power (`conc^2`): the unit of
+`conc^1.5` is no unit at all. Make the base dimensionless first, as in `(conc / ec50)^gamma`, or
+use `hill(x, x50, n)`. Likewise `sqrt` needs a dimensionless value or even powers (`m^2`).
+
+Erroneous example:
+
+```twin
+model M {
+    compartment central: mg
+    let conc: mg/L = central / 50 L
+    let effect: 1 = conc^1.5 / ((2 mg/L)^1.5 + conc^1.5)
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    compartment central: mg
+    let conc: mg/L = central / 50 L
+    let effect: 1 = hill(conc, 2 mg/L, 1.5)
+}
+```
+"#;
+    E0012 => "function argument has the wrong unit", r#"
+An argument of a `fn` call does not have the dimension of the parameter it is passed to. Each
+argument is converted to its parameter's declared unit (a height in `cm` is fine for a parameter
+in `m`), so only a different dimension is an error; it often means swapped arguments.
+
+Erroneous example:
+
+```twin
+fn bmi(weight: kg, height: m) -> kg/m^2 = weight / height^2
+model M {
+    covariate weight: kg = 70 kg
+    covariate height: cm = 175 cm
+    let b: kg/m^2 = bmi(height, weight)
+}
+```
+
+Fixed:
+
+```twin
+fn bmi(weight: kg, height: m) -> kg/m^2 = weight / height^2
+model M {
+    covariate weight: kg = 70 kg
+    covariate height: cm = 175 cm
+    let b: kg/m^2 = bmi(weight, height)
+}
+```
+"#;
+    E0013 => "wrong arguments", r#"
+A call has the wrong number of arguments, a named argument the function does not have, or
+misses one. Builtins (`exp`, `hill`, `max`, …) and endpoint aggregates (`auc`, `value`, …) take
+positional arguments only; a `fn` may also be called with `name: value`. The help shows the
+expected signature.
+
+Erroneous example:
+
+```twin
+model M {
+    state conc: mg/L = 1 mg/L
+    d/dt conc = -0.1 /h * conc
+    let effect: 1 = hill(conc, 2 mg/L)
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    state conc: mg/L = 1 mg/L
+    d/dt conc = -0.1 /h * conc
+    let effect: 1 = hill(conc, 2 mg/L, 1)
+}
+```
+"#;
+    E0014 => "dimensionless value required", r#"
+A value with a unit is used where only a pure number makes sense: the argument of `exp`, `log`,
+`log10`, `logit` and `expit`, an exponent, a Hill coefficient, a CV, a bioavailability, a
+frequency, probability or correlation. `log(70 kg)` would change with the unit it is written in;
+divide by a reference value of the same unit first.
+
+Erroneous example:
+
+```twin
+model M {
+    covariate weight: kg = 70 kg
+    let effect: 1 = 0.3 * log(weight)
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    covariate weight: kg = 70 kg
+    let effect: 1 = 0.3 * log(weight / 70 kg)
+}
+```
+"#;
+    E0015 => "non-exhaustive match", r#"
+A `match` leaves some cases without an arm. A match on a genotype must cover every diplotype of
+the gene, on `phenotype(g)` every phenotype class, on a categorical covariate every level: a
+virtual patient can have any of them, and twin will not invent a value for one. Add the missing
+arms, or a catch-all `_ => …`.
+
+Erroneous example:
+
+```twin
+use pgx.VKORC1
+model M {
+    genotype vkorc1: VKORC1 = GG
+    let ec50: mg/L = match vkorc1 { GG => 4.61 mg/L, GA => 3.02 mg/L }
+}
+```
+
+Fixed:
+
+```twin
+use pgx.VKORC1
+model M {
+    genotype vkorc1: VKORC1 = GG
+    let ec50: mg/L = match vkorc1 { GG => 4.61 mg/L, GA => 3.02 mg/L, AA => 2.20 mg/L }
+}
+```
+"#;
+    E0016 => "invalid match pattern", r#"
+A pattern names a case that does not exist: a diplotype the gene cannot form (`"*1/*4"` when the
+gene has no `*4` allele), a phenotype class the gene does not define, or a level the covariate
+does not have. The same check applies to genotype defaults, genotype settings in trial arms,
+`categorical(...)` draws and comparisons such as `cyp2c9 == "*1/*3"`.
+
+Erroneous example:
+
+```twin
+model M {
+    covariate sex: {female, male} = female
+    let f: 1 = match sex { female => 0.8, man => 1 }
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    covariate sex: {female, male} = female
+    let f: 1 = match sex { female => 0.8, male => 1 }
+}
+```
+"#;
+    E0017 => "dose incompatible with its target", r#"
+An amount is put into a compartment whose unit has another dimension: a dose of `500 mL` into a
+compartment in `mg`, an infusion `rate` that is not the compartment's unit per time, a flow into
+a compartment of a different kind than its source, or an initial value in the wrong unit.
+(Mass into an amount compartment is E0018.)
+
+Erroneous example:
+
+```twin
+model M { compartment central: mg; flow central -> out = 0.1 /h * central }
+trial T {
+    model M
+    arm standard { dose 500 mL into central every 12 h for 7 d }
+}
+```
+
+Fixed:
+
+```twin
+model M { compartment central: mg; flow central -> out = 0.1 /h * central }
+trial T {
+    model M
+    arm standard { dose 500 mg into central every 12 h for 7 d }
+}
+```
+"#;
+    E0018 => "molecular weight required", r#"
+A dose, flow or initial value converts between mass (`mg`) and amount of substance (`µmol`),
+which takes the drug's molecular weight. twin never guesses it: declare
+`molecular_weight = … g/mol` in the model, and doses and flows are converted through it.
+
+Erroneous example:
+
+```twin
+model M {
+    compartment central: µmol
+    flow central -> out = 0.1 /h * central
+}
+trial T { model M; arm a { dose 5 mg into central } }
+```
+
+Fixed:
+
+```twin
+model M {
+    molecular_weight = 308.33 g/mol
+    compartment central: µmol
+    flow central -> out = 0.1 /h * central
+}
+trial T { model M; arm a { dose 5 mg into central } }
+```
+"#;
+    E0019 => "type mismatch", r#"
+A value of the wrong kind: a condition where a number is needed or the reverse, a genotype or
+category used as a number, calling something that is not a function, `match` on a number. The
+code also covers values that change over time where a constant is required: a `param` is fixed
+for each patient, so it cannot depend on a state, `let`, observable or `t` (use `let`), and
+initial values, doses and population settings may use only covariates, genotypes and params.
+
+Erroneous example:
+
+```twin
+model M {
+    covariate sex: {female, male} = female
+    let f: 1 = if sex { 0.8 } else { 1 }
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    covariate sex: {female, male} = female
+    let f: 1 = if sex == female { 0.8 } else { 1 }
+}
+```
+"#;
+    E0020 => "unknown import", r#"
+A `use` names a module that does not exist, or an item the module does not define. The standard
+library modules are `pgx` (genes), `pk` and `pd` (functions); units of the prelude need no `use`.
+
+Erroneous example:
+
+```twin
+use pgx.{CYP2C9, VKORC}
+```
+
+Fixed:
+
+```twin
+use pgx.{CYP2C9, VKORC1}
+```
+"#;
+    E0021 => "not a compartment", r#"
+Flows and doses move amounts between compartments, so the source and target of a `flow` and the
+target of a `dose` must be a declared `compartment` (or `state`), not a param, `let` or
+observable. An unknown name in these positions is reported with this code as well.
+
+Erroneous example:
+
+```twin
+model M {
+    compartment central: mg
+    let conc: mg/L = central / 50 L
+    flow conc -> out = 5 L/h * conc
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    compartment central: mg
+    let conc: mg/L = central / 50 L
+    flow central -> out = 5 L/h * conc
+}
+```
+"#;
+    E0022 => "invalid state or derivative", r#"
+`d/dt` equations belong to `state`s, one each: a `compartment` changes only through its flows
+(which keeps mass balance by construction), `d/dt` of a name that is not a state is meaningless,
+a state with two equations is ambiguous, and a state with none has no dynamics.
+
+Erroneous example:
+
+```twin
+model M {
+    compartment central: mg
+    d/dt central = -0.1 /h * central
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    compartment central: mg
+    flow central -> out = 0.1 /h * central
+}
+```
+"#;
+    E0023 => "circular definition", r#"
+Params, `let`s and observables may be declared in any order; twin sorts them by what they depend
+on. A definition that depends on itself, directly or through others, has no order and no value.
+Break the cycle: one of the names must be a constant, or a state with a `d/dt`.
+
+Erroneous example:
+
+```twin
+model M {
+    param v: L = 50 L
+    param cl: L/h = k * v
+    param k: 1/h = cl / v
+    compartment central: mg; flow central -> out = k * central
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    param v: L = 50 L
+    param cl: L/h = 5 L/h
+    param k: 1/h = cl / v
+    compartment central: mg; flow central -> out = k * central
+}
+```
+"#;
+    E0024 => "invalid unit declaration", r#"
+A `unit` declaration cannot be accepted: its symbol is already a unit (units are global, and the
+prelude already defines the common ones such as `mg`, `h` and `mmHg`), or its factor is zero.
+(The same code reports a broken unit prelude.)
+
+Erroneous example:
+
+```twin
+unit mmHg = 133.322 Pa
+```
+
+Fixed (use the prelude's `mmHg`, or declare a unit that does not exist yet):
+
+```twin
+unit cmH2O = 98.0665 Pa
+```
+"#;
+    E0025 => "invalid distribution", r#"
+A random effect, residual error or population distribution is malformed. `vary p ~` takes
+`lognormal`, `normal` or `logit` with one named argument (`cv`, `omega`, `sd` or `variance`), and
+only params vary; `observe` errors are `proportional(…)`, `additive(…)` or their sum. Population
+draws are `normal(mean, sd)`, `lognormal(median, cv)` and `uniform(min, max)` in the covariate's
+unit, or `categorical(level: p, …)` summing to 1. SDs and CVs are positive.
+
+Erroneous example:
+
+```twin
+model M {
+    param ka: 1/h = 1 /h
+    vary ka ~ lognormal(median: 1 /h, cv: 30%)
+    compartment gut: mg; flow gut -> out = ka * gut
+}
+```
+
+Fixed (the median is the param's own value):
+
+```twin
+model M {
+    param ka: 1/h = 1 /h
+    vary ka ~ lognormal(cv: 30%)
+    compartment gut: mg; flow gut -> out = ka * gut
+}
+```
+"#;
+    E0026 => "invalid gene declaration", r#"
+A `gene` block does not describe a consistent set of diplotypes. Allele frequencies for each
+ancestry must lie in [0, 1] and sum to 1; at most one allele may omit `freq` and take the
+remainder; every allele lists the same ancestries. When phenotype classes are declared, every
+diplotype must fall in one class, and `activity` rules need every allele to have an activity.
+
+Erroneous example:
+
+```twin
+gene G {
+    allele A freq { european: 0.7 }
+    allele B freq { european: 0.2 }
+}
+```
+
+Fixed (the reference allele takes the remainder, 0.8):
+
+```twin
+gene G {
+    allele A
+    allele B freq { european: 0.2 }
+}
+```
+"#;
+    E0027 => "invalid trial", r#"
+A trial is incomplete or inconsistent. It names exactly one known `model` and has at least one
+`arm`; a population size is a positive whole number; if the model has genotypes the population
+needs an `ancestry` known to every gene, with fractions summing to 1; `stratify by` takes
+genotypes, `phenotype(g)` or covariates, continuous ones with increasing `bins`.
+
+Erroneous example:
+
+```twin
+model M { covariate weight: kg = 70 kg; compartment central: mg }
+trial T {
+    model M
+    arm a { dose 100 mg into central }
+    stratify by weight
+}
+```
+
+Fixed:
+
+```twin
+model M { covariate weight: kg = 70 kg; compartment central: mg }
+trial T {
+    model M
+    arm a { dose 100 mg into central }
+    stratify by weight bins [60 kg, 80 kg]
+}
+```
+"#;
+    E0028 => "invalid endpoint", r#"
+An endpoint is one number per virtual patient, so it summarises the time course with an
+aggregate (`max`, `min`, `mean`, `auc`, `value(x, t)`, `time_above`, `fraction_of_time`, …) rather
+than using a state, `let` or observable directly. Aggregates and time windows
+(`from 0 h to 24 h`) exist only in endpoints, and a window must end after it starts.
+
+Erroneous example:
+
+```twin
+model M { compartment central: mg; flow central -> out = 0.1 /h * central }
+trial T {
+    model M
+    arm a { dose 100 mg into central }
+    endpoint peak = central
+}
+```
+
+Fixed:
+
+```twin
+model M { compartment central: mg; flow central -> out = 0.1 /h * central }
+trial T {
+    model M
+    arm a { dose 100 mg into central }
+    endpoint peak = max(central, from 0 h to 24 h)
+}
+```
+"#;
+    E0029 => "unit overflow or too many base units", r#"
+A unit can no longer be represented exactly. twin keeps every unit as small integer powers of
+base units times an exact fraction, so a high power of a unit with a scale (`kg^20` is
+10^60 g^20) overflows; so do very long chains of prefixed units. At most 12 base units exist,
+the prelude's four included, so declaring more new ones with `unit NAME` fails too. Make values
+dimensionless before raising them to high powers.
+
+Erroneous example:
+
+```twin
+model M {
+    covariate weight: kg = 70 kg
+    let heavy: 1 = weight^20 / ((70 kg)^20 + weight^20)
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    covariate weight: kg = 70 kg
+    let heavy: 1 = hill(weight, 70 kg, 20)
+}
+```
+"#;
+    E0030 => "invalid correlation", r#"
+In `correlate a, b = ρ`, ρ lies strictly between -1 and 1 and `a`, `b` differ: in a model both
+are params with a `vary` random effect, in a population both are covariates drawn from `normal` or
+`lognormal`. All correlations together must form a positive definite matrix.
+
+Erroneous example:
+
+```twin
+model M {
+    param cl: L/h = 5 L/h
+    param v: L = 50 L
+    vary cl ~ lognormal(cv: 30%)
+    correlate cl, v = 0.5
+    compartment central: mg; flow central -> out = cl / v * central
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    param cl: L/h = 5 L/h
+    param v: L = 50 L
+    vary cl ~ lognormal(cv: 30%)
+    vary v ~ lognormal(cv: 20%)
+    correlate cl, v = 0.5
+    compartment central: mg; flow central -> out = cl / v * central
+}
+```
+"#;
+    E0031 => "invalid schedule", r#"
+A dose or sampling schedule cannot be simulated. Times (`at`, `every`, `for`, `over`, `lag`,
+sampling, the time of `value`) must be constant times; intervals, durations, rates and counts
+positive; bioavailability between 0 and 100%. Repeated dosing needs `every` and takes `for` a
+duration or a number of `times`, not both; an infusion takes `over` or `rate`, not both; and each
+option appears once per dose.
+
+Erroneous example:
+
+```twin
+model M { compartment central: mg; flow central -> out = 0.1 /h * central }
+trial T {
+    model M
+    arm a { dose 100 mg into central for 7 d }
+}
+```
+
+Fixed:
+
+```twin
+model M { compartment central: mg; flow central -> out = 0.1 /h * central }
+trial T {
+    model M
+    arm a { dose 100 mg into central every 12 h for 7 d }
+}
+```
+"#;
+    E0032 => "recursive function", r#"
+twin functions are not recursive: a `fn` body may call builtins and the functions declared before
+it, but not itself, so every function is a closed-form expression that always terminates and can
+be unit-checked once. Write the closed form instead. The current checker does not put a function
+in scope inside its own body, so such a call is reported as E0004 (unknown function).
+
+Erroneous example:
+
+```twin
+fn accumulation(k: 1/h, tau: h, n: 1) -> 1 =
+    if n <= 1 { 1 } else { 1 + exp(-k * tau) * accumulation(k, tau, n - 1) }
+```
+
+Fixed:
+
+```twin
+fn accumulation(k: 1/h, tau: h, n: 1) -> 1 =
+    (1 - exp(-n * k * tau)) / (1 - exp(-k * tau))
+```
+"#;
+    W0001 => "unused parameter", r#"
+A `param` of a model is never used inside the model: no flow, equation, `let`, observable or
+other param refers to it. It is probably a leftover, or a sign of a misspelling. A `vary`
+random effect on it does not count as a use.
+
+Erroneous example:
+
+```twin
+model M {
+    param cl: L/h = 5 L/h
+    param q: L/h = 2 L/h
+    compartment central: mg
+    flow central -> out = cl / 50 L * central
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    param cl: L/h = 5 L/h
+    compartment central: mg
+    flow central -> out = cl / 50 L * central
+}
+```
+"#;
+    W0002 => "unused definition", r#"
+A `let` that nothing in the model uses: no flow, equation, observable or other definition refers
+to it. Remove it, or `observe` it if it is an output. The current checker does not emit this
+warning yet; unused params are reported as W0001.
+
+Erroneous example:
+
+```twin
+model M {
+    compartment central: mg
+    let conc: mg/L = central / 50 L
+    flow central -> out = 0.1 /h * central
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    compartment central: mg
+    observe conc: mg/L = central / 50 L
+    flow central -> out = 0.1 /h * central
+}
+```
+"#;
 }
 
 /// Looks up a code (case-insensitive, `7` and `E7` accepted).
 pub fn lookup(code: &str) -> Option<&'static CodeInfo> {
     let c = code.trim().to_uppercase();
     let normal = if let Some(rest) = c.strip_prefix('E').or_else(|| c.strip_prefix('W')) {
-        rest.parse::<u32>().ok().map(|n| format!("{}{n:04}", &c[..1]))
+        rest.parse::<u32>()
+            .ok()
+            .map(|n| format!("{}{n:04}", &c[..1]))
     } else {
         c.parse::<u32>().ok().map(|n| format!("E{n:04}"))
     };
     let normal = normal?;
     ALL.iter().find(|i| i.code == normal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_an_explanation_with_an_example() {
+        for info in ALL {
+            let text = info.explanation.trim();
+            assert!(!text.is_empty(), "{} has no explanation", info.code);
+            assert!(
+                text.contains("Erroneous example"),
+                "the explanation of {} has no \"Erroneous example\"",
+                info.code
+            );
+            assert!(
+                text.contains("Fixed"),
+                "the explanation of {} has no fixed example",
+                info.code
+            );
+        }
+    }
 }
