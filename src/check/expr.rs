@@ -93,10 +93,18 @@ impl Checker {
         let Some(ratio) = to.dim.div(from.dim) else {
             return "the dimensions differ".into();
         };
-        let ratio_unit = Unit {
+        // The exact ratio of the two units (`1/L` from `mg` to `mg/L`) prints by a familiar name,
+        // where the ratio of SI base units would print as e.g. `mM/mol`; if the exact ratio has no
+        // name (it would print as `1000000 1/m^6`), the SI ratio is clearer.
+        let si_ratio = Unit {
             dim: ratio,
             scale: Rational::ONE,
         };
+        let ratio_unit = to
+            .div(from)
+            .ok()
+            .filter(|r| !self.units.format_unit(*r).contains(' '))
+            .unwrap_or(si_ratio);
         let mass = self.units.get("g").map(|u| u.dim);
         let amount = self.units.get("mol").map(|u| u.dim);
         if let (Some(m), Some(a)) = (mass, amount)
@@ -708,7 +716,18 @@ impl Checker {
                 return self.aggregate(agg, c);
             }
         }
-        if let Some(b) = Builtin::from_name(&name) {
+        // `max(conc)` or `min(x, from a to b)` outside an endpoint means the aggregate, which only
+        // endpoints have: report that rather than the element-wise builtin's arity.
+        let windowed = c
+            .args
+            .iter()
+            .any(|a| matches!(a.value.kind, ast::ExprKind::Window(..)));
+        let aggregate_only = !matches!(self.scope, Scope::Endpoint)
+            && matches!(name.as_str(), "min" | "max")
+            && (c.args.len() == 1 || windowed);
+        if let Some(b) = Builtin::from_name(&name)
+            && !aggregate_only
+        {
             return self.builtin(b, c);
         }
         if c.func.parts.len() == 1 {

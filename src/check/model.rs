@@ -1100,7 +1100,9 @@ impl Checker {
             .map(|m| m.used.clone())
             .unwrap_or_default();
         for (i, p) in m.params.iter().enumerate() {
-            if !used.contains(&Sym::Param(i)) {
+            // A second definition of a name is already an error (E0006) and can never be used.
+            let duplicate = m.names.get(&p.name) != Some(&Sym::Param(i));
+            if !used.contains(&Sym::Param(i)) && !duplicate {
                 self.report(
                     Diagnostic::warning(
                         codes::W0001,

@@ -158,13 +158,22 @@ pub fn trial(p: &hir::Program, t: &hir::Trial, units: &UnitTable) -> String {
             match g {
                 hir::Generator::Draw { covariate, dist } => {
                     let d = match dist {
-                        hir::Distribution::Normal { mean, sd, .. } => {
-                            format!("normal(mean: {}, sd: {})", cx.expr(mean), cx.expr(sd))
-                        }
-                        hir::Distribution::LogNormal { median, cv, .. } => format!(
-                            "lognormal(median: {}, cv: {})",
+                        hir::Distribution::Normal { mean, sd, min, max } => format!(
+                            "normal(mean: {}, sd: {}{})",
+                            cx.expr(mean),
+                            cx.expr(sd),
+                            bounds(*min, *max, m.covariates[*covariate].unit, units)
+                        ),
+                        hir::Distribution::LogNormal {
+                            median,
+                            cv,
+                            min,
+                            max,
+                        } => format!(
+                            "lognormal(median: {}, cv: {}{})",
                             cx.expr(median),
-                            cx.expr(cv)
+                            cx.expr(cv),
+                            bounds(*min, *max, m.covariates[*covariate].unit, units)
                         ),
                         hir::Distribution::Uniform { low, high } => {
                             format!("uniform({}, {})", cx.expr(low), cx.expr(high))
@@ -191,9 +200,36 @@ pub fn trial(p: &hir::Program, t: &hir::Trial, units: &UnitTable) -> String {
                 }
             }
         }
+        for (a, b, r) in &pop.correlations {
+            let _ = writeln!(
+                out,
+                "    correlate {}, {} = {}",
+                m.covariates[*a].name,
+                m.covariates[*b].name,
+                num(*r)
+            );
+        }
+    }
+    if t.randomize {
+        let _ = writeln!(out, "  randomize");
     }
     for a in &t.arms {
         let _ = writeln!(out, "  arm {}", a.name);
+        for (sym, value) in &a.overrides {
+            let shown = match (sym, &value.kind) {
+                (Sym::Genotype(g), ExprKind::Const(d)) => {
+                    let gene = &p.genes[m.genotypes[*g].gene];
+                    let name = gene
+                        .diplotype_names
+                        .get(*d as usize)
+                        .cloned()
+                        .unwrap_or_default();
+                    format!("\"{name}\"")
+                }
+                _ => cx.expr(value),
+            };
+            let _ = writeln!(out, "    set {} = {shown}", cx.sym(*sym));
+        }
         for d in &a.doses {
             let st = &m.states[d.target];
             let _ = write!(
@@ -269,6 +305,23 @@ pub fn trial(p: &hir::Program, t: &hir::Trial, units: &UnitTable) -> String {
                 e.iter().map(|x| num(*x)).collect::<Vec<_>>().join(", ")
             ),
         };
+    }
+    out
+}
+
+/// `, min: …, max: …` of a truncated distribution, in the covariate's unit.
+fn bounds(
+    min: Option<f64>,
+    max: Option<f64>,
+    unit: Option<crate::units::Unit>,
+    units: &UnitTable,
+) -> String {
+    let name = unit.map(|u| units.format_unit(u)).unwrap_or_default();
+    let mut out = String::new();
+    for (key, v) in [("min", min), ("max", max)] {
+        if let Some(v) = v {
+            let _ = write!(out, ", {key}: {} {name}", num(v));
+        }
     }
     out
 }

@@ -143,7 +143,10 @@ fn syntax_diagnostic(
             };
             Diagnostic::error(
                 codes::E0001,
-                format!("{msg} `{}`", error.text.escape_debug()),
+                format!(
+                    "{msg} `{}`",
+                    error.text.escape_debug().to_string().replace("\\\"", "\"")
+                ),
                 Span::new(file, error.start, error.end),
             )
             .with_help(help)
