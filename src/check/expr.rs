@@ -755,6 +755,14 @@ impl Checker {
             );
             return error_expr(span);
         }
+        if self.current_fn.as_deref() == Some(name.as_str()) {
+            self.report(
+                Diagnostic::error(codes::E0032, format!("`{name}` calls itself"), c.func.span)
+                    .with_label_message("recursive call")
+                    .with_help("functions are inlined into the model, so they cannot recurse; write the repetition out or use a state"),
+            );
+            return error_expr(span);
+        }
         let mut d = Diagnostic::error(
             codes::E0004,
             format!("unknown function `{name}`"),

@@ -75,6 +75,8 @@ pub struct Checker {
     pub scope: Scope,
     /// The model being checked (for model, endpoint and patient scopes).
     pub model: Option<model::ModelScope>,
+    /// The function whose body is being checked (to report recursion).
+    pub current_fn: Option<String>,
 }
 
 impl Checker {
@@ -90,6 +92,7 @@ impl Checker {
             all_globals: HashMap::new(),
             scope: Scope::Const,
             model: None,
+            current_fn: None,
         }
     }
 
@@ -381,7 +384,9 @@ pub fn check_program(
                 if c.visible.names.contains_key(&f.name.text) {
                     // Shadowing an import: checked by `declare` below.
                 }
+                c.current_fn = Some(f.name.text.clone());
                 let body = c.expr(&f.body);
+                c.current_fn = None;
                 c.scope = Scope::Const;
                 let body = match ret {
                     Some(r) => c.coerce(

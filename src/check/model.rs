@@ -747,6 +747,7 @@ impl Checker {
                         unit,
                         molecular_weight,
                         &format!("the initial value of `{name}`"),
+                        codes::E0008,
                     );
                     let mut rs = Vec::new();
                     refs(&h, &mut rs);
@@ -842,6 +843,7 @@ impl Checker {
                             dwant,
                             molecular_weight,
                             &format!("the flow into `{}`", states[dst].name),
+                            codes::E0009,
                         );
                         if term.ty == Type::Error {
                             continue;
@@ -1114,6 +1116,19 @@ impl Checker {
             }
         }
 
+        for (i, l) in m.lets.iter().enumerate() {
+            if !used.contains(&Sym::Let(i)) {
+                self.report(
+                    Diagnostic::warning(
+                        codes::W0002,
+                        format!("`{}` is never used", l.name),
+                        l.name_span,
+                    )
+                    .with_help("use it in an equation, or `observe` it to see it in the output"),
+                );
+            }
+        }
+
         hir::Model {
             name: decl.name.text.clone(),
             covariates: m.covariates.clone(),
@@ -1141,18 +1156,19 @@ impl Checker {
         target: Unit,
         mw: Option<f64>,
         what: &str,
+        code: &'static str,
     ) -> hir::Expr {
         let Type::Num(u) = h.ty else {
-            return self.coerce(h, target, codes::E0008, what);
+            return self.coerce(h, target, code, what);
         };
         if u.dim == target.dim {
             return self.convert(h, target);
         }
         let (Some(g), Some(mol)) = (self.units.get("g"), self.units.get("mol")) else {
-            return self.coerce(h, target, codes::E0008, what);
+            return self.coerce(h, target, code, what);
         };
         let (Ok(per_mol), Ok(per_g)) = (g.div(mol), mol.div(g)) else {
-            return self.coerce(h, target, codes::E0008, what);
+            return self.coerce(h, target, code, what);
         };
         // mass → amount divides by MW (g/mol); amount → mass multiplies.
         let via = if u.dim.mul(per_g.dim) == Some(target.dim) {
@@ -1189,7 +1205,7 @@ impl Checker {
                 );
                 error_expr(h.span)
             }
-            (None, _) => self.coerce(h, target, codes::E0017, what),
+            (None, _) => self.coerce(h, target, code, what),
         }
     }
 

@@ -451,7 +451,8 @@ impl Checker {
             Type::Num(u) if u.dim == su.dim => self.convert(amount, su),
             Type::Num(u) => {
                 let what = format!("a dose into `{}`", st.name);
-                let h = self.coerce_to_state(amount, su, model.molecular_weight, &what);
+                let h =
+                    self.coerce_to_state(amount, su, model.molecular_weight, &what, codes::E0017);
                 if h.ty == Type::Error {
                     let _ = u;
                     return None;

@@ -797,8 +797,7 @@ trial T {
     E0032 => "recursive function", r#"
 twin functions are not recursive: a `fn` body may call builtins and the functions declared before
 it, but not itself, so every function is a closed-form expression that always terminates and can
-be unit-checked once. Write the closed form instead. The current checker does not put a function
-in scope inside its own body, so such a call is reported as E0004 (unknown function).
+be unit-checked once (functions are inlined into the model). Write the closed form instead.
 
 Erroneous example:
 
@@ -842,8 +841,7 @@ model M {
 "#;
     W0002 => "unused definition", r#"
 A `let` that nothing in the model uses: no flow, equation, observable or other definition refers
-to it. Remove it, or `observe` it if it is an output. The current checker does not emit this
-warning yet; unused params are reported as W0001.
+to it. Remove it, or `observe` it if it is an output. Unused params are reported as W0001.
 
 Erroneous example:
 
