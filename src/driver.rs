@@ -43,11 +43,26 @@ fn uses(file: &ast::File) -> Vec<ast::Name> {
 
 /// Compiles one source text named `name`.
 pub fn compile(name: &str, text: &str) -> Compilation {
+    compile_with(name, text, &[])
+}
+
+/// Compiles `text` followed by extra sources (name, text) that see its items, such as a trial
+/// synthesised from command-line options.
+pub fn compile_with(name: &str, text: &str, extras: &[(String, String)]) -> Compilation {
     let mut sources = SourceMap::new();
     let mut diagnostics = Vec::new();
     let file = sources.add(name, text);
     let (user, mut syntax) = parser::parse_file_recovering(file, text);
     diagnostics.append(&mut syntax);
+    let mut extra_files = Vec::new();
+    for (n, t) in extras {
+        let id = sources.add(n.clone(), t.clone());
+        let (f, mut syntax) = parser::parse_file_recovering(id, t);
+        diagnostics.append(&mut syntax);
+        if let Some(f) = f {
+            extra_files.push((n.clone(), f));
+        }
+    }
     // Load stdlib modules named by `use`, transitively; dependencies come first.
     let mut loaded: Vec<(String, ast::File)> = Vec::new();
     // Checking the prelude itself (`twin check stdlib/units.twin`) must not load it twice.
@@ -107,12 +122,14 @@ pub fn compile(name: &str, text: &str) -> Compilation {
         name: "units".into(),
         stdlib: true,
         file: &prelude,
+        inherits: false,
     }];
     for (n, f) in &loaded {
         modules.push(check::Module {
             name: n.clone(),
             stdlib: true,
             file: f,
+            inherits: false,
         });
     }
     if let Some(u) = &user {
@@ -120,7 +137,16 @@ pub fn compile(name: &str, text: &str) -> Compilation {
             name: name.to_string(),
             stdlib: false,
             file: u,
+            inherits: false,
         });
+        for (n, f) in &extra_files {
+            modules.push(check::Module {
+                name: n.clone(),
+                stdlib: false,
+                file: f,
+                inherits: true,
+            });
+        }
     }
     let (program, mut diags, scopes) = check::check_program(UnitTable::new(), &modules);
     // Rebuild the final unit table the same way for callers (REPL, runner).

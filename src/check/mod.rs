@@ -244,6 +244,9 @@ pub struct Module<'a> {
     pub stdlib: bool,
     /// The syntax tree.
     pub file: &'a ast::File,
+    /// Whether it sees everything the previous module sees and declares (command-line
+    /// additions such as `--dose` see the user's models).
+    pub inherits: bool,
 }
 
 /// Checks modules in order (dependencies first) and returns the program and all diagnostics.
@@ -273,7 +276,9 @@ pub fn check_program(
     let mut exports: HashMap<String, HashMap<String, Global>> = HashMap::new();
     let mut scopes: Vec<(String, model::ModelScope)> = Vec::new();
     for m in modules {
-        c.visible = Visibility::default();
+        if !m.inherits {
+            c.visible = Visibility::default();
+        }
         // Imports.
         for item in &m.file.items {
             if let ast::ItemKind::Use(u) = &item.kind {
