@@ -134,7 +134,8 @@ pub fn render(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String 
             )
             .with_code(d.code)
             .with_message(&d.message);
-        let mut primary = ALabel::new((file_name(d.primary.span), clamp(d.primary.span))).with_order(0);
+        let mut primary =
+            ALabel::new((file_name(d.primary.span), clamp(d.primary.span))).with_order(0);
         if !d.primary.message.is_empty() {
             primary = primary.with_message(&d.primary.message);
         }
@@ -143,7 +144,8 @@ pub fn render(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String 
         }
         report = report.with_label(primary);
         for (i, l) in d.secondary.iter().enumerate() {
-            let mut label = ALabel::new((file_name(l.span), clamp(l.span))).with_order(i as i32 + 1);
+            let mut label =
+                ALabel::new((file_name(l.span), clamp(l.span))).with_order(i as i32 + 1);
             if !l.message.is_empty() {
                 label = label.with_message(&l.message);
             }
@@ -246,7 +248,10 @@ pub fn to_json(sources: &SourceMap, diags: &[Diagnostic]) -> Vec<JsonDiagnostic>
 }
 
 /// The closest candidate to `name` by edit distance, if close enough to be a likely typo.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let mut best: Option<(&str, f64)> = None;
     for c in candidates {
         if c == name {

@@ -6,8 +6,8 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod diagnostic;
-pub mod source;
-pub mod syntax;
 pub mod ir;
 pub mod jit;
 pub mod solve;
+pub mod source;
+pub mod syntax;

@@ -67,7 +67,9 @@ codes! {
 pub fn lookup(code: &str) -> Option<&'static CodeInfo> {
     let c = code.trim().to_uppercase();
     let normal = if let Some(rest) = c.strip_prefix('E').or_else(|| c.strip_prefix('W')) {
-        rest.parse::<u32>().ok().map(|n| format!("{}{n:04}", &c[..1]))
+        rest.parse::<u32>()
+            .ok()
+            .map(|n| format!("{}{n:04}", &c[..1]))
     } else {
         c.parse::<u32>().ok().map(|n| format!("E{n:04}"))
     };

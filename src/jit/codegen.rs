@@ -14,9 +14,7 @@
 use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::FloatCC;
-use cranelift_codegen::ir::{
-    AbiParam, InstBuilder, MemFlagsData, UserFuncName, Value, types,
-};
+use cranelift_codegen::ir::{AbiParam, InstBuilder, MemFlagsData, UserFuncName, Value, types};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, ir::FuncRef};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -66,7 +64,11 @@ pub fn compile(module: &Module) -> Result<CompiledModel, JitError> {
     flags
         .set("use_colocated_libcalls", "false")
         .map_err(isa_err)?;
-    let verify = if cfg!(debug_assertions) { "true" } else { "false" };
+    let verify = if cfg!(debug_assertions) {
+        "true"
+    } else {
+        "false"
+    };
     flags.set("enable_verifier", verify).map_err(isa_err)?;
     let isa = cranelift_native::builder()
         .map_err(isa_err)?
@@ -203,12 +205,7 @@ fn emit(
                     BinOp::Pow => call(&mut b, Libm::Pow, &[x, y]),
                     BinOp::Min => b.ins().fmin(x, y),
                     BinOp::Max => b.ins().fmax(x, y),
-                    BinOp::Lt
-                    | BinOp::Le
-                    | BinOp::Gt
-                    | BinOp::Ge
-                    | BinOp::Eq
-                    | BinOp::Ne => {
+                    BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne => {
                         let cc = match op {
                             BinOp::Lt => FloatCC::LessThan,
                             BinOp::Le => FloatCC::LessThanOrEqual,

@@ -46,10 +46,7 @@ fn jit_agrees_with_interpreter_on_random_inputs() {
             m.sparsity.len(),
         );
         for _ in 0..200 {
-            let inputs: Vec<f64> = typical
-                .iter()
-                .map(|x| x * (0.5 + rng.next()))
-                .collect();
+            let inputs: Vec<f64> = typical.iter().map(|x| x * (0.5 + rng.next())).collect();
             assert_eq!(inputs.len(), ni);
             let (mut p1, mut p2) = (vec![0.0; np], vec![0.0; np]);
             interp.setup(&inputs, &mut p1).unwrap();

@@ -22,12 +22,14 @@ pub type Spanned = Result<(usize, Token, usize), LexError>;
 
 /// Tokenises `src`, yielding tokens with byte offsets or errors.
 pub fn lex(src: &str) -> impl Iterator<Item = Spanned> + '_ {
-    Token::lexer(src).spanned().map(move |(tok, range)| match tok {
-        Ok(t) => Ok((range.start, t, range.end)),
-        Err(()) => Err(LexError {
-            start: range.start,
-            end: range.end,
-            text: src.get(range).unwrap_or("").to_string(),
-        }),
-    })
+    Token::lexer(src)
+        .spanned()
+        .map(move |(tok, range)| match tok {
+            Ok(t) => Ok((range.start, t, range.end)),
+            Err(()) => Err(LexError {
+                start: range.start,
+                end: range.end,
+                text: src.get(range).unwrap_or("").to_string(),
+            }),
+        })
 }

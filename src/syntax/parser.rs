@@ -46,24 +46,45 @@ fn describe_expected(expected: &[String]) -> String {
         0 => String::new(),
         1 => names[0].clone(),
         n if n <= 8 => format!("{} or {}", names[..n - 1].join(", "), names[n - 1]),
-        _ => format!("one of {} and {} more", names[..6].join(", "), names.len() - 6),
+        _ => format!(
+            "one of {} and {} more",
+            names[..6].join(", "),
+            names.len() - 6
+        ),
     }
 }
 
-fn syntax_diagnostic(file: FileId, src: &str, err: ParseError<usize, Token, LexError>) -> Diagnostic {
+fn syntax_diagnostic(
+    file: FileId,
+    src: &str,
+    err: ParseError<usize, Token, LexError>,
+) -> Diagnostic {
     match err {
-        ParseError::InvalidToken { location } => {
-            Diagnostic::error(codes::E0001, "unrecognised character", Span::new(file, location, location + 1))
-        }
+        ParseError::InvalidToken { location } => Diagnostic::error(
+            codes::E0001,
+            "unrecognised character",
+            Span::new(file, location, location + 1),
+        ),
         ParseError::UnrecognizedEof { location, expected } => {
             let at = location.min(src.len());
-            Diagnostic::error(codes::E0002, "the file ends too early", Span::new(file, at, at))
-                .with_label_message(format!("expected {} here", describe_expected(&expected)))
-                .with_help("a block may be missing its closing `}` or a statement its value")
+            Diagnostic::error(
+                codes::E0002,
+                "the file ends too early",
+                Span::new(file, at, at),
+            )
+            .with_label_message(format!("expected {} here", describe_expected(&expected)))
+            .with_help("a block may be missing its closing `}` or a statement its value")
         }
-        ParseError::UnrecognizedToken { token: (l, tok, r), expected } => {
-            let mut d = Diagnostic::error(codes::E0003, format!("unexpected {tok}"), Span::new(file, l, r))
-                .with_label_message(format!("expected {}", describe_expected(&expected)));
+        ParseError::UnrecognizedToken {
+            token: (l, tok, r),
+            expected,
+        } => {
+            let mut d = Diagnostic::error(
+                codes::E0003,
+                format!("unexpected {tok}"),
+                Span::new(file, l, r),
+            )
+            .with_label_message(format!("expected {}", describe_expected(&expected)));
             if let Token::Number(n) = &tok
                 && n.unit.is_some()
             {
@@ -73,17 +94,29 @@ fn syntax_diagnostic(file: FileId, src: &str, err: ParseError<usize, Token, LexE
             }
             d
         }
-        ParseError::ExtraToken { token: (l, tok, r) } => {
-            Diagnostic::error(codes::E0003, format!("unexpected {tok}"), Span::new(file, l, r))
-        }
+        ParseError::ExtraToken { token: (l, tok, r) } => Diagnostic::error(
+            codes::E0003,
+            format!("unexpected {tok}"),
+            Span::new(file, l, r),
+        ),
         ParseError::User { error } => {
             let (msg, help) = if error.text.starts_with('"') {
-                ("unterminated string", "close the string with `\"` on the same line")
+                (
+                    "unterminated string",
+                    "close the string with `\"` on the same line",
+                )
             } else {
-                ("unrecognised character", "names use ASCII letters, digits, `_` and `µ`; operators are + - * / ^ · and comparisons")
+                (
+                    "unrecognised character",
+                    "names use ASCII letters, digits, `_` and `µ`; operators are + - * / ^ · and comparisons",
+                )
             };
-            Diagnostic::error(codes::E0001, format!("{msg} `{}`", error.text.escape_debug()), Span::new(file, error.start, error.end))
-                .with_help(help)
+            Diagnostic::error(
+                codes::E0001,
+                format!("{msg} `{}`", error.text.escape_debug()),
+                Span::new(file, error.start, error.end),
+            )
+            .with_help(help)
         }
     }
 }
@@ -116,7 +149,11 @@ pub fn split_num(file: FileId, l: usize, n: NumTok) -> (NumLit, Option<UnitExpr>
         if u.power == 1 {
             base
         } else {
-            UnitExpr::Pow(Box::new(base), u.power, Span::new(file, start, start + u.full_len))
+            UnitExpr::Pow(
+                Box::new(base),
+                u.power,
+                Span::new(file, start, start + u.full_len),
+            )
         }
     });
     (lit, unit)

@@ -261,7 +261,8 @@ fn number(lex: &mut logos::Lexer<'_, Token>) -> NumTok {
         };
     }
     let first = after.chars().next();
-    let starts_ident = matches!(first, Some(c) if c.is_ascii_alphabetic() || c == '_' || c == 'µ' || c == 'μ');
+    let starts_ident =
+        matches!(first, Some(c) if c.is_ascii_alphabetic() || c == '_' || c == 'µ' || c == 'μ');
     if !starts_ident {
         return NumTok { text, unit: None };
     }
@@ -283,7 +284,10 @@ fn number(lex: &mut logos::Lexer<'_, Token>) -> NumTok {
             Some(d) => (true, d),
             None => (false, p),
         };
-        let ndig = digits_src.chars().take_while(|c| c.is_ascii_digit()).count();
+        let ndig = digits_src
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         if ndig > 0 && ndig < 4 {
             let v: i32 = digits_src[..ndig].parse().unwrap_or(1);
             power = if neg { -v } else { v };
