@@ -1,18 +1,21 @@
 //! twin: a modeling language, compiler and runtime for pharmacological digital twins.
 //!
 //! The pipeline: [`syntax`] (lexer, grammar, AST) → [`check`] (names, units, genotypes → typed
-//! model) → lowering and native code → solver → trials. [`driver`] is the one place that knows the
-//! order of the phases.
+//! model) → [`lower`] (flat IR, [`ir`]) → [`jit`] (native code) → [`solve`] (stiff solver with
+//! doses) → [`run`] (one patient) and trials. [`driver`] is the one place that knows the order of
+//! the phases.
 #![deny(clippy::unwrap_used)]
 
 pub mod check;
 pub mod diagnostic;
 pub mod driver;
-pub mod source;
-pub mod stdlib;
-pub mod syntax;
+pub mod events;
 pub mod ir;
 pub mod jit;
 pub mod lower;
+pub mod run;
 pub mod solve;
+pub mod source;
+pub mod stdlib;
+pub mod syntax;
 pub mod units;

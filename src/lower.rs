@@ -33,9 +33,17 @@ pub struct Lowered {
     pub inputs: Vec<InputSlot>,
     /// Index of the accumulator of eliminated amount, if tracked.
     pub eliminated: Option<usize>,
-    /// For every dose of every arm (arm order, then dose order): the param index of its amount
-    /// (already multiplied by the bioavailable fraction, in the target state's unit).
-    pub dose_params: Vec<Vec<usize>>,
+    /// For every dose of every arm (arm order, then dose order): where its per-patient values are.
+    pub dose_params: Vec<Vec<DoseSlots>>,
+}
+
+/// Param indices holding one dose's per-patient values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DoseSlots {
+    /// The amount, already multiplied by the bioavailable fraction, in the target state's unit.
+    pub amount: usize,
+    /// The infusion rate (target unit per hour), for infusions given by rate.
+    pub rate: Option<usize>,
 }
 
 /// Options of lowering.
@@ -327,9 +335,20 @@ pub fn lower(
                 let f = l.expr(f);
                 amount = l.b.mul(amount, f);
             }
-            l.b.param(&format!("dose#{}", n_params - m.params.len()), amount);
-            ids.push(n_params);
+            let k = ids.len();
+            l.b.param(&format!("dose#{}.{k}", dose_params.len()), amount);
+            let amount_slot = n_params;
             n_params += 1;
+            let rate = match &d.infusion {
+                Some(hir::Infusion::Rate(r)) => {
+                    let r = l.expr(r);
+                    l.b.param(&format!("rate#{}.{k}", dose_params.len()), r);
+                    n_params += 1;
+                    Some(n_params - 1)
+                }
+                _ => None,
+            };
+            ids.push(DoseSlots { amount: amount_slot, rate });
         }
         dose_params.push(ids);
     }

@@ -271,39 +271,16 @@ impl ModuleBuilder {
         if let (Some(x), Some(y)) = (ca, cb) {
             return self.constant(op.apply(x, y));
         }
+        let pos_zero = |c: Option<f64>| c.is_some_and(|c| c == 0.0 && c.is_sign_positive());
         match op {
-            BinOp::Add => {
-                if cb == Some(0.0) {
-                    return a;
-                }
-                if ca == Some(0.0) {
-                    return b;
-                }
-            }
-            BinOp::Sub => {
-                if cb.is_some_and(|c| c == 0.0 && c.is_sign_positive()) {
-                    return a;
-                }
-            }
-            BinOp::Mul => {
-                if cb == Some(1.0) {
-                    return a;
-                }
-                if ca == Some(1.0) {
-                    return b;
-                }
-                if cb == Some(-1.0) {
-                    return self.unary(UnOp::Neg, a);
-                }
-                if ca == Some(-1.0) {
-                    return self.unary(UnOp::Neg, b);
-                }
-            }
-            BinOp::Div => {
-                if cb == Some(1.0) {
-                    return a;
-                }
-            }
+            BinOp::Add if cb == Some(0.0) => return a,
+            BinOp::Add if ca == Some(0.0) => return b,
+            BinOp::Sub if pos_zero(cb) => return a,
+            BinOp::Mul if cb == Some(1.0) => return a,
+            BinOp::Mul if ca == Some(1.0) => return b,
+            BinOp::Mul if cb == Some(-1.0) => return self.unary(UnOp::Neg, a),
+            BinOp::Mul if ca == Some(-1.0) => return self.unary(UnOp::Neg, b),
+            BinOp::Div if cb == Some(1.0) => return a,
             BinOp::Pow => {
                 if let Some(n) = cb
                     && n.fract() == 0.0
@@ -451,7 +428,10 @@ impl ModuleBuilder {
             ("input", self.inputs.iter().collect()),
             ("param", self.params.iter().map(|p| &p.0).collect()),
             ("state", self.states.iter().collect()),
-            ("observable", self.observables.iter().map(|o| &o.0).collect()),
+            (
+                "observable",
+                self.observables.iter().map(|o| &o.0).collect(),
+            ),
         ];
         for (kind, names) in groups {
             let mut seen = std::collections::HashSet::new();

@@ -298,12 +298,7 @@ pub fn operator_zoo() -> Result<Module, Vec<BuildError>> {
     b.finish()
 }
 
-fn b_add3(
-    b: &mut ModuleBuilder,
-    x: super::Expr,
-    y: super::Expr,
-    z: super::Expr,
-) -> super::Expr {
+fn b_add3(b: &mut ModuleBuilder, x: super::Expr, y: super::Expr, z: super::Expr) -> super::Expr {
     let s = b.add(x, y);
     b.add(s, z)
 }

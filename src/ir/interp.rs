@@ -166,7 +166,13 @@ impl Interpreter {
     }
 
     /// (t, y, p) → dy/dt.
-    pub fn rhs(&self, t: f64, y: &[f64], params: &[f64], dy: &mut [f64]) -> Result<(), LengthError> {
+    pub fn rhs(
+        &self,
+        t: f64,
+        y: &[f64],
+        params: &[f64],
+        dy: &mut [f64],
+    ) -> Result<(), LengthError> {
         let m = &self.module;
         check_len("rhs", "y", m.n_states(), y.len())?;
         check_len("rhs", "params", m.n_params(), params.len())?;

@@ -20,4 +20,4 @@ pub use ir::{
     UnOp, Val,
 };
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -11,8 +11,14 @@ type Ctor = fn() -> Result<Module, Vec<BuildError>>;
 
 pub(crate) fn all_examples() -> Vec<(Ctor, &'static [f64])> {
     vec![
-        (examples::one_compartment_oral as Ctor, &examples::typical::ONE_CPT_ORAL[..]),
-        (examples::two_compartment_iv, &examples::typical::TWO_CPT_IV[..]),
+        (
+            examples::one_compartment_oral as Ctor,
+            &examples::typical::ONE_CPT_ORAL[..],
+        ),
+        (
+            examples::two_compartment_iv,
+            &examples::typical::TWO_CPT_IV[..],
+        ),
         (examples::friberg, &examples::typical::FRIBERG[..]),
         (examples::pbpk, &examples::typical::PBPK[..]),
         (examples::operator_zoo, &examples::typical::ZOO[..]),

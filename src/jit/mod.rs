@@ -1,1 +1,18 @@
-//! placeholder
+//! Native code for a [`crate::ir::Module`] through Cranelift (cranelift-codegen, -frontend,
+//! -jit, -module, -native, all 0.135.8: the newest release whose minimum Rust version matches
+//! the project's toolchain).
+//!
+//! Input: a module. Output: a [`CompiledModel`] with the five functions as safe, length-checked
+//! calls. [`abi`] holds every `extern "C"` signature; [`codegen`] translates instructions;
+//! [`compiled`] wraps the function pointers. Compile latency is a few milliseconds (see the
+//! tests' printed figures and BENCHMARKS.md once it exists).
+
+pub mod abi;
+pub mod codegen;
+pub mod compiled;
+
+pub use codegen::{JitError, compile};
+pub use compiled::CompiledModel;
+
+#[cfg(test)]
+mod tests;

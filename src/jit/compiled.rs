@@ -1,0 +1,154 @@
+//! [`CompiledModel`]: the native functions of one module behind safe, length-checked wrappers.
+//!
+//! Input: produced by [`super::compile`]. Output: calls that fill caller-provided buffers.
+//! Guarantees: every wrapper checks each buffer's length against the module before calling
+//! native code (a wrong length is a [`LengthError`], never memory corruption); nothing
+//! allocates per call; the machine code lives as long as the `CompiledModel`.
+
+use cranelift_jit::JITModule;
+
+use super::abi::ModelFn;
+use crate::ir::interp::check_len;
+use crate::ir::{FunctionKind, LengthError, Module};
+
+/// A JIT-compiled module.
+pub struct CompiledModel {
+    module: Module,
+    jit: Option<JITModule>,
+    fns: Vec<ModelFn>,
+}
+
+// SAFETY: after `finalize_definitions` the JIT module is never used again except to free its
+// memory on drop (which needs `&mut self`, so no concurrent access); the generated functions are
+// pure (they read only their argument buffers and write only `out`), so calling them from
+// several threads at once is sound.
+unsafe impl Send for CompiledModel {}
+unsafe impl Sync for CompiledModel {}
+
+impl std::fmt::Debug for CompiledModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledModel")
+            .field("module", &self.module.name)
+            .finish()
+    }
+}
+
+impl Drop for CompiledModel {
+    fn drop(&mut self) {
+        if let Some(jit) = self.jit.take() {
+            // SAFETY: no function pointer escapes `self` (the `fns` are private and only called
+            // through `&self`), so none can be called after this point.
+            unsafe { jit.free_memory() };
+        }
+    }
+}
+
+/// A slice's data pointer, or a dangling aligned pointer for an empty slice (never read).
+fn ptr(s: &[f64]) -> *const f64 {
+    s.as_ptr()
+}
+
+impl CompiledModel {
+    pub(crate) fn new(module: Module, jit: JITModule, fns: Vec<ModelFn>) -> Self {
+        CompiledModel {
+            module,
+            jit: Some(jit),
+            fns,
+        }
+    }
+
+    /// The module this was compiled from.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    fn call(
+        &self,
+        kind: FunctionKind,
+        t: f64,
+        inputs: &[f64],
+        params: &[f64],
+        states: &[f64],
+        out: &mut [f64],
+    ) {
+        let k = match kind {
+            FunctionKind::Setup => 0,
+            FunctionKind::Init => 1,
+            FunctionKind::Rhs => 2,
+            FunctionKind::Jacobian => 3,
+            FunctionKind::Observe => 4,
+        };
+        if let Some(f) = self.fns.get(k) {
+            // SAFETY: callers checked that every buffer the function kind reads has the length
+            // the module declares, and `out` has exactly its number of outputs; the function
+            // reads/writes nothing else.
+            unsafe { f(t, ptr(inputs), ptr(params), ptr(states), out.as_mut_ptr()) }
+        }
+    }
+
+    /// inputs → parameters.
+    pub fn setup(&self, inputs: &[f64], params: &mut [f64]) -> Result<(), LengthError> {
+        let m = &self.module;
+        check_len("setup", "inputs", m.n_inputs(), inputs.len())?;
+        check_len("setup", "params", m.n_params(), params.len())?;
+        self.call(FunctionKind::Setup, 0.0, inputs, &[], &[], params);
+        Ok(())
+    }
+
+    /// parameters → initial states.
+    pub fn init(&self, params: &[f64], y0: &mut [f64]) -> Result<(), LengthError> {
+        let m = &self.module;
+        check_len("init", "params", m.n_params(), params.len())?;
+        check_len("init", "y0", m.n_states(), y0.len())?;
+        self.call(FunctionKind::Init, 0.0, &[], params, &[], y0);
+        Ok(())
+    }
+
+    /// (t, y, p) → dy/dt.
+    pub fn rhs(
+        &self,
+        t: f64,
+        y: &[f64],
+        params: &[f64],
+        dy: &mut [f64],
+    ) -> Result<(), LengthError> {
+        let m = &self.module;
+        check_len("rhs", "y", m.n_states(), y.len())?;
+        check_len("rhs", "params", m.n_params(), params.len())?;
+        check_len("rhs", "dy", m.n_states(), dy.len())?;
+        self.call(FunctionKind::Rhs, t, &[], params, y, dy);
+        Ok(())
+    }
+
+    /// (t, y, p) → Jacobian non-zeros in [`Module::sparsity`] order.
+    pub fn jacobian(
+        &self,
+        t: f64,
+        y: &[f64],
+        params: &[f64],
+        values: &mut [f64],
+    ) -> Result<(), LengthError> {
+        let m = &self.module;
+        check_len("jacobian", "y", m.n_states(), y.len())?;
+        check_len("jacobian", "params", m.n_params(), params.len())?;
+        check_len("jacobian", "values", m.sparsity.len(), values.len())?;
+        self.call(FunctionKind::Jacobian, t, &[], params, y, values);
+        Ok(())
+    }
+
+    /// (t, y, p) → observables.
+    pub fn observe(
+        &self,
+        t: f64,
+        y: &[f64],
+        params: &[f64],
+        out: &mut [f64],
+    ) -> Result<(), LengthError> {
+        let m = &self.module;
+        check_len("observe", "y", m.n_states(), y.len())?;
+        check_len("observe", "params", m.n_params(), params.len())?;
+        check_len("observe", "out", m.n_observables(), out.len())?;
+        self.call(FunctionKind::Observe, t, &[], params, y, out);
+        Ok(())
+    }
+}

@@ -1,0 +1,301 @@
+//! Dose records → a sorted list of discontinuities (bolus amounts and infusion starts/ends).
+//!
+//! Input: a [`Regimen`] (what a clinician or a NONMEM data set says: amount, target state, time,
+//! bolus or zero-order infusion by rate or duration, repeats by ADDL/II or `until`), the model's
+//! per-state bioavailability F and lag time, and the patient's parameter values.
+//! Output: [`Event`]s sorted by time (stable, so simultaneous doses keep regimen order).
+//!
+//! Conventions (NONMEM's): F scales bolus amounts; for an infusion given by *rate* F scales the
+//! duration (`F·amount/rate`), for one given by *duration* F scales the rate
+//! (`F·amount/duration`); the lag time shifts every dose (and both ends of an infusion).
+//! Repeats: `Additional { interval, count }` gives `count` more doses after the first (ADDL/II);
+//! `Until { interval, until }` gives doses at `time + k·interval` for every such time `<= until`.
+
+use crate::ir::Module;
+
+/// How a dose enters its state.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DoseKind {
+    /// The whole amount at once.
+    Bolus,
+    /// Zero-order infusion at this rate (amount per time unit).
+    Rate(f64),
+    /// Zero-order infusion lasting this long.
+    Duration(f64),
+}
+
+/// Repetition of a dose.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Repeat {
+    /// Just once.
+    Once,
+    /// `count` additional doses every `interval` (NONMEM ADDL and II).
+    Additional {
+        /// Time between doses (II).
+        interval: f64,
+        /// Doses after the first (ADDL).
+        count: u32,
+    },
+    /// Every `interval` from the first dose while the dose time is `<= until`.
+    Until {
+        /// Time between doses.
+        interval: f64,
+        /// Last allowed dose time.
+        until: f64,
+    },
+}
+
+/// One dose record.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dose {
+    /// Nominal time of the (first) dose, before lag.
+    pub time: f64,
+    /// Amount, in the state's amount unit.
+    pub amount: f64,
+    /// The state the dose goes into.
+    pub target: u32,
+    /// Bolus or infusion.
+    pub kind: DoseKind,
+    /// Repetition.
+    pub repeat: Repeat,
+}
+
+impl Dose {
+    /// A single bolus of `amount` into state `target` at `time`.
+    pub fn bolus(time: f64, amount: f64, target: u32) -> Self {
+        Dose {
+            time,
+            amount,
+            target,
+            kind: DoseKind::Bolus,
+            repeat: Repeat::Once,
+        }
+    }
+
+    /// A zero-order infusion of `amount` at `rate` starting at `time`.
+    pub fn infusion_rate(time: f64, amount: f64, target: u32, rate: f64) -> Self {
+        Dose {
+            kind: DoseKind::Rate(rate),
+            ..Dose::bolus(time, amount, target)
+        }
+    }
+
+    /// A zero-order infusion of `amount` over `duration` starting at `time`.
+    pub fn infusion_duration(time: f64, amount: f64, target: u32, duration: f64) -> Self {
+        Dose {
+            kind: DoseKind::Duration(duration),
+            ..Dose::bolus(time, amount, target)
+        }
+    }
+
+    /// Repeats the dose `count` more times every `interval` (ADDL/II).
+    pub fn additional(self, interval: f64, count: u32) -> Self {
+        Dose {
+            repeat: Repeat::Additional { interval, count },
+            ..self
+        }
+    }
+
+    /// Repeats the dose every `interval` while the dose time is `<= until`.
+    pub fn until(self, interval: f64, until: f64) -> Self {
+        Dose {
+            repeat: Repeat::Until { interval, until },
+            ..self
+        }
+    }
+}
+
+/// A list of doses for one patient.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Regimen {
+    /// The dose records, in any order.
+    pub doses: Vec<Dose>,
+}
+
+impl Regimen {
+    /// An empty regimen.
+    pub fn new() -> Self {
+        Regimen::default()
+    }
+
+    /// Adds a dose (builder style).
+    pub fn with(mut self, dose: Dose) -> Self {
+        self.doses.push(dose);
+        self
+    }
+}
+
+/// A dose record that cannot be given.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DoseError {
+    /// The target state does not exist.
+    UnknownState {
+        /// Index of the dose in the regimen.
+        dose: usize,
+        /// The target given.
+        target: u32,
+    },
+    /// A number is not finite or has the wrong sign.
+    BadValue {
+        /// Index of the dose in the regimen.
+        dose: usize,
+        /// Which field ("amount", "rate", "duration", "interval", "time", "bioavailability",
+        /// "lag").
+        field: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A repeat would create more than [`MAX_DOSES`] doses.
+    TooManyDoses {
+        /// Index of the dose in the regimen.
+        dose: usize,
+    },
+}
+
+impl std::fmt::Display for DoseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DoseError::UnknownState { dose, target } => {
+                write!(f, "dose {dose}: no state with index {target}")
+            }
+            DoseError::BadValue { dose, field, value } => {
+                write!(f, "dose {dose}: invalid {field} {value}")
+            }
+            DoseError::TooManyDoses { dose } => {
+                write!(f, "dose {dose}: repeats to more than {MAX_DOSES} doses")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DoseError {}
+
+/// Upper bound on the doses one record may expand to.
+pub const MAX_DOSES: usize = 1_000_000;
+
+/// What happens at a discontinuity.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EventKind {
+    /// Add `amount` (already scaled by F) to the state.
+    Bolus {
+        /// Bioavailable amount.
+        amount: f64,
+    },
+    /// Infusion number `id` starts adding `rate` to the state's derivative.
+    InfusionStart {
+        /// Identifies the matching end.
+        id: usize,
+        /// Amount per time unit.
+        rate: f64,
+    },
+    /// Infusion number `id` stops.
+    InfusionEnd {
+        /// The infusion that ends.
+        id: usize,
+    },
+}
+
+/// A discontinuity at `time` affecting `state`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Event {
+    /// When.
+    pub time: f64,
+    /// Which state.
+    pub state: u32,
+    /// What.
+    pub kind: EventKind,
+}
+
+fn finite(dose: usize, field: &'static str, value: f64, positive: bool) -> Result<f64, DoseError> {
+    if !value.is_finite() || value < 0.0 || (positive && value == 0.0) {
+        Err(DoseError::BadValue { dose, field, value })
+    } else {
+        Ok(value)
+    }
+}
+
+/// Expands the regimen into sorted events, applying the module's F and lag with the patient's
+/// parameter values `params`.
+pub fn expand(regimen: &Regimen, module: &Module, params: &[f64]) -> Result<Vec<Event>, DoseError> {
+    let mut events = Vec::new();
+    let mut next_id = 0usize;
+    for (k, d) in regimen.doses.iter().enumerate() {
+        let Some(adj) = module.meta.dosing.get(d.target as usize) else {
+            return Err(DoseError::UnknownState {
+                dose: k,
+                target: d.target,
+            });
+        };
+        if !d.time.is_finite() {
+            return Err(DoseError::BadValue {
+                dose: k,
+                field: "time",
+                value: d.time,
+            });
+        }
+        let amount = finite(k, "amount", d.amount, false)?;
+        let f = finite(
+            k,
+            "bioavailability",
+            adj.bioavailability.value(params),
+            false,
+        )?;
+        let lag = finite(k, "lag", adj.lag.value(params), false)?;
+        let times: Vec<f64> = match d.repeat {
+            Repeat::Once => vec![d.time],
+            Repeat::Additional { interval, count } => {
+                let ii = finite(k, "interval", interval, true)?;
+                if count as usize >= MAX_DOSES {
+                    return Err(DoseError::TooManyDoses { dose: k });
+                }
+                (0..=count).map(|i| d.time + f64::from(i) * ii).collect()
+            }
+            Repeat::Until { interval, until } => {
+                let ii = finite(k, "interval", interval, true)?;
+                let n = ((until - d.time) / ii + 1e-9).floor();
+                if n.is_nan() || n >= MAX_DOSES as f64 {
+                    return Err(DoseError::TooManyDoses { dose: k });
+                }
+                let n = if n < 0.0 { -1 } else { n as i64 };
+                (0..=n).map(|i| d.time + i as f64 * ii).collect()
+            }
+        };
+        for t in times {
+            let t = t + lag;
+            match d.kind {
+                DoseKind::Bolus => events.push(Event {
+                    time: t,
+                    state: d.target,
+                    kind: EventKind::Bolus { amount: f * amount },
+                }),
+                DoseKind::Rate(r) | DoseKind::Duration(r) => {
+                    let is_rate = matches!(d.kind, DoseKind::Rate(_));
+                    let field = if is_rate { "rate" } else { "duration" };
+                    let r = finite(k, field, r, true)?;
+                    let (rate, dur) = if is_rate {
+                        (r, f * amount / r)
+                    } else {
+                        (f * amount / r, r)
+                    };
+                    if dur <= 0.0 || rate <= 0.0 {
+                        continue;
+                    }
+                    let id = next_id;
+                    next_id += 1;
+                    events.push(Event {
+                        time: t,
+                        state: d.target,
+                        kind: EventKind::InfusionStart { id, rate },
+                    });
+                    events.push(Event {
+                        time: t + dur,
+                        state: d.target,
+                        kind: EventKind::InfusionEnd { id },
+                    });
+                }
+            }
+        }
+    }
+    events.sort_by(|a, b| a.time.total_cmp(&b.time));
+    Ok(events)
+}
