@@ -25,6 +25,18 @@ pub struct Compilation {
 }
 
 impl Compilation {
+    /// A copy of the sources and diagnostics only (enough to render a report).
+    pub fn clone_shallow(&self) -> Compilation {
+        Compilation {
+            sources: self.sources.clone(),
+            program: hir::Program::default(),
+            diagnostics: Vec::new(),
+            units: self.units.clone(),
+            scopes: Vec::new(),
+            file: self.file,
+        }
+    }
+
     /// Whether any error was reported.
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)

@@ -5,6 +5,8 @@
 //! doses) → [`run`] (one patient) and trials. [`driver`] is the one place that knows the order of
 //! the phases.
 #![deny(clippy::unwrap_used)]
+// Diagnostics travel on cold error paths only; boxing them would buy nothing measurable.
+#![allow(clippy::result_large_err)]
 
 pub mod check;
 pub mod diagnostic;
@@ -18,4 +20,5 @@ pub mod solve;
 pub mod source;
 pub mod stdlib;
 pub mod syntax;
+pub mod trial;
 pub mod units;

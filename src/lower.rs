@@ -348,7 +348,10 @@ pub fn lower(
                 }
                 _ => None,
             };
-            ids.push(DoseSlots { amount: amount_slot, rate });
+            ids.push(DoseSlots {
+                amount: amount_slot,
+                rate,
+            });
         }
         dose_params.push(ids);
     }

@@ -31,6 +31,16 @@ enum Emit {
     Ir,
 }
 
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+enum MethodArg {
+    /// Variable-order BDF.
+    Bdf,
+    /// ESDIRK3(4), cheap restarts for frequent doses.
+    Esdirk,
+    /// TR-BDF2.
+    Trbdf2,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Parse and check files; exit 1 if any has errors.
@@ -44,6 +54,45 @@ enum Command {
         /// Also print an intermediate form.
         #[arg(long, value_enum, default_value = "none")]
         emit: Emit,
+    },
+    /// Simulate one patient: typical values, `--set` overrides, a regimen from `--dose`, `--arm`
+    /// or `--events`; CSV to `--out` or stdout, a summary on stderr.
+    Run {
+        /// The `.twin` file.
+        file: std::path::PathBuf,
+        /// A dose statement, e.g. '100 mg into gut every 12 h for 5 d' (repeatable).
+        #[arg(long)]
+        dose: Vec<String>,
+        /// An arm of a trial in the file (`arm` or `trial.arm`).
+        #[arg(long)]
+        arm: Option<String>,
+        /// The model, when the file has several.
+        #[arg(long)]
+        model: Option<String>,
+        /// Set a covariate or genotype: weight=80kg, cyp2c9=*1/*3 (repeatable).
+        #[arg(long)]
+        set: Vec<String>,
+        /// End of the simulation, e.g. 48h.
+        #[arg(long)]
+        until: Option<String>,
+        /// Output interval, e.g. 0.5h.
+        #[arg(long)]
+        every: Option<String>,
+        /// NONMEM-style event records (ID, TIME, AMT, RATE, CMT, EVID, II, ADDL).
+        #[arg(long)]
+        events: Option<std::path::PathBuf>,
+        /// Write the CSV here instead of stdout (atomically).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Relative tolerance.
+        #[arg(long, default_value_t = 1e-6)]
+        rtol: f64,
+        /// Absolute tolerance (in each state's unit).
+        #[arg(long, default_value_t = 1e-9)]
+        atol: f64,
+        /// Integration method.
+        #[arg(long, value_enum, default_value = "bdf")]
+        method: MethodArg,
     },
     /// Explain a diagnostic code, e.g. `twin explain E0007`.
     Explain {
@@ -60,6 +109,62 @@ fn main() -> ExitCode {
             format,
             emit,
         } => check(&files, format, emit),
+        Command::Run {
+            file,
+            dose,
+            arm,
+            model,
+            set,
+            until,
+            every,
+            events,
+            out,
+            rtol,
+            atol,
+            method,
+        } => {
+            let name = file.display().to_string();
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: cannot read {name}: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let events = match events {
+                None => None,
+                Some(p) => match std::fs::read_to_string(&p) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        eprintln!("error: cannot read {}: {e}", p.display());
+                        return ExitCode::from(2);
+                    }
+                },
+            };
+            let options = twin::solve::SolveOptions {
+                method: match method {
+                    MethodArg::Bdf => twin::solve::Method::Bdf,
+                    MethodArg::Esdirk => twin::solve::Method::Esdirk34,
+                    MethodArg::Trbdf2 => twin::solve::Method::TrBdf2,
+                },
+                rtol,
+                atol,
+                ..Default::default()
+            };
+            let req = twin::run::Request {
+                name,
+                text,
+                model,
+                doses: dose,
+                arm,
+                sets: set,
+                until,
+                every,
+                events,
+                options,
+            };
+            run(&req, out.as_deref())
+        }
         Command::Explain { code } => match codes::lookup(&code) {
             Some(info) => {
                 println!(
@@ -77,6 +182,38 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+fn run(req: &twin::run::Request, out: Option<&std::path::Path>) -> ExitCode {
+    let color = std::io::stderr().is_terminal();
+    match twin::run::execute(req) {
+        Ok(o) => {
+            eprint!("{}", o.warnings);
+            match out {
+                Some(p) => {
+                    if let Err(e) = twin::run::write_atomic(p, &o.csv) {
+                        eprintln!("error: cannot write {}: {e}", p.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
+                None => print!("{}", o.csv),
+            }
+            eprint!("{}", o.summary);
+            ExitCode::SUCCESS
+        }
+        Err(twin::run::Failure::Diagnostics(c, diags)) => {
+            eprint!("{}", diagnostic::render(&c.sources, &diags, color));
+            ExitCode::FAILURE
+        }
+        Err(twin::run::Failure::Usage(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(2)
+        }
+        Err(twin::run::Failure::Solve(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::FAILURE
+        }
     }
 }
 
