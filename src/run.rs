@@ -277,14 +277,19 @@ pub fn summary_text(sums: &[Summary]) -> String {
         "observable", "Cmax", "Tmax [h]", "Cmin", "AUC"
     );
     for s in sums {
+        let (unit, auc_unit) = if s.unit == "1" {
+            (String::new(), "h".to_string())
+        } else {
+            (format!(" {}", s.unit), format!("{}·h", s.unit))
+        };
         let _ = writeln!(
             out,
             "{:<16} {:>14} {:>10} {:>14} {:>16}",
             s.name,
-            format!("{:.6} {}", s.cmax, s.unit),
+            format!("{:.6}{unit}", s.cmax),
             format!("{:.3}", s.tmax),
             format!("{:.6}", s.cmin),
-            format!("{:.6} {}·h", s.auc, s.unit)
+            format!("{:.6} {auc_unit}", s.auc)
         );
     }
     out

@@ -411,6 +411,14 @@ pub fn simulate<F: ModelFns>(
                     c.valid = model.jacobian(t, x, p, &mut c.vals).is_ok();
                     if !c.valid {
                         c.vals.fill(f64::NAN);
+                    } else {
+                        // The Jacobian only shapes the Newton matrix; an infinite slope (such as
+                        // d/dx x^0.4 at x = 0, common in Hill and Emax terms) would stall Newton
+                        // at the first step. Such entries are dropped; the residual stays exact,
+                        // so accuracy is still controlled by the error estimate.
+                        for v in c.vals.iter_mut().filter(|v| !v.is_finite()) {
+                            *v = 0.0;
+                        }
                     }
                 }
                 y.fill(0.0);
