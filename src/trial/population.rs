@@ -1,0 +1,1109 @@
+//! Virtual patients: one patient at a time, by index, from a trial's `population` block.
+//!
+//! [`generate`] (or [`Sampler::sample`], which keeps the per-trial set-up) makes patient `index`
+//! from nothing but the program, the trial, the input layout and the seed, so runners can shard
+//! and parallelise freely. For each patient:
+//!
+//! 1. **Ancestry** from the population's mixture (one uniform of the `Ancestry` stream).
+//! 2. **Random effects** η ~ N(0, Ω), Ω from the `vary` variances ω² and the `correlate`d
+//!    correlations (Ωᵢⱼ = ρᵢⱼ ωᵢ ωⱼ): η = L z with L the Cholesky factor of Ω and z independent
+//!    standard normals, one per effect from its own sub-stream of `Etas`. Effects with ω² = 0 stay
+//!    0. Lognormal, normal and logit effects all use η the same way; the model applies it.
+//! 3. **Genotypes**, each from the diplotype frequencies of its gene for the patient's ancestry
+//!    (inverse CDF of one uniform from the genotype's sub-stream of `Genotypes`).
+//! 4. **Covariates** by the population's generators in order, starting from the model defaults
+//!    (covariates that are not generated keep their default). Each drawn covariate uses the first
+//!    uniform u of its own sub-stream of `Covariates`:
+//!    - normal: x = mean + sd·z, z = Φ⁻¹(u);
+//!    - lognormal: x = median·exp(σz), σ² = ln(1 + cv²) (so that the CV of x is `cv`);
+//!    - truncation by inversion, not rejection: with standardised bounds a, b,
+//!      x = Φ⁻¹(Φ(a) + Φ(z)·(Φ(b) − Φ(a))) (computed on the lower-tail side for precision); for a
+//!      lognormal the bounds are taken on the log scale;
+//!    - uniform: x = low + (high − low)·u; categorical: inverse CDF of u over the levels;
+//!    - `set`: the expression, evaluated with the values so far.
+//!
+//!    Correlated covariates share a Gaussian copula: their z's are L·(Φ⁻¹(u₁), …) with L the
+//!    Cholesky factor of their correlation matrix, so ρ is the correlation on the normal scale
+//!    (of the log values for lognormals). Means, SDs, medians, CVs and bounds of uniforms may be
+//!    expressions of earlier covariates, genotypes and parameters ([`eval_patient_expr`]).
+//! 5. **Arm**, for `randomize`d trials only: permuted blocks of one patient per arm (block
+//!    `index / arms` is shuffled by Fisher–Yates from the `Randomization` stream of the block), so
+//!    arm sizes differ by at most one; otherwise `None` (every patient gets every arm).
+//!
+//! A trial without a population has one typical patient: defaults and η = 0.
+
+use std::fmt;
+
+use super::rng::{Purpose, Stream};
+use super::stats;
+use crate::check::hir::{self, Builtin, Distribution, EffectKind, Expr, ExprKind, Generator, Sym};
+use crate::lower::InputSlot;
+use crate::source::Span;
+use crate::syntax::ast::{BinOp, UnOp};
+
+/// One virtual patient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patient {
+    /// The patient's index in the population (0-based).
+    pub id: u64,
+    /// Index into the population's ancestry mixture (0 if it has none).
+    pub ancestry: usize,
+    /// Per-patient inputs in [`InputSlot`] order: covariates in their declared unit (categorical:
+    /// level index), genotypes as diplotype indices, then η of each random effect.
+    pub inputs: Vec<f64>,
+    /// The arm of a randomized trial; `None` when every arm is given to every patient.
+    pub arm: Option<usize>,
+}
+
+impl Patient {
+    /// The input value of `slot` (e.g. `InputSlot::Covariate(2)`), if the layout has it.
+    pub fn value(&self, slots: &[InputSlot], slot: &InputSlot) -> Option<f64> {
+        let i = slots.iter().position(|s| s == slot)?;
+        self.inputs.get(i).copied()
+    }
+}
+
+/// Why a patient could not be generated: a message and, where it comes from a declaration, its
+/// span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PopError {
+    /// What went wrong.
+    pub message: String,
+    /// Where, if known.
+    pub span: Option<Span>,
+}
+
+impl PopError {
+    fn new(message: impl Into<String>) -> PopError {
+        PopError {
+            message: message.into(),
+            span: None,
+        }
+    }
+
+    fn at(message: impl Into<String>, span: Span) -> PopError {
+        PopError {
+            message: message.into(),
+            span: Some(span),
+        }
+    }
+
+    /// Prefixes the message with what was being computed.
+    fn context(self, what: &str) -> PopError {
+        PopError {
+            message: format!("{what}: {}", self.message),
+            span: self.span,
+        }
+    }
+}
+
+impl fmt::Display for PopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for PopError {}
+
+// ------------------------------------------------------------------------------------------------
+// Per-patient expressions
+
+/// What a per-patient expression can see: the patient's covariates (declared unit; categorical as
+/// level index), genotypes (diplotype index) and, if known, random effects.
+#[derive(Debug, Clone, Copy)]
+pub struct PatientEnv<'a> {
+    /// The program (functions and genes).
+    pub program: &'a hir::Program,
+    /// The model.
+    pub model: &'a hir::Model,
+    /// One value per covariate of the model.
+    pub covariates: &'a [f64],
+    /// One diplotype index per genotype variable.
+    pub genotypes: &'a [f64],
+    /// One η per random effect, if drawn; parameters with a random effect need them.
+    pub etas: Option<&'a [f64]>,
+}
+
+/// Nesting limit of [`eval_patient_expr`] (function calls and parameter references included).
+const MAX_DEPTH: usize = 256;
+
+/// Evaluates a per-patient expression (population generators, dose amounts, arm overrides) in the
+/// unit of its type. Booleans are 1/0, categories their level index, genotypes their diplotype
+/// index. Parameters are computed from their typical-value expression with the patient's η applied
+/// (`typical·e^η`, `typical + η`, or `expit(logit(typical) + η)`), `let`s from theirs; function
+/// calls are evaluated with their arguments. States, time, observables and aggregates are not known
+/// before the simulation and give an error, as does a parameter with a random effect when
+/// `env.etas` is `None`.
+pub fn eval_patient_expr(env: &PatientEnv<'_>, expr: &Expr) -> Result<f64, PopError> {
+    eval(env, expr, &[], 0)
+}
+
+fn truth(c: bool) -> f64 {
+    f64::from(u8::from(c))
+}
+
+fn eval(env: &PatientEnv<'_>, e: &Expr, args: &[f64], depth: usize) -> Result<f64, PopError> {
+    if depth > MAX_DEPTH {
+        return Err(PopError::at(
+            "expression nested too deeply to evaluate",
+            e.span,
+        ));
+    }
+    let d = depth + 1;
+    Ok(match &e.kind {
+        ExprKind::Const(v) => *v,
+        ExprKind::Bool(b) => truth(*b),
+        ExprKind::Sym(s) => sym(env, *s, e.span, args, d)?,
+        ExprKind::Scale(x, f) => eval(env, x, args, d)? * f.to_f64(),
+        ExprKind::Unary(UnOp::Neg, x) => -eval(env, x, args, d)?,
+        ExprKind::Unary(UnOp::Not, x) => truth(eval(env, x, args, d)? == 0.0),
+        ExprKind::Binary(BinOp::And, a, b) => {
+            truth(eval(env, a, args, d)? != 0.0 && eval(env, b, args, d)? != 0.0)
+        }
+        ExprKind::Binary(BinOp::Or, a, b) => {
+            truth(eval(env, a, args, d)? != 0.0 || eval(env, b, args, d)? != 0.0)
+        }
+        ExprKind::Binary(op, a, b) => {
+            let (x, y) = (eval(env, a, args, d)?, eval(env, b, args, d)?);
+            match op {
+                BinOp::Add => x + y,
+                BinOp::Sub => x - y,
+                BinOp::Mul => x * y,
+                BinOp::Div => x / y,
+                BinOp::Pow => x.powf(y),
+                BinOp::Eq => truth(x == y),
+                BinOp::Ne => truth(x != y),
+                BinOp::Lt => truth(x < y),
+                BinOp::Le => truth(x <= y),
+                BinOp::Gt => truth(x > y),
+                BinOp::Ge => truth(x >= y),
+                BinOp::And => truth(x != 0.0 && y != 0.0),
+                BinOp::Or => truth(x != 0.0 || y != 0.0),
+            }
+        }
+        ExprKind::Builtin(f, a) => {
+            let v = a
+                .iter()
+                .map(|x| eval(env, x, args, d))
+                .collect::<Result<Vec<f64>, PopError>>()?;
+            builtin(*f, &v).ok_or_else(|| {
+                PopError::at(format!("`{}` has too few arguments", f.name()), e.span)
+            })?
+        }
+        ExprKind::Call(f, a) => {
+            let v = a
+                .iter()
+                .map(|x| eval(env, x, args, d))
+                .collect::<Result<Vec<f64>, PopError>>()?;
+            let func = env
+                .program
+                .fns
+                .get(*f)
+                .ok_or_else(|| PopError::at("call of an unknown function", e.span))?;
+            eval(env, &func.body, &v, d)?
+        }
+        ExprKind::If(c, a, b) => {
+            if eval(env, c, args, d)? != 0.0 {
+                eval(env, a, args, d)?
+            } else {
+                eval(env, b, args, d)?
+            }
+        }
+        ExprKind::Switch {
+            genotype,
+            table,
+            arms,
+        } => {
+            let g = env
+                .genotypes
+                .get(*genotype)
+                .copied()
+                .ok_or_else(|| PopError::at("unknown genotype variable", e.span))?;
+            let arm = index_of(g)
+                .and_then(|i| table.get(i))
+                .and_then(|&a| arms.get(a))
+                .ok_or_else(|| PopError::at(format!("no diplotype with index {g}"), e.span))?;
+            eval(env, arm, args, d)?
+        }
+        ExprKind::Category(l) => *l as f64,
+        ExprKind::Aggregate { kind, .. } => {
+            return Err(PopError::at(
+                format!(
+                    "`{}` summarises a time course; it belongs in an endpoint",
+                    kind.name()
+                ),
+                e.span,
+            ));
+        }
+        ExprKind::Error => {
+            return Err(PopError::at(
+                "this expression has an error (reported when checking)",
+                e.span,
+            ));
+        }
+    })
+}
+
+/// A non-negative whole number as an index.
+fn index_of(v: f64) -> Option<usize> {
+    (v >= 0.0 && v.fract() == 0.0 && v < usize::MAX as f64).then_some(v as usize)
+}
+
+fn builtin(f: Builtin, v: &[f64]) -> Option<f64> {
+    let x = *v.first()?;
+    Some(match f {
+        Builtin::Exp => x.exp(),
+        Builtin::Log => x.ln(),
+        Builtin::Log10 => x.log10(),
+        Builtin::Sqrt => x.sqrt(),
+        Builtin::Abs => x.abs(),
+        Builtin::Floor => x.floor(),
+        Builtin::Ceil => x.ceil(),
+        Builtin::Min => v.iter().copied().fold(f64::INFINITY, f64::min),
+        Builtin::Max => v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Builtin::Pow => x.powf(*v.get(1)?),
+        Builtin::Hill => {
+            // (x/x50)^n / (1 + (x/x50)^n), as lowering computes it.
+            let r = (x / *v.get(1)?).powf(*v.get(2)?);
+            r / (1.0 + r)
+        }
+        Builtin::Logit => (x / (1.0 - x)).ln(),
+        Builtin::Expit => 1.0 / (1.0 + (-x).exp()),
+    })
+}
+
+fn sym(
+    env: &PatientEnv<'_>,
+    s: Sym,
+    span: Span,
+    args: &[f64],
+    depth: usize,
+) -> Result<f64, PopError> {
+    let m = env.model;
+    let time_varying = |what: &str, name: &str| {
+        Err(PopError::at(
+            format!(
+                "{what} `{name}` changes during the simulation; only covariates, genotypes and \
+                 parameters are known when a patient is generated"
+            ),
+            span,
+        ))
+    };
+    match s {
+        Sym::Covariate(i) => env
+            .covariates
+            .get(i)
+            .copied()
+            .ok_or_else(|| PopError::at("unknown covariate", span)),
+        Sym::Genotype(i) => env
+            .genotypes
+            .get(i)
+            .copied()
+            .ok_or_else(|| PopError::at("unknown genotype variable", span)),
+        Sym::Param(i) => {
+            let p = m
+                .params
+                .get(i)
+                .ok_or_else(|| PopError::at("unknown parameter", span))?;
+            let typical = eval(env, &p.value, &[], depth)?;
+            match m.effects.iter().position(|e| e.param == i) {
+                None => Ok(typical),
+                Some(k) => {
+                    let eta = env.etas.and_then(|e| e.get(k).copied()).ok_or_else(|| {
+                        PopError::at(
+                            format!(
+                                "parameter `{}` has a random effect, which is not known here",
+                                p.name
+                            ),
+                            span,
+                        )
+                    })?;
+                    Ok(match m.effects[k].kind {
+                        EffectKind::LogNormal => typical * eta.exp(),
+                        EffectKind::Normal => typical + eta,
+                        EffectKind::Logit => {
+                            1.0 / (1.0 + (-((typical / (1.0 - typical)).ln() + eta)).exp())
+                        }
+                    })
+                }
+            }
+        }
+        Sym::Let(i) => {
+            let l = m
+                .lets
+                .get(i)
+                .ok_or_else(|| PopError::at("unknown definition", span))?;
+            eval(env, &l.value, &[], depth).map_err(|e| e.context(&format!("in `{}`", l.name)))
+        }
+        Sym::State(i) => time_varying(
+            "state",
+            m.states.get(i).map(|s| s.name.as_str()).unwrap_or("?"),
+        ),
+        Sym::Observable(i) => time_varying(
+            "observable",
+            m.observables.get(i).map(|o| o.name.as_str()).unwrap_or("?"),
+        ),
+        Sym::Time => time_varying("time", "t"),
+        Sym::FnArg(i) => args
+            .get(i)
+            .copied()
+            .ok_or_else(|| PopError::at("function argument out of range", span)),
+        Sym::GeneActivity => Err(PopError::at(
+            "`activity` is only defined inside a gene block",
+            span,
+        )),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Linear algebra
+
+/// The lower Cholesky factor L (row-major, n×n) of a symmetric positive-definite matrix `a`
+/// (row-major), with A = L Lᵀ; `None` if a pivot is not positive.
+fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
+    let mut l = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
+            if i == j {
+                let d = a[i * n + i] - s;
+                if d.is_nan() || d <= 1e-12 * a[i * n + i].abs().max(f64::MIN_POSITIVE) {
+                    return None;
+                }
+                l[i * n + i] = d.sqrt();
+            } else {
+                l[i * n + j] = (a[i * n + j] - s) / l[j * n + j];
+            }
+        }
+    }
+    Some(l)
+}
+
+/// y = L z for lower-triangular row-major L.
+fn lower_mul(l: &[f64], z: &[f64]) -> Vec<f64> {
+    let n = z.len();
+    (0..n)
+        .map(|i| (0..=i).map(|j| l[i * n + j] * z[j]).sum())
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------------------
+// Distributions
+
+/// A standard normal truncated to [lo, hi] (standardised bounds, possibly infinite), by inversion
+/// of the untruncated draw z: Φ⁻¹(Φ(lo) + Φ(z)·(Φ(hi) − Φ(lo))). Bounds above the median are
+/// reflected so that every Φ is evaluated in the lower tail, where it is relatively accurate.
+/// `None` if the interval has (numerically) no probability.
+fn truncated_standard(z: f64, lo: f64, hi: f64) -> Option<f64> {
+    if lo > 0.0 {
+        return truncated_standard(-z, -hi, -lo).map(|x| -x);
+    }
+    let (plo, phi) = (stats::normal_cdf(lo), stats::normal_cdf(hi));
+    let mass = phi - plo;
+    if mass.is_nan() || mass <= 0.0 {
+        return None;
+    }
+    let p = plo + stats::normal_cdf(z) * mass;
+    let x = stats::normal_quantile(p);
+    Some(x.max(lo).min(hi))
+}
+
+/// A standardised value of a possibly truncated normal: `z` itself when there are no bounds.
+fn standard_draw(z: f64, lo: f64, hi: f64) -> Option<f64> {
+    if lo == f64::NEG_INFINITY && hi == f64::INFINITY {
+        Some(z)
+    } else {
+        truncated_standard(z, lo, hi)
+    }
+}
+
+fn num(v: f64) -> String {
+    format!("{v}")
+}
+
+/// The random number behind one covariate draw: its own uniform, or a standard normal from the
+/// Gaussian copula.
+#[derive(Debug, Clone, Copy)]
+enum Std {
+    /// A uniform in (0, 1).
+    U(f64),
+    /// A standard normal.
+    Z(f64),
+}
+
+impl Std {
+    fn z(self) -> f64 {
+        match self {
+            Std::U(u) => stats::normal_quantile(u),
+            Std::Z(z) => z,
+        }
+    }
+
+    fn u(self) -> f64 {
+        match self {
+            Std::U(u) => u,
+            Std::Z(z) => stats::normal_cdf(z),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The sampler
+
+/// A trial's population, set up once (frequency tables, Cholesky factors) for many patients.
+#[derive(Debug, Clone)]
+pub struct Sampler<'a> {
+    program: &'a hir::Program,
+    trial: &'a hir::Trial,
+    model: &'a hir::Model,
+    slots: &'a [InputSlot],
+    size: u64,
+    /// Cumulative ancestry fractions (normalised; empty = no mixture).
+    ancestry_cdf: Vec<f64>,
+    /// `[genotype variable][ancestry]` cumulative diplotype frequencies (normalised).
+    genotype_cdf: Vec<Vec<Vec<f64>>>,
+    /// Covariates in the Gaussian copula, ascending.
+    copula: Vec<usize>,
+    /// Cholesky factor of their correlation matrix.
+    copula_chol: Vec<f64>,
+    /// Effects with ω² > 0.
+    active_etas: Vec<usize>,
+    /// Cholesky factor of Ω over the active effects.
+    omega_chol: Vec<f64>,
+}
+
+/// Whether `x` is finite and above 0.
+fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
+/// Cumulative sums of `w`, normalised to end at 1; `None` if the total is not positive.
+fn cumulative(w: impl Iterator<Item = f64>) -> Option<Vec<f64>> {
+    let mut acc = 0.0;
+    let mut c: Vec<f64> = w
+        .map(|x| {
+            acc += x.max(0.0);
+            acc
+        })
+        .collect();
+    if !positive(acc) {
+        return None;
+    }
+    for x in &mut c {
+        *x /= acc;
+    }
+    Some(c)
+}
+
+/// The first index whose cumulative probability exceeds u (the last positive one at worst).
+fn pick(cdf: &[f64], u: f64) -> usize {
+    let i = cdf.partition_point(|&c| c <= u);
+    if i < cdf.len() {
+        return i;
+    }
+    // u ≥ the final sum only by rounding: the last entry with positive probability.
+    let mut prev = 0.0;
+    let mut last = 0;
+    for (k, &c) in cdf.iter().enumerate() {
+        if c > prev {
+            last = k;
+        }
+        prev = c;
+    }
+    last
+}
+
+fn sub(i: usize, what: &str) -> Result<u16, PopError> {
+    u16::try_from(i).map_err(|_| PopError::new(format!("too many {what} (at most 65536)")))
+}
+
+impl<'a> Sampler<'a> {
+    /// Prepares the population of `trial` for the input layout `slots` (see
+    /// [`crate::lower::Lowered::inputs`]). Fails on an unknown model, a slot outside the model,
+    /// genes without frequencies for an ancestry of the mixture, or correlation matrices that are
+    /// not positive definite.
+    pub fn new(
+        program: &'a hir::Program,
+        trial: &'a hir::Trial,
+        slots: &'a [InputSlot],
+    ) -> Result<Sampler<'a>, PopError> {
+        let model = program.models.get(trial.model).ok_or_else(|| {
+            PopError::at(format!("trial `{}` has no model", trial.name), trial.span)
+        })?;
+        for s in slots {
+            let ok = match s {
+                InputSlot::Covariate(i) => *i < model.covariates.len(),
+                InputSlot::Genotype(i) => *i < model.genotypes.len(),
+                InputSlot::Eta(i) => *i < model.effects.len(),
+            };
+            if !ok {
+                return Err(PopError::new(format!(
+                    "input slot {s:?} is not part of model `{}`",
+                    model.name
+                )));
+            }
+        }
+        sub(model.covariates.len().saturating_sub(1), "covariates")?;
+        sub(
+            model.genotypes.len().saturating_sub(1),
+            "genotype variables",
+        )?;
+        sub(model.effects.len().saturating_sub(1), "random effects")?;
+        let pop = trial.population.as_ref();
+        let size = pop.map_or(1, |p| p.size);
+
+        // Ancestry mixture.
+        let mixture: &[(String, f64)] = pop.map_or(&[], |p| &p.ancestry);
+        let ancestry_cdf = if mixture.is_empty() {
+            Vec::new()
+        } else {
+            cumulative(mixture.iter().map(|a| a.1))
+                .ok_or_else(|| PopError::at("the ancestry fractions do not sum to 1", trial.span))?
+        };
+
+        // Genotype frequency tables (only needed when genotypes are drawn).
+        let mut genotype_cdf = Vec::new();
+        if pop.is_some() {
+            for g in &model.genotypes {
+                let gene = program
+                    .genes
+                    .get(g.gene)
+                    .ok_or_else(|| PopError::at(format!("unknown gene of `{}`", g.name), g.span))?;
+                if mixture.is_empty() {
+                    return Err(PopError::at(
+                        format!(
+                            "the population has no ancestry to draw genotype `{}` from",
+                            g.name
+                        ),
+                        trial.span,
+                    ));
+                }
+                let mut per = Vec::new();
+                for (name, _) in mixture {
+                    let freq = gene
+                        .ancestries
+                        .iter()
+                        .position(|a| a == name)
+                        .and_then(|k| gene.diplotype_freq.get(k))
+                        .ok_or_else(|| {
+                            PopError::at(
+                                format!(
+                                    "gene `{}` has no frequencies for ancestry `{name}`",
+                                    gene.name
+                                ),
+                                g.span,
+                            )
+                        })?;
+                    if freq.len() != gene.diplotypes.len() {
+                        return Err(PopError::at(
+                            format!("gene `{}` has a malformed frequency table", gene.name),
+                            gene.span,
+                        ));
+                    }
+                    per.push(cumulative(freq.iter().copied()).ok_or_else(|| {
+                        PopError::at(
+                            format!(
+                                "the diplotype frequencies of `{}` for `{name}` sum to 0",
+                                gene.name
+                            ),
+                            gene.span,
+                        )
+                    })?);
+                }
+                genotype_cdf.push(per);
+            }
+        }
+
+        // Gaussian copula of correlated covariates.
+        let correlations: &[(usize, usize, f64)] = pop.map_or(&[], |p| &p.correlations);
+        let mut copula: Vec<usize> = correlations.iter().flat_map(|c| [c.0, c.1]).collect();
+        copula.sort_unstable();
+        copula.dedup();
+        for &c in &copula {
+            let ok = pop.is_some_and(|p| {
+                p.generators.iter().any(|g| {
+                    matches!(g, Generator::Draw { covariate, dist: Distribution::Normal { .. } | Distribution::LogNormal { .. } } if *covariate == c)
+                })
+            });
+            if !ok {
+                let name = model.covariates.get(c).map_or("?", |c| c.name.as_str());
+                return Err(PopError::at(
+                    format!(
+                        "`{name}` must be drawn from a normal or log-normal distribution to be correlated"
+                    ),
+                    trial.span,
+                ));
+            }
+        }
+        let n = copula.len();
+        let mut r = vec![0.0; n * n];
+        for i in 0..n {
+            r[i * n + i] = 1.0;
+        }
+        for &(a, b, rho) in correlations {
+            let (Ok(i), Ok(j)) = (copula.binary_search(&a), copula.binary_search(&b)) else {
+                continue;
+            };
+            r[i * n + j] = rho;
+            r[j * n + i] = rho;
+        }
+        let copula_chol = cholesky(&r, n).ok_or_else(|| {
+            PopError::at(
+                "the covariate correlation matrix is not positive definite",
+                trial.span,
+            )
+        })?;
+
+        // Ω of the random effects.
+        for e in &model.effects {
+            if !(e.variance.is_finite() && e.variance >= 0.0) {
+                return Err(PopError::at(
+                    format!("a random effect has variance {}", e.variance),
+                    e.span,
+                ));
+            }
+        }
+        let active_etas: Vec<usize> = (0..model.effects.len())
+            .filter(|&k| model.effects[k].variance > 0.0)
+            .collect();
+        let n = active_etas.len();
+        let mut omega = vec![0.0; n * n];
+        for (i, &k) in active_etas.iter().enumerate() {
+            omega[i * n + i] = model.effects[k].variance;
+        }
+        for &(a, b, rho) in &model.effect_correlations {
+            let (Some(i), Some(j)) = (
+                active_etas.iter().position(|&k| k == a),
+                active_etas.iter().position(|&k| k == b),
+            ) else {
+                continue;
+            };
+            let cov = rho * (omega[i * n + i] * omega[j * n + j]).sqrt();
+            omega[i * n + j] = cov;
+            omega[j * n + i] = cov;
+        }
+        let omega_chol = cholesky(&omega, n).ok_or_else(|| {
+            PopError::at(
+                "the random-effect covariance matrix (Ω) is not positive definite",
+                model.span,
+            )
+        })?;
+
+        Ok(Sampler {
+            program,
+            trial,
+            model,
+            slots,
+            size,
+            ancestry_cdf,
+            genotype_cdf,
+            copula,
+            copula_chol,
+            active_etas,
+            omega_chol,
+        })
+    }
+
+    /// The model of the trial.
+    pub fn model(&self) -> &'a hir::Model {
+        self.model
+    }
+
+    /// Number of patients (1 without a population).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Generates patient `index` (0 ≤ index < [`Sampler::size`]) for `seed`.
+    pub fn sample(&self, seed: u64, index: u64) -> Result<Patient, PopError> {
+        if index >= self.size {
+            return Err(PopError::new(format!(
+                "patient {index} is outside the population of {}",
+                self.size
+            )));
+        }
+        let m = self.model;
+        let mut covs: Vec<f64> = m.covariates.iter().map(|c| c.default).collect();
+        let mut genos: Vec<f64> = m.genotypes.iter().map(|g| g.default as f64).collect();
+        let mut etas = vec![0.0; m.effects.len()];
+        let mut ancestry = 0;
+        if let Some(pop) = &self.trial.population {
+            if self.ancestry_cdf.len() > 1 {
+                let u = Stream::new(seed, index, Purpose::Ancestry).uniform();
+                ancestry = pick(&self.ancestry_cdf, u);
+            }
+            // Random effects.
+            let z: Vec<f64> = self
+                .active_etas
+                .iter()
+                .map(|&k| Stream::substream(seed, index, Purpose::Etas, k as u16).normal())
+                .collect();
+            for (i, v) in lower_mul(&self.omega_chol, &z).into_iter().enumerate() {
+                etas[self.active_etas[i]] = v;
+            }
+            // Genotypes.
+            for (g, per) in self.genotype_cdf.iter().enumerate() {
+                let u = Stream::substream(seed, index, Purpose::Genotypes, g as u16).uniform();
+                if let Some(cdf) = per.get(ancestry) {
+                    genos[g] = pick(cdf, u) as f64;
+                }
+            }
+            // Covariates.
+            let uniform =
+                |c: usize| Stream::substream(seed, index, Purpose::Covariates, c as u16).uniform();
+            let z: Vec<f64> = self
+                .copula
+                .iter()
+                .map(|&c| stats::normal_quantile(uniform(c)))
+                .collect();
+            let copula_z = lower_mul(&self.copula_chol, &z);
+            for g in &pop.generators {
+                let (c, v) = match g {
+                    Generator::Draw { covariate, dist } => {
+                        let c = *covariate;
+                        let env = PatientEnv {
+                            program: self.program,
+                            model: m,
+                            covariates: &covs,
+                            genotypes: &genos,
+                            etas: Some(&etas),
+                        };
+                        let u = match self.copula.binary_search(&c) {
+                            Ok(i) => Std::Z(copula_z[i]),
+                            Err(_) => Std::U(uniform(c)),
+                        };
+                        let v = self
+                            .draw(&env, dist, u)
+                            .map_err(|e| e.context(&self.covariate_label(c)))?;
+                        (c, v)
+                    }
+                    Generator::Set { covariate, value } => {
+                        let c = *covariate;
+                        let env = PatientEnv {
+                            program: self.program,
+                            model: m,
+                            covariates: &covs,
+                            genotypes: &genos,
+                            etas: Some(&etas),
+                        };
+                        let v = eval_patient_expr(&env, value)
+                            .map_err(|e| e.context(&self.covariate_label(c)))?;
+                        (c, v)
+                    }
+                };
+                let cov = m
+                    .covariates
+                    .get(c)
+                    .ok_or_else(|| PopError::new("a generator sets an unknown covariate"))?;
+                if !v.is_finite() {
+                    return Err(PopError::at(
+                        format!("{}: the value is {v}", self.covariate_label(c)),
+                        cov.span,
+                    ));
+                }
+                if !cov.levels.is_empty() && index_of(v).is_none_or(|l| l >= cov.levels.len()) {
+                    return Err(PopError::at(
+                        format!("{}: {v} is not a level", self.covariate_label(c)),
+                        cov.span,
+                    ));
+                }
+                covs[c] = v;
+            }
+        }
+        let inputs = self
+            .slots
+            .iter()
+            .map(|s| match s {
+                InputSlot::Covariate(i) => covs[*i],
+                InputSlot::Genotype(i) => genos[*i],
+                InputSlot::Eta(i) => etas[*i],
+            })
+            .collect();
+        let arms = self.trial.arms.len();
+        let arm = (self.trial.randomize && arms > 0).then(|| randomized_arm(seed, index, arms));
+        Ok(Patient {
+            id: index,
+            ancestry,
+            inputs,
+            arm,
+        })
+    }
+
+    fn covariate_label(&self, c: usize) -> String {
+        let name = self
+            .model
+            .covariates
+            .get(c)
+            .map_or("?", |c| c.name.as_str());
+        format!("covariate `{name}`")
+    }
+
+    /// One draw from `dist` given the covariate's random number.
+    fn draw(&self, env: &PatientEnv<'_>, dist: &Distribution, r: Std) -> Result<f64, PopError> {
+        let ev = |e: &Expr| eval_patient_expr(env, e);
+        let no_mass = |what: String, span: Span| {
+            PopError::at(
+                format!("the bounds leave no probability under {what}; widen them"),
+                span,
+            )
+        };
+        let bad_bounds =
+            |span: Span| PopError::at("the lower bound is not below the upper bound", span);
+        match dist {
+            Distribution::Normal { mean, sd, min, max } => {
+                let (mu, s) = (ev(mean)?, ev(sd)?);
+                if !positive(s) || !mu.is_finite() {
+                    return Err(PopError::at(
+                        format!(
+                            "normal(mean: {}, sd: {}) needs a positive SD",
+                            num(mu),
+                            num(s)
+                        ),
+                        sd.span,
+                    ));
+                }
+                let lo = min.map_or(f64::NEG_INFINITY, |a| (a - mu) / s);
+                let hi = max.map_or(f64::INFINITY, |b| (b - mu) / s);
+                if lo >= hi {
+                    return Err(bad_bounds(mean.span));
+                }
+                let t = standard_draw(r.z(), lo, hi).ok_or_else(|| {
+                    no_mass(
+                        format!("normal(mean: {}, sd: {})", num(mu), num(s)),
+                        mean.span,
+                    )
+                })?;
+                let x = mu + s * t;
+                Ok(x.max(min.unwrap_or(x)).min(max.unwrap_or(x)))
+            }
+            Distribution::LogNormal {
+                median,
+                cv,
+                min,
+                max,
+            } => {
+                let (md, cv_v) = (ev(median)?, ev(cv)?);
+                if !positive(md) {
+                    return Err(PopError::at(
+                        format!("a lognormal median must be positive, not {}", num(md)),
+                        median.span,
+                    ));
+                }
+                if !positive(cv_v) {
+                    return Err(PopError::at(
+                        format!("a CV must be positive, not {}", num(cv_v)),
+                        cv.span,
+                    ));
+                }
+                let mu = md.ln();
+                let s = (cv_v * cv_v).ln_1p().sqrt();
+                let lo = match min {
+                    Some(a) if *a > 0.0 => (a.ln() - mu) / s,
+                    _ => f64::NEG_INFINITY,
+                };
+                let hi = match max {
+                    Some(b) if *b > 0.0 => (b.ln() - mu) / s,
+                    Some(_) => {
+                        return Err(PopError::at(
+                            "the upper bound of a lognormal must be positive",
+                            median.span,
+                        ));
+                    }
+                    None => f64::INFINITY,
+                };
+                if lo >= hi {
+                    return Err(bad_bounds(median.span));
+                }
+                let t = standard_draw(r.z(), lo, hi).ok_or_else(|| {
+                    no_mass(
+                        format!("lognormal(median: {}, cv: {})", num(md), num(cv_v)),
+                        median.span,
+                    )
+                })?;
+                let x = (mu + s * t).exp();
+                Ok(x.max(min.unwrap_or(x)).min(max.unwrap_or(x)))
+            }
+            Distribution::Uniform { low, high } => {
+                let (a, b) = (ev(low)?, ev(high)?);
+                if !(a.is_finite() && b.is_finite() && a <= b) {
+                    return Err(PopError::at(
+                        format!("uniform({}, {}) needs low ≤ high", num(a), num(b)),
+                        low.span,
+                    ));
+                }
+                Ok(a + (b - a) * r.u())
+            }
+            Distribution::Categorical(levels) => {
+                let cdf = cumulative(levels.iter().map(|l| l.1))
+                    .ok_or_else(|| PopError::new("the level probabilities sum to 0"))?;
+                let k = pick(&cdf, r.u());
+                Ok(levels.get(k).map_or(f64::NAN, |l| l.0 as f64))
+            }
+        }
+    }
+}
+
+/// Generates patient `index` of `trial` for `seed`, with inputs in the order of `slots`. Patient
+/// k is a pure function of (program, trial, slots, seed, k). Runners generating many patients
+/// should build a [`Sampler`] once instead.
+pub fn generate(
+    program: &hir::Program,
+    trial: &hir::Trial,
+    slots: &[InputSlot],
+    seed: u64,
+    index: u64,
+) -> Result<Patient, PopError> {
+    Sampler::new(program, trial, slots)?.sample(seed, index)
+}
+
+/// The arm of patient `index` among `arms` arms under permuted-block randomization: patients
+/// `b·arms … b·arms + arms − 1` form block b, whose arm order is a Fisher–Yates shuffle driven by
+/// the `Randomization` stream keyed by the block. Each patient is equally likely to get any arm
+/// and every complete block holds each arm once.
+pub fn randomized_arm(seed: u64, index: u64, arms: usize) -> usize {
+    if arms <= 1 {
+        return 0;
+    }
+    let k = arms as u64;
+    let mut perm: Vec<usize> = (0..arms).collect();
+    let mut s = Stream::new(seed, index / k, Purpose::Randomization);
+    for i in (1..arms).rev() {
+        let j = s.below(i as u64 + 1) as usize;
+        perm.swap(i, j);
+    }
+    perm[(index % k) as usize]
+}
+
+/// Residual error of one sampled observation, combined model: value·(1 + prop·ε₁) + add·ε₂ with
+/// ε₁, ε₂ independent standard normals. Always consumes two normals from `stream`, whatever the
+/// model, so positions in the stream do not depend on which terms are present.
+pub fn residual(obs: &hir::ResidualError, value: f64, stream: &mut Stream) -> f64 {
+    let e1 = stream.normal();
+    let e2 = stream.normal();
+    value * (1.0 + obs.proportional * e1) + obs.additive * e2
+}
+
+// ------------------------------------------------------------------------------------------------
+// Arms and strata
+
+/// The model's covariates, genotypes and η of `inputs` (laid out by `slots`); values missing from
+/// the layout are the defaults (η = 0).
+fn split_inputs(
+    model: &hir::Model,
+    slots: &[InputSlot],
+    inputs: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let mut covs: Vec<f64> = model.covariates.iter().map(|c| c.default).collect();
+    let mut genos: Vec<f64> = model.genotypes.iter().map(|g| g.default as f64).collect();
+    let mut etas = vec![0.0; model.effects.len()];
+    for (s, &v) in slots.iter().zip(inputs) {
+        let target = match s {
+            InputSlot::Covariate(i) => covs.get_mut(*i),
+            InputSlot::Genotype(i) => genos.get_mut(*i),
+            InputSlot::Eta(i) => etas.get_mut(*i),
+        };
+        if let Some(t) = target {
+            *t = v;
+        }
+    }
+    (covs, genos, etas)
+}
+
+/// Applies the covariate and genotype overrides of `arm` (`weight = 110 kg`, `cyp2c9 = "*3/*3"`)
+/// to a patient's `inputs`. Every override is evaluated with the patient's own values before any
+/// is applied; covariates computed from an overridden one by `set` are not recomputed.
+pub fn apply_overrides(
+    program: &hir::Program,
+    model: &hir::Model,
+    arm: &hir::Arm,
+    slots: &[InputSlot],
+    inputs: &mut [f64],
+) -> Result<(), PopError> {
+    let (covs, genos, etas) = split_inputs(model, slots, inputs);
+    let env = PatientEnv {
+        program,
+        model,
+        covariates: &covs,
+        genotypes: &genos,
+        etas: Some(&etas),
+    };
+    let mut values = Vec::with_capacity(arm.overrides.len());
+    for (s, e) in &arm.overrides {
+        let v = eval_patient_expr(&env, e)
+            .map_err(|err| err.context(&format!("arm `{}`", arm.name)))?;
+        values.push((*s, v));
+    }
+    for (s, v) in values {
+        let slot = match s {
+            Sym::Covariate(i) => InputSlot::Covariate(i),
+            Sym::Genotype(i) => InputSlot::Genotype(i),
+            _ => continue,
+        };
+        if let Some(i) = slots.iter().position(|x| *x == slot) {
+            inputs[i] = v;
+        }
+    }
+    Ok(())
+}
+
+/// The level of a patient in `stratum` (an index into [`stratum_labels`]), from its `inputs`:
+/// the diplotype, the phenotype class (unclassified diplotypes last), the category, or the bin
+/// of [`stats::bin_index`]. `None` if the value is not a valid level.
+pub fn stratum_level(
+    program: &hir::Program,
+    model: &hir::Model,
+    slots: &[InputSlot],
+    stratum: &hir::Stratum,
+    inputs: &[f64],
+) -> Option<usize> {
+    let (covs, genos, _) = split_inputs(model, slots, inputs);
+    match stratum {
+        hir::Stratum::Genotype(g) => {
+            let d = index_of(*genos.get(*g)?)?;
+            let gene = program.genes.get(model.genotypes.get(*g)?.gene)?;
+            (d < gene.diplotypes.len()).then_some(d)
+        }
+        hir::Stratum::Phenotype(g) => {
+            let d = index_of(*genos.get(*g)?)?;
+            let gene = program.genes.get(model.genotypes.get(*g)?.gene)?;
+            Some(gene.phenotype_of.get(d)?.unwrap_or(gene.phenotypes.len()))
+        }
+        hir::Stratum::Category(c) => {
+            let l = index_of(*covs.get(*c)?)?;
+            (l < model.covariates.get(*c)?.levels.len()).then_some(l)
+        }
+        hir::Stratum::Bins(c, edges) => stats::bin_index(edges, *covs.get(*c)?),
+    }
+}
+
+/// Names of the levels of `stratum`: diplotype names, phenotype classes (plus `unclassified` if
+/// some diplotype has no class), category levels, or bin labels with `unit` (the covariate's unit
+/// as written, e.g. `kg`).
+pub fn stratum_labels(
+    program: &hir::Program,
+    model: &hir::Model,
+    stratum: &hir::Stratum,
+    unit: &str,
+) -> Vec<String> {
+    let gene = |g: usize| {
+        model
+            .genotypes
+            .get(g)
+            .and_then(|v| program.genes.get(v.gene))
+    };
+    match stratum {
+        hir::Stratum::Genotype(g) => gene(*g).map_or(Vec::new(), |x| x.diplotype_names.clone()),
+        hir::Stratum::Phenotype(g) => gene(*g).map_or(Vec::new(), |x| {
+            let mut v = x.phenotypes.clone();
+            if x.phenotype_of.iter().any(Option::is_none) {
+                v.push("unclassified".to_string());
+            }
+            v
+        }),
+        hir::Stratum::Category(c) => model
+            .covariates
+            .get(*c)
+            .map_or(Vec::new(), |x| x.levels.clone()),
+        hir::Stratum::Bins(_, edges) => stats::bin_labels(edges, unit),
+    }
+}
