@@ -35,6 +35,45 @@ pub struct Lowered {
     pub eliminated: Option<usize>,
     /// For every dose of every arm (arm order, then dose order): where its per-patient values are.
     pub dose_params: Vec<Vec<DoseSlots>>,
+    /// Module param index of every model param (by the checked model's param index).
+    pub param_index: Vec<usize>,
+    /// Endpoint aggregates, in the order of [`aggregates`] over the endpoints.
+    pub aggregates: Vec<AggSlots>,
+}
+
+/// Where the values behind one endpoint aggregate are, in the order of [`aggregates`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggSlots {
+    /// Which aggregate.
+    pub kind: hir::Aggregate,
+    /// Observable indices of its arguments (conditions as 1/0).
+    pub observables: Vec<usize>,
+    /// State index of the running integral of the first argument (`auc`, `mean`).
+    pub integral: Option<usize>,
+    /// Window start, h.
+    pub from: Option<f64>,
+    /// Window end, h.
+    pub to: Option<f64>,
+}
+
+/// Every aggregate inside `e`, in pre-order (the order of [`Lowered::aggregates`]).
+pub fn aggregates<'e>(e: &'e hir::Expr, out: &mut Vec<&'e hir::Expr>) {
+    match &e.kind {
+        ExprKind::Aggregate { .. } => out.push(e),
+        ExprKind::Scale(x, _) | ExprKind::Unary(_, x) => aggregates(x, out),
+        ExprKind::Binary(_, a, b) => {
+            aggregates(a, out);
+            aggregates(b, out);
+        }
+        ExprKind::If(c, a, b) => {
+            aggregates(c, out);
+            aggregates(a, out);
+            aggregates(b, out);
+        }
+        ExprKind::Builtin(_, args) | ExprKind::Call(_, args) => args.iter().for_each(|a| aggregates(a, out)),
+        ExprKind::Switch { arms, .. } => arms.iter().for_each(|a| aggregates(a, out)),
+        _ => {}
+    }
 }
 
 /// Param indices holding one dose's per-patient values.
@@ -256,10 +295,17 @@ impl Lower<'_> {
 }
 
 /// Lowers one model of a checked program (which must have no errors), with the doses of `arms`.
-pub fn lower(
+pub fn lower(p: &hir::Program, m: &hir::Model, arms: &[&hir::Arm], opts: Options) -> Result<Lowered, Vec<BuildError>> {
+    lower_trial(p, m, arms, &[], opts)
+}
+
+/// Lowers a model for a trial: as [`lower`], plus hidden observables for every endpoint
+/// aggregate's arguments and a running-integral state for every `auc` and `mean`.
+pub fn lower_trial(
     p: &hir::Program,
     m: &hir::Model,
     arms: &[&hir::Arm],
+    endpoints: &[hir::Endpoint],
     opts: Options,
 ) -> Result<Lowered, Vec<BuildError>> {
     let mut b = ModuleBuilder::new(&m.name);
@@ -295,6 +341,8 @@ pub fn lower(
         l.states.push(id);
     }
     // Params in dependency order, with their random effects.
+    let mut param_index = vec![0usize; m.params.len()];
+    let mut declared = 0usize;
     for s in &m.order {
         if let Sym::Param(i) = s {
             let typical = l.expr(&m.params[*i].value);
@@ -322,6 +370,8 @@ pub fn lower(
             }
             let handle = l.b.param(&m.params[*i].name, v);
             l.params[*i] = Some(handle);
+            param_index[*i] = declared;
+            declared += 1;
         }
     }
     // Dose amounts as per-patient params.
@@ -394,12 +444,61 @@ pub fn lower(
         };
         l.b.observe(&o.name, v);
     }
+    // Endpoint aggregates: their arguments as hidden observables, integrals as hidden states.
+    let mut aggs = Vec::new();
+    let mut n_obs = m.observables.len();
+    let mut n_states = m.states.len() + usize::from(eliminated.is_some());
+    let mut found = Vec::new();
+    for e in endpoints {
+        aggregates(&e.value, &mut found);
+    }
+    for (k, a) in found.iter().enumerate() {
+        let ExprKind::Aggregate { kind, args, from, to } = &a.kind else {
+            continue;
+        };
+        let mut observables = Vec::new();
+        let mut first = None;
+        for (j, arg) in args.iter().enumerate() {
+            let v = l.expr(arg);
+            let v = if arg.ty == Type::Bool {
+                let one = l.b.constant(1.0);
+                let zero = l.b.constant(0.0);
+                l.b.select(v, one, zero)
+            } else {
+                v
+            };
+            if j == 0 {
+                first = Some(v);
+            }
+            l.b.observe(&format!("#agg{k}.{j}"), v);
+            observables.push(n_obs);
+            n_obs += 1;
+        }
+        let integral = match (kind, first) {
+            (hir::Aggregate::Auc | hir::Aggregate::Mean, Some(v)) => {
+                let s = l.b.state(&format!("#integral{k}"));
+                l.b.add_rhs(s, v);
+                n_states += 1;
+                Some(n_states - 1)
+            }
+            _ => None,
+        };
+        aggs.push(AggSlots {
+            kind: *kind,
+            observables,
+            integral,
+            from: *from,
+            to: *to,
+        });
+    }
     let module = l.b.finish()?;
     Ok(Lowered {
         module,
         inputs,
         eliminated,
         dose_params,
+        param_index,
+        aggregates: aggs,
     })
 }
 
