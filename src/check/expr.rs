@@ -194,8 +194,37 @@ impl Checker {
         }
     }
 
-    /// Checks an expression.
+    /// Checks an expression, refusing one nested deeper than [`super::MAX_DEPTH`] (reported once
+    /// per outermost expression).
     pub fn expr(&mut self, e: &ast::Expr) -> hir::Expr {
+        if self.depth >= super::MAX_DEPTH {
+            if !self.too_deep {
+                self.too_deep = true;
+                self.report(
+                    Diagnostic::error(
+                        codes::E0029,
+                        format!(
+                            "this expression is nested too deeply (more than {} levels)",
+                            super::MAX_DEPTH
+                        ),
+                        e.span,
+                    )
+                    .with_label_message("the limit is reached here")
+                    .with_help("split it into several `let`s"),
+                );
+            }
+            return error_expr(e.span);
+        }
+        self.depth += 1;
+        let h = self.expr_unguarded(e);
+        self.depth -= 1;
+        if self.depth == 0 {
+            self.too_deep = false;
+        }
+        h
+    }
+
+    fn expr_unguarded(&mut self, e: &ast::Expr) -> hir::Expr {
         let span = e.span;
         match &e.kind {
             ast::ExprKind::Number { value, unit } => {
@@ -682,6 +711,9 @@ impl Checker {
                 );
             }
         }
+        // Sorted: the names come from a hash map, and ties must resolve the same way every run.
+        candidates.sort();
+        candidates.dedup();
         let mut d = Diagnostic::error(codes::E0004, format!("unknown name `{full}`"), p.span)
             .with_label_message("not defined here");
         if let Some(s) = did_you_mean(&full, candidates.iter().map(String::as_str)) {
@@ -775,13 +807,14 @@ impl Checker {
             ));
         } else {
             let mut cands: Vec<&str> = Builtin::NAMES.to_vec();
-            let fns: Vec<String> = self
+            let mut fns: Vec<String> = self
                 .visible
                 .names
                 .iter()
                 .filter(|(_, g)| matches!(g, Global::Fn(_)))
                 .map(|(n, _)| n.clone())
                 .collect();
+            fns.sort();
             cands.extend(fns.iter().map(String::as_str));
             if let Some(s) = did_you_mean(&name, cands) {
                 d = d.with_help(format!("did you mean `{s}`?"));

@@ -77,6 +77,32 @@ pub struct Checker {
     pub model: Option<model::ModelScope>,
     /// The function whose body is being checked (to report recursion).
     pub current_fn: Option<String>,
+    /// How deeply the expression being checked is nested (see [`MAX_DEPTH`]).
+    pub depth: usize,
+    /// Whether the outermost expression being checked was already reported as too deep.
+    pub too_deep: bool,
+}
+
+/// The deepest expression or unit the checker accepts. The checker and every later pass recurse on
+/// the tree, so a deeper one (a sum of thousands of terms) would overflow the stack.
+pub const MAX_DEPTH: usize = 100;
+
+/// How deeply a unit expression is nested (without recursion, so any depth is safe to measure).
+pub fn unit_depth(u: &ast::UnitExpr) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(u, 1)];
+    while let Some((u, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match u {
+            ast::UnitExpr::Mul(a, b, _) | ast::UnitExpr::Div(a, b, _) => {
+                stack.push((a, d + 1));
+                stack.push((b, d + 1));
+            }
+            ast::UnitExpr::Pow(a, _, _) => stack.push((a, d + 1)),
+            ast::UnitExpr::Named(_) | ast::UnitExpr::One(_) | ast::UnitExpr::Percent(_) => {}
+        }
+    }
+    deepest
 }
 
 impl Checker {
@@ -93,6 +119,8 @@ impl Checker {
             scope: Scope::Const,
             model: None,
             current_fn: None,
+            depth: 0,
+            too_deep: false,
         }
     }
 
@@ -103,6 +131,9 @@ impl Checker {
 
     /// Evaluates a unit expression, reporting unknown units.
     pub fn unit(&mut self, u: &ast::UnitExpr) -> Option<Unit> {
+        if !self.unit_depth_ok(u) {
+            return None;
+        }
         match self.units.eval(u) {
             Ok(unit) => Some(unit),
             Err(e) => {
@@ -110,6 +141,22 @@ impl Checker {
                 None
             }
         }
+    }
+
+    /// Reports a unit nested deeper than [`MAX_DEPTH`]; `false` if it is.
+    pub fn unit_depth_ok(&mut self, u: &ast::UnitExpr) -> bool {
+        if unit_depth(u) <= MAX_DEPTH {
+            return true;
+        }
+        self.report(
+            Diagnostic::error(
+                codes::E0029,
+                format!("this unit is nested too deeply (more than {MAX_DEPTH} levels)"),
+                u.span(),
+            )
+            .with_help("write the unit with fewer factors"),
+        );
+        false
     }
 
     /// Turns a unit-table error into a diagnostic.
@@ -217,14 +264,20 @@ impl Checker {
                 "it is defined in the `{module}` module: add `use {module}.{}`",
                 name.text
             ));
-        } else if let Some(s) =
-            did_you_mean(&name.text, self.visible.names.keys().map(String::as_str))
-        {
+        } else if let Some(s) = did_you_mean(&name.text, sorted_keys(&self.visible.names)) {
             d = d.with_help(format!("did you mean `{s}`?"));
         }
         self.report(d);
         None
     }
+}
+
+/// The keys of a hash map in sorted order, so that a did-you-mean tie resolves the same way on
+/// every run.
+fn sorted_keys<V>(map: &HashMap<String, V>) -> Vec<&str> {
+    let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
 }
 
 /// A span-less placeholder used when building synthetic expressions.
@@ -266,6 +319,10 @@ pub fn check_program(
     for m in modules {
         for item in &m.file.items {
             if let ast::ItemKind::Unit(u) = &item.kind
+                && u.def
+                    .as_ref()
+                    .and_then(|d| d.unit.as_ref())
+                    .is_none_or(|x| c.unit_depth_ok(x))
                 && let Err(e) = c.units.eval_decl(u)
             {
                 c.report_unit_error(e);
@@ -288,7 +345,8 @@ pub fn check_program(
                         format!("unknown module `{}`", u.module.text),
                         u.module.span,
                     );
-                    let mods: Vec<String> = exports.keys().cloned().collect();
+                    let mut mods: Vec<String> = exports.keys().cloned().collect();
+                    mods.sort();
                     if let Some(s) = did_you_mean(&u.module.text, mods.iter().map(String::as_str)) {
                         d = d.with_help(format!("did you mean `{s}`?"));
                     } else {
@@ -320,9 +378,7 @@ pub fn check_program(
                                         ),
                                         n.span,
                                     );
-                                    if let Some(s) =
-                                        did_you_mean(&n.text, ex.keys().map(String::as_str))
-                                    {
+                                    if let Some(s) = did_you_mean(&n.text, sorted_keys(ex)) {
                                         d = d.with_help(format!("did you mean `{s}`?"));
                                     }
                                     c.report(d);
