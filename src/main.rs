@@ -94,6 +94,46 @@ enum Command {
         #[arg(long, value_enum, default_value = "bdf")]
         method: MethodArg,
     },
+    /// Run a virtual trial: every patient of the population in every arm; summary on stdout.
+    Trial {
+        /// The `.twin` file.
+        file: std::path::PathBuf,
+        /// The trial, when the file has several.
+        #[arg(long)]
+        trial: Option<String>,
+        /// Write patients.csv, summary.csv, summary.json and run.json here.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Random seed (written into every output).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Worker threads (default: all cores). Results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Run only shard I of N (I/N, 1-based), e.g. for a cluster job array; join with `twin merge`.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Relative tolerance.
+        #[arg(long, default_value_t = 1e-6)]
+        rtol: f64,
+        /// Absolute tolerance (in each state's unit).
+        #[arg(long, default_value_t = 1e-9)]
+        atol: f64,
+        /// Integration method.
+        #[arg(long, value_enum, default_value = "bdf")]
+        method: MethodArg,
+    },
+    /// Join the output directories of `twin trial --shard` runs into one.
+    Merge {
+        /// The `.twin` file the shards ran.
+        file: std::path::PathBuf,
+        /// Shard output directories.
+        #[arg(required = true)]
+        shards: Vec<std::path::PathBuf>,
+        /// Where to write the merged files.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Explain a diagnostic code, e.g. `twin explain E0007`.
     Explain {
         /// The code.
@@ -141,16 +181,7 @@ fn main() -> ExitCode {
                     }
                 },
             };
-            let options = twin::solve::SolveOptions {
-                method: match method {
-                    MethodArg::Bdf => twin::solve::Method::Bdf,
-                    MethodArg::Esdirk => twin::solve::Method::Esdirk34,
-                    MethodArg::Trbdf2 => twin::solve::Method::TrBdf2,
-                },
-                rtol,
-                atol,
-                ..Default::default()
-            };
+            let options = solve_options(method, rtol, atol);
             let req = twin::run::Request {
                 name,
                 text,
@@ -164,6 +195,50 @@ fn main() -> ExitCode {
                 options,
             };
             run(&req, out.as_deref())
+        }
+        Command::Trial {
+            file,
+            trial,
+            out,
+            seed,
+            threads,
+            shard,
+            rtol,
+            atol,
+            method,
+        } => {
+            let shard = match shard.as_deref().map(parse_shard) {
+                None => None,
+                Some(Ok(s)) => Some(s),
+                Some(Err(m)) => {
+                    eprintln!("error: {m}");
+                    return ExitCode::from(2);
+                }
+            };
+            let opts = twin::trial::job::TrialOptions {
+                trial,
+                seed,
+                shard,
+                solve: solve_options(method, rtol, atol),
+                out,
+                progress: std::io::stderr().is_terminal(),
+            };
+            with_threads(threads, || trial_cmd(&file, &opts))
+        }
+        Command::Merge { file, shards, out } => {
+            let Some(c) = compile_file(&file) else {
+                return ExitCode::FAILURE;
+            };
+            match twin::trial::job::merge(&c, &shards, &out, twin::solve::SolveOptions::default()) {
+                Ok(s) => {
+                    print!("{}", s.table());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Explain { code } => match codes::lookup(&code) {
             Some(info) => {
@@ -182,6 +257,82 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+fn solve_options(method: MethodArg, rtol: f64, atol: f64) -> twin::solve::SolveOptions {
+    twin::solve::SolveOptions {
+        method: match method {
+            MethodArg::Bdf => twin::solve::Method::Bdf,
+            MethodArg::Esdirk => twin::solve::Method::Esdirk34,
+            MethodArg::Trbdf2 => twin::solve::Method::TrBdf2,
+        },
+        rtol,
+        atol,
+        ..Default::default()
+    }
+}
+
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("--shard takes I/N with 1 <= I <= N, e.g. 2/8 (got `{s}`)");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n) = (
+        i.trim().parse::<u64>().map_err(|_| bad())?,
+        n.trim().parse::<u64>().map_err(|_| bad())?,
+    );
+    if i == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+fn with_threads(threads: Option<usize>, f: impl FnOnce() -> ExitCode + Send) -> ExitCode {
+    match threads {
+        None => f(),
+        Some(n) => match rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+        {
+            Ok(pool) => pool.install(f),
+            Err(e) => {
+                eprintln!("error: cannot start {n} threads: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Reads and compiles a file, printing diagnostics; `None` when it has errors.
+fn compile_file(path: &std::path::Path) -> Option<twin::driver::Compilation> {
+    let name = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {name}: {e}");
+            return None;
+        }
+    };
+    let c = twin::driver::compile(&name, &text);
+    eprint!(
+        "{}",
+        diagnostic::render(&c.sources, &c.diagnostics, std::io::stderr().is_terminal())
+    );
+    if c.has_errors() { None } else { Some(c) }
+}
+
+fn trial_cmd(file: &std::path::Path, opts: &twin::trial::job::TrialOptions) -> ExitCode {
+    let Some(c) = compile_file(file) else {
+        return ExitCode::FAILURE;
+    };
+    match twin::trial::job::run_trial(&c, &file.display().to_string(), opts) {
+        Ok(s) => {
+            print!("{}", s.table());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

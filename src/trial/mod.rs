@@ -6,9 +6,16 @@
 //!   genotypes, covariates, random effects, arm), arm overrides, strata.
 //! - [`stats`]: summaries and intervals (quantiles, Wilson, Newcombe, Welch), normal CDF and
 //!   quantile, bins.
+//! - [`endpoints`]: endpoint values of one patient from the solver's dense output.
+//! - [`runner`]: compile once, simulate every patient in every arm in parallel.
+//! - [`output`]: `patients.csv`, summaries by arm and stratum, `summary.csv`/`.json`, merging shards.
 
+pub mod endpoints;
+pub mod job;
+pub mod output;
 pub mod population;
 pub mod rng;
+pub mod runner;
 pub mod stats;
 
 pub use population::{

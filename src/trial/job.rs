@@ -1,0 +1,251 @@
+//! A whole `twin trial` or `twin merge` job: choose the trial, run (or read) patients, write the
+//! output files atomically, and return the summary.
+//!
+//! Output directory layout: `patients.csv`, `summary.csv`, `summary.json`, `run.json` (the
+//! [`Meta`]: version, source, trial, seed, population size, shard). A shard writes the same files
+//! for its patients; `merge` joins shards of one run into exactly the files a single run writes.
+
+use super::output::{Context, Meta, Summary};
+use super::runner::{self, Row};
+use crate::driver::Compilation;
+use crate::run::write_atomic;
+use crate::solve::SolveOptions;
+use std::io::Write as _;
+use std::path::Path;
+
+/// Options of a trial job.
+#[derive(Debug, Clone)]
+pub struct TrialOptions {
+    /// Which trial (when the file has several).
+    pub trial: Option<String>,
+    /// Random seed.
+    pub seed: u64,
+    /// `(i, n)`: run shard i of n (1-based).
+    pub shard: Option<(u64, u64)>,
+    /// Solver options.
+    pub solve: SolveOptions,
+    /// Output directory.
+    pub out: Option<std::path::PathBuf>,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// Picks the trial to run.
+pub fn choose_trial(c: &Compilation, name: Option<&str>) -> Result<usize, String> {
+    let names: Vec<&str> = c.program.trials.iter().map(|t| t.name.as_str()).collect();
+    match name {
+        Some(n) => names.iter().position(|t| *t == n).ok_or_else(|| {
+            format!(
+                "no trial `{n}`; the file has {}",
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                }
+            )
+        }),
+        None => match names.len() {
+            1 => Ok(0),
+            0 => Err("the file has no trial".into()),
+            _ => Err(format!(
+                "the file has several trials ({}); choose one with --trial",
+                names.join(", ")
+            )),
+        },
+    }
+}
+
+fn write_outputs(
+    dir: &Path,
+    ctx: &Context<'_>,
+    summary: &Summary,
+    patients: Option<&str>,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let w = |name: &str, text: &str| {
+        write_atomic(&dir.join(name), text)
+            .map_err(|e| format!("cannot write {}: {e}", dir.join(name).display()))
+    };
+    if let Some(p) = patients {
+        w("patients.csv", p)?;
+    }
+    w("summary.csv", &summary.csv())?;
+    w("summary.json", &summary.json())?;
+    let meta = serde_json::to_string_pretty(&summary.meta).map_err(|e| e.to_string())? + "\n";
+    w("run.json", &meta)?;
+    let _ = ctx;
+    Ok(())
+}
+
+/// Runs a trial from a compiled file; writes the files when `out` is set; returns the summary.
+pub fn run_trial(c: &Compilation, source: &str, opts: &TrialOptions) -> Result<Summary, String> {
+    let t = choose_trial(c, opts.trial.as_deref())?;
+    let trial = &c.program.trials[t];
+    let prep = runner::prepare(&c.program, trial, opts.solve)?;
+    let size = trial.population.as_ref().map(|p| p.size).unwrap_or(1);
+    let range = match opts.shard {
+        Some((i, n)) if i >= 1 && i <= n => runner::shard_range(size, i, n),
+        Some((i, n)) => return Err(format!("shard {i}/{n} does not exist")),
+        None => 0..size,
+    };
+    let ctx = Context {
+        program: &c.program,
+        trial,
+        model: prep.model,
+        slots: &prep.lowered.inputs,
+        units: &c.units,
+    };
+    // patients.csv streams into a temporary file next to the final one.
+    let mut tmp = match &opts.out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let path = dir.join(format!(".patients.csv.tmp{}", std::process::id()));
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(&path)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+            );
+            writeln!(f, "{}", ctx.patients_header()).map_err(|e| e.to_string())?;
+            Some((path, f))
+        }
+        None => None,
+    };
+    let bar = if opts.progress {
+        let b = indicatif::ProgressBar::new(range.end - range.start);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} patients {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    let result = runner::run(
+        &prep,
+        opts.seed,
+        range,
+        |chunk| {
+            if let Some((_, f)) = tmp.as_mut() {
+                for r in &chunk {
+                    writeln!(f, "{}", ctx.patient_line(r)).map_err(|e| e.to_string())?;
+                }
+            }
+            rows.extend(chunk);
+            Ok(())
+        },
+        |done| {
+            if let Some(b) = &bar {
+                b.set_position(done);
+            }
+        },
+    );
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    if let Err(e) = result {
+        if let Some((path, _)) = tmp {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(e);
+    }
+    let meta = Meta {
+        twin_version: env!("CARGO_PKG_VERSION").into(),
+        source: source.into(),
+        trial: trial.name.clone(),
+        seed: opts.seed,
+        patients: size,
+        shard: opts.shard.map(|(i, n)| [i, n]),
+    };
+    let summary = ctx.summarize(meta, &rows);
+    if let (Some(dir), Some((path, f))) = (&opts.out, tmp) {
+        f.into_inner()
+            .map_err(|e| e.to_string())?
+            .sync_all()
+            .map_err(|e| e.to_string())?;
+        std::fs::rename(&path, dir.join("patients.csv")).map_err(|e| e.to_string())?;
+        write_outputs(dir, &ctx, &summary, None)?;
+    }
+    Ok(summary)
+}
+
+/// Joins shard directories of one run into `out`: the same files a single run writes.
+pub fn merge(
+    c: &Compilation,
+    shards: &[std::path::PathBuf],
+    out: &Path,
+    solve: SolveOptions,
+) -> Result<Summary, String> {
+    let mut metas: Vec<(Meta, String)> = Vec::new();
+    for d in shards {
+        let meta: Meta = serde_json::from_str(
+            &std::fs::read_to_string(d.join("run.json"))
+                .map_err(|e| format!("{}: {e}", d.join("run.json").display()))?,
+        )
+        .map_err(|e| format!("{}: {e}", d.join("run.json").display()))?;
+        let patients = std::fs::read_to_string(d.join("patients.csv"))
+            .map_err(|e| format!("{}: {e}", d.join("patients.csv").display()))?;
+        metas.push((meta, patients));
+    }
+    let Some((first, _)) = metas.first() else {
+        return Err("nothing to merge".into());
+    };
+    let first = first.clone();
+    let Some([_, n]) = first.shard else {
+        return Err("the first directory is not a shard".into());
+    };
+    let mut seen = vec![false; n as usize];
+    for (m, _) in &metas {
+        if (m.source.as_str(), m.trial.as_str(), m.seed, m.patients)
+            != (
+                first.source.as_str(),
+                first.trial.as_str(),
+                first.seed,
+                first.patients,
+            )
+        {
+            return Err(
+                "the shards come from different runs (source, trial, seed or size differ)".into(),
+            );
+        }
+        match m.shard {
+            Some([i, k]) if k == n && i >= 1 && i <= n && !seen[(i - 1) as usize] => {
+                seen[(i - 1) as usize] = true
+            }
+            _ => return Err("the shards are not distinct parts of one split".into()),
+        }
+    }
+    if let Some(missing) = seen.iter().position(|s| !s) {
+        return Err(format!("shard {}/{n} is missing", missing + 1));
+    }
+    let t = choose_trial(c, Some(&first.trial))?;
+    let trial = &c.program.trials[t];
+    let prep = runner::prepare(&c.program, trial, solve)?;
+    let ctx = Context {
+        program: &c.program,
+        trial,
+        model: prep.model,
+        slots: &prep.lowered.inputs,
+        units: &c.units,
+    };
+    metas.sort_by_key(|(m, _)| m.shard.map(|s| s[0]).unwrap_or(0));
+    let mut rows = Vec::new();
+    let mut text = ctx.patients_header() + "\n";
+    for (_, p) in &metas {
+        let part = ctx.parse_patients(p)?;
+        for r in &part {
+            text.push_str(&ctx.patient_line(r));
+            text.push('\n');
+        }
+        rows.extend(part);
+    }
+    let meta = Meta {
+        shard: None,
+        ..first
+    };
+    let summary = ctx.summarize(meta, &rows);
+    write_outputs(out, &ctx, &summary, Some(&text))?;
+    Ok(summary)
+}

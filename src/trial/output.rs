@@ -1,0 +1,650 @@
+//! Trial outputs: `patients.csv` (one row per patient and arm), the summary by arm, arm
+//! differences and strata, as an aligned table, `summary.csv` and `summary.json`.
+//!
+//! Every number is written in its shortest round-trip form, so reading `patients.csv` back gives
+//! bit-identical values: `twin merge` recomputes the summary of shards from their `patients.csv`
+//! files with the very code a single run uses, and the merged files equal the single run's byte
+//! for byte. Missing values are written `NA`. Summaries skip failed patients and report how many
+//! there were.
+
+use super::population;
+use super::runner::Row;
+use super::stats::{self, Interval};
+use crate::check::hir::{self, Type};
+use crate::lower::InputSlot;
+use crate::run::fmt_num;
+use crate::units::UnitTable;
+use std::fmt::Write;
+
+/// What the output files describe.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Meta {
+    /// The twin version that produced the files.
+    pub twin_version: String,
+    /// The `.twin` file.
+    pub source: String,
+    /// The trial.
+    pub trial: String,
+    /// The random seed.
+    pub seed: u64,
+    /// Patients in the whole population.
+    pub patients: u64,
+    /// `[i, n]` for shard i of n; `None` for a whole trial.
+    pub shard: Option<[u64; 2]>,
+}
+
+/// Everything needed to name and format a trial's columns.
+pub struct Context<'a> {
+    /// The checked program.
+    pub program: &'a hir::Program,
+    /// The trial.
+    pub trial: &'a hir::Trial,
+    /// Its model.
+    pub model: &'a hir::Model,
+    /// Input layout.
+    pub slots: &'a [InputSlot],
+    /// Units, for headers.
+    pub units: &'a UnitTable,
+}
+
+fn num(v: f64) -> String {
+    if v.is_nan() { "NA".into() } else { fmt_num(v) }
+}
+
+fn cell(s: &str) -> String {
+    if s.contains(',') || s.contains('"') || s.contains('\n') {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+impl Context<'_> {
+    fn unit_text(&self, t: Type) -> String {
+        match t {
+            Type::Num(u) if !(u.is_dimensionless() && u.scale.is_one()) => {
+                self.units.format_unit(u)
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// Whether endpoint `k` is a responder rule (true/false).
+    pub fn is_rule(&self, k: usize) -> bool {
+        self.trial.endpoints[k].value.ty == Type::Bool
+    }
+
+    fn endpoint_header(&self, k: usize) -> String {
+        let e = &self.trial.endpoints[k];
+        let u = self.unit_text(e.value.ty);
+        if u.is_empty() {
+            e.name.clone()
+        } else {
+            format!("{} [{u}]", e.name)
+        }
+    }
+
+    fn ancestry_name(&self, i: usize) -> String {
+        self.trial
+            .population
+            .as_ref()
+            .and_then(|p| p.ancestry.get(i))
+            .map(|a| a.0.clone())
+            .unwrap_or_else(|| "-".into())
+    }
+
+    /// The header of `patients.csv`.
+    pub fn patients_header(&self) -> String {
+        let mut h = vec!["id".to_string(), "arm".into(), "ancestry".into()];
+        for s in self.slots {
+            h.push(match s {
+                InputSlot::Covariate(i) => {
+                    let c = &self.model.covariates[*i];
+                    match c.unit {
+                        Some(u) => format!("{} [{}]", c.name, self.units.format_unit(u)),
+                        None => c.name.clone(),
+                    }
+                }
+                InputSlot::Genotype(i) => self.model.genotypes[*i].name.clone(),
+                InputSlot::Eta(i) => format!(
+                    "eta({})",
+                    self.model.params[self.model.effects[*i].param].name
+                ),
+            });
+        }
+        for k in 0..self.trial.endpoints.len() {
+            h.push(self.endpoint_header(k));
+        }
+        h.push("error".into());
+        h.iter().map(|x| cell(x)).collect::<Vec<_>>().join(",")
+    }
+
+    /// One line of `patients.csv`.
+    pub fn patient_line(&self, r: &Row) -> String {
+        let mut v = vec![
+            r.id.to_string(),
+            cell(&self.trial.arms[r.arm].name),
+            cell(&self.ancestry_name(r.ancestry)),
+        ];
+        for (s, x) in self
+            .slots
+            .iter()
+            .zip(r.inputs.iter().chain(std::iter::repeat(&f64::NAN)))
+        {
+            v.push(match s {
+                InputSlot::Covariate(i) if self.model.covariates[*i].unit.is_none() => {
+                    self.model.covariates[*i]
+                        .levels
+                        .get(*x as usize)
+                        .cloned()
+                        .unwrap_or_else(|| "NA".into())
+                }
+                InputSlot::Genotype(i) => {
+                    let gene = &self.program.genes[self.model.genotypes[*i].gene];
+                    cell(
+                        gene.diplotype_names
+                            .get(*x as usize)
+                            .map(String::as_str)
+                            .unwrap_or("NA"),
+                    )
+                }
+                _ => num(*x),
+            });
+        }
+        for (k, x) in r.endpoints.iter().enumerate() {
+            v.push(if self.is_rule(k) && !x.is_nan() {
+                (if *x != 0.0 { "true" } else { "false" }).into()
+            } else {
+                num(*x)
+            });
+        }
+        v.push(r.error.as_deref().map(cell).unwrap_or_default());
+        v.join(",")
+    }
+
+    /// Reads `patients.csv` back (the header must match this trial's).
+    pub fn parse_patients(&self, text: &str) -> Result<Vec<Row>, String> {
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or_default();
+        if header != self.patients_header() {
+            return Err("the columns of patients.csv do not match this trial".into());
+        }
+        let ancestries: Vec<String> = self
+            .trial
+            .population
+            .as_ref()
+            .map(|p| p.ancestry.iter().map(|a| a.0.clone()).collect())
+            .unwrap_or_default();
+        let mut rows = Vec::new();
+        for (ln, line) in lines.enumerate() {
+            let cells = split_csv(line);
+            let bad = |what: &str| format!("patients.csv line {}: {what}", ln + 2);
+            let n_end = self.trial.endpoints.len();
+            if cells.len() != 3 + self.slots.len() + n_end + 1 {
+                return Err(bad("wrong number of columns"));
+            }
+            let id = cells[0].parse::<u64>().map_err(|_| bad("bad id"))?;
+            let arm = self
+                .trial
+                .arms
+                .iter()
+                .position(|a| a.name == cells[1])
+                .ok_or_else(|| bad("unknown arm"))?;
+            let ancestry = ancestries.iter().position(|a| *a == cells[2]).unwrap_or(0);
+            let parse_num = |s: &str| -> Result<f64, String> {
+                if s == "NA" {
+                    Ok(f64::NAN)
+                } else {
+                    s.parse::<f64>()
+                        .map_err(|_| bad(&format!("bad number `{s}`")))
+                }
+            };
+            let mut inputs = Vec::new();
+            for (s, c) in self.slots.iter().zip(&cells[3..]) {
+                inputs.push(match s {
+                    InputSlot::Covariate(i) if self.model.covariates[*i].unit.is_none() => {
+                        self.model.covariates[*i]
+                            .levels
+                            .iter()
+                            .position(|l| l == c)
+                            .map(|x| x as f64)
+                            .unwrap_or(f64::NAN)
+                    }
+                    InputSlot::Genotype(i) => {
+                        let gene = &self.program.genes[self.model.genotypes[*i].gene];
+                        gene.diplotype_names
+                            .iter()
+                            .position(|d| d == c)
+                            .map(|x| x as f64)
+                            .unwrap_or(f64::NAN)
+                    }
+                    _ => parse_num(c)?,
+                });
+            }
+            let mut endpoints = Vec::new();
+            for c in &cells[3 + self.slots.len()..3 + self.slots.len() + n_end] {
+                endpoints.push(match c.as_str() {
+                    "true" => 1.0,
+                    "false" => 0.0,
+                    other => parse_num(other)?,
+                });
+            }
+            let err = &cells[3 + self.slots.len() + n_end];
+            rows.push(Row {
+                id,
+                arm,
+                ancestry,
+                inputs,
+                endpoints,
+                error: if err.is_empty() {
+                    None
+                } else {
+                    Some(err.clone())
+                },
+            });
+        }
+        Ok(rows)
+    }
+}
+
+fn split_csv(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// The summary of one endpoint in one group of patients.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EndpointSummary {
+    /// Endpoint name.
+    pub endpoint: String,
+    /// Patients with a value.
+    pub n: usize,
+    /// Responder rate with its 95 % Wilson interval (rules only).
+    pub rate: Option<[f64; 3]>,
+    /// mean, sd, q05, q25, median, q75, q95 (numeric endpoints only).
+    pub stats: Option<[f64; 7]>,
+}
+
+/// One group: an arm, or an arm within a stratum level.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Group {
+    /// Arm name.
+    pub arm: String,
+    /// Stratum key (empty for whole arms).
+    pub stratum: String,
+    /// Stratum level (empty for whole arms).
+    pub level: String,
+    /// Patients in the group.
+    pub patients: usize,
+    /// Patients whose simulation failed.
+    pub failed: usize,
+    /// One summary per endpoint.
+    pub endpoints: Vec<EndpointSummary>,
+}
+
+/// An arm compared with the first arm.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Difference {
+    /// The arm.
+    pub arm: String,
+    /// The reference arm.
+    pub reference: String,
+    /// Endpoint name.
+    pub endpoint: String,
+    /// Difference (arm − reference) with a 95 % interval: of rates (Newcombe) or of means
+    /// (paired when every patient received every arm, Welch otherwise).
+    pub difference: [f64; 3],
+}
+
+/// The whole summary.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Summary {
+    /// Run description.
+    pub meta: Meta,
+    /// Whole arms.
+    pub arms: Vec<Group>,
+    /// Arm differences.
+    pub differences: Vec<Difference>,
+    /// Arms by stratum level.
+    pub strata: Vec<Group>,
+    /// The first failures, as (patient id, arm, error).
+    pub failures: Vec<(u64, String, String)>,
+}
+
+fn interval(i: Interval) -> [f64; 3] {
+    [i.estimate, i.low, i.high]
+}
+
+impl Context<'_> {
+    fn group(&self, arm: usize, stratum: &str, level: &str, rows: &[&Row]) -> Group {
+        let ok: Vec<&&Row> = rows.iter().filter(|r| r.error.is_none()).collect();
+        let endpoints = self
+            .trial
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(k, e)| {
+                let vals: Vec<f64> = ok
+                    .iter()
+                    .map(|r| r.endpoints[k])
+                    .filter(|v| !v.is_nan())
+                    .collect();
+                if self.is_rule(k) {
+                    let yes = vals.iter().filter(|v| **v != 0.0).count() as u64;
+                    EndpointSummary {
+                        endpoint: e.name.clone(),
+                        n: vals.len(),
+                        rate: Some(interval(stats::wilson(yes, vals.len() as u64))),
+                        stats: None,
+                    }
+                } else {
+                    let s = stats::summarize(&vals);
+                    EndpointSummary {
+                        endpoint: e.name.clone(),
+                        n: vals.len(),
+                        rate: None,
+                        stats: Some([s.mean, s.sd, s.q05, s.q25, s.median, s.q75, s.q95]),
+                    }
+                }
+            })
+            .collect();
+        Group {
+            arm: self.trial.arms[arm].name.clone(),
+            stratum: stratum.into(),
+            level: level.into(),
+            patients: rows.len(),
+            failed: rows.len() - ok.len(),
+            endpoints,
+        }
+    }
+
+    fn stratum_name(&self, s: &hir::Stratum) -> (String, String) {
+        match s {
+            hir::Stratum::Genotype(g) => (self.model.genotypes[*g].name.clone(), String::new()),
+            hir::Stratum::Phenotype(g) => (
+                format!("phenotype({})", self.model.genotypes[*g].name),
+                String::new(),
+            ),
+            hir::Stratum::Category(c) => (self.model.covariates[*c].name.clone(), String::new()),
+            hir::Stratum::Bins(c, _) => {
+                let cov = &self.model.covariates[*c];
+                (
+                    cov.name.clone(),
+                    cov.unit
+                        .map(|u| self.units.format_unit(u))
+                        .unwrap_or_default(),
+                )
+            }
+        }
+    }
+
+    /// Summarises rows (sorted by patient, then arm).
+    pub fn summarize(&self, meta: Meta, rows: &[Row]) -> Summary {
+        let n_arms = self.trial.arms.len();
+        let by_arm: Vec<Vec<&Row>> = (0..n_arms)
+            .map(|a| rows.iter().filter(|r| r.arm == a).collect())
+            .collect();
+        let arms: Vec<Group> = (0..n_arms)
+            .map(|a| self.group(a, "", "", &by_arm[a]))
+            .collect();
+        let mut differences = Vec::new();
+        for a in 1..n_arms {
+            for (k, e) in self.trial.endpoints.iter().enumerate() {
+                let ok = |r: &&&Row| r.error.is_none() && !r.endpoints[k].is_nan();
+                let d = if self.is_rule(k) {
+                    let count = |rs: &[&Row]| {
+                        let v: Vec<&&Row> = rs.iter().filter(ok).collect();
+                        (
+                            v.iter().filter(|r| r.endpoints[k] != 0.0).count() as u64,
+                            v.len() as u64,
+                        )
+                    };
+                    let ((x1, n1), (x0, n0)) = (count(&by_arm[a]), count(&by_arm[0]));
+                    stats::newcombe_difference(x1, n1, x0, n0)
+                } else if self.trial.randomize {
+                    let v = |rs: &[&Row]| {
+                        rs.iter()
+                            .filter(ok)
+                            .map(|r| r.endpoints[k])
+                            .collect::<Vec<f64>>()
+                    };
+                    stats::welch_difference(&v(&by_arm[a]), &v(&by_arm[0]))
+                } else {
+                    // Paired: the same patients in both arms; keep patients valid in both.
+                    let mut x = Vec::new();
+                    let mut y = Vec::new();
+                    for (ra, r0) in by_arm[a].iter().zip(&by_arm[0]) {
+                        if ok(&ra) && ok(&r0) && ra.id == r0.id {
+                            x.push(ra.endpoints[k]);
+                            y.push(r0.endpoints[k]);
+                        }
+                    }
+                    stats::paired_difference(&x, &y)
+                };
+                differences.push(Difference {
+                    arm: self.trial.arms[a].name.clone(),
+                    reference: self.trial.arms[0].name.clone(),
+                    endpoint: e.name.clone(),
+                    difference: interval(d),
+                });
+            }
+        }
+        let mut strata = Vec::new();
+        for s in &self.trial.strata {
+            let (name, unit) = self.stratum_name(s);
+            let labels = population::stratum_labels(self.program, self.model, s, &unit);
+            for (l, label) in labels.iter().enumerate() {
+                for (a, arm_rows) in by_arm.iter().enumerate() {
+                    let members: Vec<&Row> = arm_rows
+                        .iter()
+                        .copied()
+                        .filter(|r| {
+                            population::stratum_level(
+                                self.program,
+                                self.model,
+                                self.slots,
+                                s,
+                                &r.inputs,
+                            ) == Some(l)
+                        })
+                        .collect();
+                    if !members.is_empty() {
+                        strata.push(self.group(a, &name, label, &members));
+                    }
+                }
+            }
+        }
+        let failures = rows
+            .iter()
+            .filter_map(|r| {
+                r.error
+                    .as_ref()
+                    .map(|e| (r.id, self.trial.arms[r.arm].name.clone(), e.clone()))
+            })
+            .take(20)
+            .collect();
+        Summary {
+            meta,
+            arms,
+            differences,
+            strata,
+            failures,
+        }
+    }
+}
+
+fn pct(i: &[f64; 3]) -> String {
+    format!(
+        "{:.1}% [{:.1}, {:.1}]",
+        100.0 * i[0],
+        100.0 * i[1],
+        100.0 * i[2]
+    )
+}
+
+fn sig(v: f64) -> String {
+    if v.is_nan() {
+        "NA".into()
+    } else if v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-3) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+fn group_lines(out: &mut String, groups: &[Group], with_stratum: bool) {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for g in groups {
+        for e in &g.endpoints {
+            let mut r = Vec::new();
+            if with_stratum {
+                r.push(g.stratum.clone());
+                r.push(g.level.clone());
+            }
+            r.push(g.arm.clone());
+            r.push(e.endpoint.clone());
+            r.push(format!("{}", e.n));
+            match (&e.rate, &e.stats) {
+                (Some(rate), _) => {
+                    r.push(pct(rate));
+                    r.extend(std::iter::repeat_n(String::new(), 3));
+                }
+                (_, Some(s)) => {
+                    r.push(format!("{} ± {}", sig(s[0]), sig(s[1])));
+                    r.push(sig(s[4]));
+                    r.push(format!("{} – {}", sig(s[2]), sig(s[6])));
+                    r.push(format!("{} – {}", sig(s[3]), sig(s[5])));
+                }
+                _ => {}
+            }
+            rows.push(r);
+        }
+    }
+    let mut head: Vec<&str> = Vec::new();
+    if with_stratum {
+        head.extend(["stratum", "level"]);
+    }
+    head.extend([
+        "arm",
+        "endpoint",
+        "n",
+        "rate [95% CI] / mean ± SD",
+        "median",
+        "5–95%",
+        "25–75%",
+    ]);
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c}{}", " ".repeat(widths[i] - c.chars().count())))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let _ = writeln!(
+        out,
+        "{}",
+        line(head.iter().map(|s| s.to_string()).collect())
+    );
+    for r in rows {
+        let _ = writeln!(out, "{}", line(r));
+    }
+}
+
+impl Summary {
+    /// The aligned table printed on stdout.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let m = &self.meta;
+        let _ = writeln!(
+            out,
+            "trial {} — {} patients, seed {}, twin {}",
+            m.trial, m.patients, m.seed, m.twin_version
+        );
+        let failed: usize = self.arms.iter().map(|g| g.failed).sum();
+        if failed > 0 {
+            let _ = writeln!(
+                out,
+                "{failed} patient-arm simulations failed and are left out of the summaries (see patients.csv)"
+            );
+        }
+        out.push('\n');
+        group_lines(&mut out, &self.arms, false);
+        if !self.differences.is_empty() {
+            out.push('\n');
+            for d in &self.differences {
+                let _ = writeln!(
+                    out,
+                    "{} − {}  {}: {} [{}, {}]",
+                    d.arm,
+                    d.reference,
+                    d.endpoint,
+                    sig(d.difference[0]),
+                    sig(d.difference[1]),
+                    sig(d.difference[2])
+                );
+            }
+        }
+        if !self.strata.is_empty() {
+            out.push('\n');
+            group_lines(&mut out, &self.strata, true);
+        }
+        out
+    }
+
+    /// `summary.csv`: one row per group and endpoint.
+    pub fn csv(&self) -> String {
+        let mut out = String::from(
+            "stratum,level,arm,endpoint,patients,failed,n,rate,rate_low,rate_high,mean,sd,q05,q25,median,q75,q95\n",
+        );
+        for g in self.arms.iter().chain(&self.strata) {
+            for e in &g.endpoints {
+                let r = e.rate.unwrap_or([f64::NAN; 3]);
+                let s = e.stats.unwrap_or([f64::NAN; 7]);
+                let mut cells = vec![
+                    cell(&g.stratum),
+                    cell(&g.level),
+                    cell(&g.arm),
+                    cell(&e.endpoint),
+                    g.patients.to_string(),
+                    g.failed.to_string(),
+                    e.n.to_string(),
+                ];
+                cells.extend(r.iter().chain(&s).map(|v| num(*v)));
+                out.push_str(&cells.join(","));
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// `summary.json`.
+    pub fn json(&self) -> String {
+        // NaN is not JSON: serialise through a value where NaN becomes null.
+        let v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+    }
+}
