@@ -22,8 +22,17 @@
 //! diffsol asks for `J·v`, which is served from one evaluation of the JIT'd Jacobian cached per
 //! `(t, y)`.
 //!
-//! Defaults (see [`SolveOptions::default`]): BDF, `rtol = 1e-6`, `atol = 1e-9` (in the model's
-//! amount units, applied to every state), at most 1 000 000 steps.
+//! Methods: [`Method::Exact`] solves linear time-invariant models (`dy/dt = A·y + c`, detected
+//! from the IR by [`super::linear::is_linear`]) exactly between discontinuities with cached
+//! matrix exponentials ([`super::linear`]); BDF, ESDIRK3(4) and TR-BDF2 are diffsol's.
+//!
+//! Defaults (see [`SolveOptions::default`]): [`Method::Auto`], `rtol = 1e-6`, `atol = 1e-9` (in
+//! the model's amount units, applied to every state), at most 1 000 000 steps. `Auto` is the
+//! exact method when the model is linear and BDF otherwise: for linear models the exact path is
+//! both more accurate (rounding only, not `rtol`) and one to two orders of magnitude faster
+//! (BENCHMARKS.md), and every accuracy, dosing, mass-balance and failure test of the
+//! integrators passes unchanged with it as the default. Tolerances apply to the integrators
+//! only.
 
 use std::cell::RefCell;
 
@@ -31,6 +40,7 @@ use diffsol::OdeSolverStopReason;
 use diffsol::{NalgebraLU, NalgebraMat, OdeBuilder, OdeEquations, OdeSolverMethod, Vector};
 
 use super::dosing::{DoseError, Event, EventKind, Regimen, expand};
+use super::linear::{LinearSystem, is_linear};
 use crate::ir::interp::check_len;
 use crate::ir::{Interpreter, LengthError, Module};
 use crate::jit::CompiledModel;
@@ -96,7 +106,14 @@ impl_model_fns!(Interpreter);
 /// The integration method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
-    /// Variable-order BDF (orders 1–5): the default, best for long smooth stretches.
+    /// [`Method::Exact`] when the model is linear ([`super::linear::is_linear`]), else
+    /// [`Method::Bdf`]: the default.
+    Auto,
+    /// Exact solution of a linear time-invariant model by matrix exponentials
+    /// ([`super::linear`]); a nonlinear model is a [`SolveError::BadOptions`]. Ignores the
+    /// tolerances (the result is exact to rounding).
+    Exact,
+    /// Variable-order BDF (orders 1–5): best for long smooth stretches of nonlinear models.
     Bdf,
     /// ESDIRK3(4), an L-stable one-step method: restarts cost nothing, good for frequent doses.
     Esdirk34,
@@ -107,7 +124,7 @@ pub enum Method {
 /// Tolerances and method.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SolveOptions {
-    /// Integration method (default BDF).
+    /// Integration method (default [`Method::Auto`]: exact for linear models, else BDF).
     pub method: Method,
     /// Relative tolerance (default 1e-6).
     pub rtol: f64,
@@ -120,7 +137,7 @@ pub struct SolveOptions {
 impl Default for SolveOptions {
     fn default() -> Self {
         SolveOptions {
-            method: Method::Bdf,
+            method: Method::Auto,
             rtol: 1e-6,
             atol: 1e-9,
             max_steps: 1_000_000,
@@ -262,7 +279,7 @@ impl From<DoseError> for SolveError {
 }
 
 /// Two times closer than this (relative) are the same instant.
-fn same_time(a: f64, b: f64) -> bool {
+pub(super) fn same_time(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0)
 }
 
@@ -305,6 +322,15 @@ pub fn simulate<F: ModelFns>(
     }
     if !(opts.atol > 0.0 && opts.atol.is_finite()) {
         return Err(SolveError::BadOptions("atol must be positive and finite"));
+    }
+    let linear = match opts.method {
+        Method::Auto | Method::Exact => is_linear(m),
+        _ => false,
+    };
+    if opts.method == Method::Exact && !linear {
+        return Err(SolveError::BadOptions(
+            "the exact method needs a linear model (dy/dt = A·y + c with per-patient A, c)",
+        ));
     }
     check_len("simulate", "inputs", m.n_inputs(), inputs.len())?;
     let (Some(&g0), Some(&t_end)) = (grid.first(), grid.last()) else {
@@ -378,6 +404,11 @@ pub fn simulate<F: ModelFns>(
     if same_time(t0, t_end) || drv.gi >= grid.len() {
         return Ok(drv.out);
     }
+    if linear {
+        let sys = LinearSystem::new(model, &params)?;
+        super::linear::drive(&mut drv, &sys, y0, t0)?;
+        return Ok(drv.out);
+    }
 
     let cache = RefCell::new(JacCache {
         valid: false,
@@ -435,7 +466,7 @@ pub fn simulate<F: ModelFns>(
         .map_err(|e| drv.failure(t0, &y0, FailureReason::Solver(e.to_string())))?;
 
     match opts.method {
-        Method::Bdf => {
+        Method::Bdf | Method::Auto | Method::Exact => {
             let s = problem
                 .bdf::<Lu>()
                 .map_err(|e| drv.failure(t0, &y0, FailureReason::Solver(e.to_string())))?;
@@ -457,28 +488,28 @@ pub fn simulate<F: ModelFns>(
     Ok(drv.out)
 }
 
-struct Driver<'d, F: ModelFns> {
+pub(super) struct Driver<'d, F: ModelFns> {
     model: &'d F,
     params: &'d [f64],
     named: Vec<(String, f64)>,
-    grid: &'d [f64],
-    events: &'d [Event],
-    opts: &'d SolveOptions,
-    rates: &'d RefCell<Vec<f64>>,
+    pub(super) grid: &'d [f64],
+    pub(super) events: &'d [Event],
+    pub(super) opts: &'d SolveOptions,
+    pub(super) rates: &'d RefCell<Vec<f64>>,
     /// Running infusions: (id, state, rate).
     active: Vec<(usize, u32, f64)>,
     /// Bioavailable amount dosed up to `t_break`.
     cum_dose: f64,
     /// Time of the last discontinuity.
     t_break: f64,
-    out: Simulation,
+    pub(super) out: Simulation,
     obs_buf: Vec<f64>,
     ybuf: Vec<f64>,
     fbuf: Vec<f64>,
     /// Next grid index to emit.
-    gi: usize,
+    pub(super) gi: usize,
     /// Next event index to apply.
-    ei: usize,
+    pub(super) ei: usize,
 }
 
 impl<F: ModelFns> Driver<'_, F> {
@@ -497,7 +528,7 @@ impl<F: ModelFns> Driver<'_, F> {
     }
 
     /// Applies every event at time `t` (which must be the next one) to `y` and the rates.
-    fn apply_events(&mut self, t: f64, y: &mut [f64]) {
+    pub(super) fn apply_events(&mut self, t: f64, y: &mut [f64]) {
         self.cum_dose += self.total_rate() * (t - self.t_break);
         self.t_break = t;
         while let Some(e) = self.events.get(self.ei) {
@@ -527,7 +558,7 @@ impl<F: ModelFns> Driver<'_, F> {
         }
     }
 
-    fn emit(&mut self, t: f64, y: &[f64]) {
+    pub(super) fn emit(&mut self, t: f64, y: &[f64]) {
         self.out.times.push(t);
         self.out.states.extend_from_slice(y);
         if self
@@ -543,7 +574,7 @@ impl<F: ModelFns> Driver<'_, F> {
     }
 
     /// Emits grid points up to `t` (inclusive if `inclusive`) from the exact state `y` at `t`.
-    fn emit_until(&mut self, t: f64, y: &[f64], inclusive: bool) {
+    pub(super) fn emit_until(&mut self, t: f64, y: &[f64], inclusive: bool) {
         while let Some(&g) = self.grid.get(self.gi) {
             if same_time(g, t) && inclusive {
                 self.emit(g, y);
@@ -554,7 +585,7 @@ impl<F: ModelFns> Driver<'_, F> {
         }
     }
 
-    fn failure(&self, t: f64, y: &[f64], reason: FailureReason) -> SolveError {
+    pub(super) fn failure(&self, t: f64, y: &[f64], reason: FailureReason) -> SolveError {
         let m = self.model.module();
         let mut f = vec![0.0; y.len()];
         self.eval_f(t, y, &mut f);
