@@ -1,0 +1,290 @@
+//! Trial runner tests: endpoints against closed forms, reproducibility across thread counts and
+//! shards, failing patients, and the snapshot of the genotype-stratified warfarin trial.
+
+use twin::driver::{Compilation, compile};
+use twin::solve::{Method, SolveOptions};
+use twin::trial::job::{TrialOptions, merge, run_trial};
+
+fn compiled(name: &str, text: &str) -> Compilation {
+    let c = compile(name, text);
+    assert!(
+        !c.has_errors(),
+        "{}",
+        twin::diagnostic::render(&c.sources, &c.diagnostics, false)
+    );
+    c
+}
+
+fn opts(out: Option<std::path::PathBuf>) -> TrialOptions {
+    TrialOptions {
+        trial: None,
+        seed: 7,
+        shard: None,
+        solve: SolveOptions {
+            method: Method::Bdf,
+            rtol: 1e-8,
+            atol: 1e-10,
+            ..Default::default()
+        },
+        out,
+        progress: false,
+    }
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("twin-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+const ORAL: &str = r#"
+model Oral {
+    param ka: 1/h = 1 /h
+    param cl: L/h = 5 L/h
+    param v: L = 50 L
+    compartment depot: mg
+    compartment central: mg
+    flow depot -> central = ka * depot
+    flow central -> out = cl / v * central
+    observe conc: mg/L = central / v
+}
+trial Closed {
+    model Oral
+    arm oral { dose 100 mg into depot }
+    arm partial { dose 100 mg into depot bioavailability 80% }
+    arm bolus { dose 100 mg into central }
+    sample every 1 h until 480 h
+    endpoint auc_inf = auc(conc, from 0 h to 480 h)
+    endpoint auc_0_12 = auc(conc, from 0 h to 12 h)
+    endpoint cmax = max(conc)
+    endpoint tmax = tmax(conc)
+    endpoint c12 = value(conc, 12 h)
+    endpoint above_1 = time_above(conc, 1 mg/L)
+    endpoint mean_0_24 = mean(conc, from 0 h to 24 h)
+    endpoint responder = max(conc) > 1.5 mg/L
+}
+"#;
+
+fn endpoint(s: &twin::trial::output::Summary, arm: &str, name: &str) -> f64 {
+    let g = s
+        .arms
+        .iter()
+        .find(|g| g.arm == arm)
+        .unwrap_or_else(|| panic!("arm {arm}"));
+    let e = g
+        .endpoints
+        .iter()
+        .find(|e| e.endpoint == name)
+        .unwrap_or_else(|| panic!("endpoint {name}"));
+    match (e.stats, e.rate) {
+        (Some(s), _) => s[0],
+        (_, Some(r)) => r[0],
+        _ => f64::NAN,
+    }
+}
+
+#[test]
+fn endpoints_match_closed_forms() {
+    let c = compiled("oral.twin", ORAL);
+    let s = run_trial(&c, "oral.twin", &opts(None)).unwrap_or_else(|e| panic!("{e}"));
+    let (dose, ka, cl, v): (f64, f64, f64, f64) = (100.0, 1.0, 5.0, 50.0);
+    let k = cl / v;
+    let bateman = |t: f64| dose * ka / (v * (ka - k)) * ((-k * t).exp() - (-ka * t).exp());
+    let rel = |a: f64, b: f64| ((a - b) / b).abs();
+    // AUC(0–∞) = F·dose/CL; the tail beyond 480 h is e^{-48} of it.
+    assert!(
+        rel(endpoint(&s, "oral", "auc_inf"), dose / cl) < 1e-6,
+        "{}",
+        endpoint(&s, "oral", "auc_inf")
+    );
+    assert!(rel(endpoint(&s, "partial", "auc_inf"), 0.8 * dose / cl) < 1e-6);
+    assert!(rel(endpoint(&s, "bolus", "auc_inf"), dose / cl) < 1e-6);
+    // AUC(0–12 h) of the Bateman function.
+    let auc12 = dose * ka / (v * (ka - k))
+        * ((1.0 - (-k * 12.0).exp()) / k - (1.0 - (-ka * 12.0).exp()) / ka);
+    assert!(rel(endpoint(&s, "oral", "auc_0_12"), auc12) < 1e-6);
+    assert!(
+        rel(
+            endpoint(&s, "oral", "mean_0_24"),
+            dose * ka / (v * (ka - k))
+                * ((1.0 - (-k * 24.0).exp()) / k - (1.0 - (-ka * 24.0).exp()) / ka)
+                / 24.0
+        ) < 1e-6
+    );
+    // Cmax on the dense (hourly) grid: tmax = ln(ka/k)/(ka−k) = 2.558 h lies between grid points.
+    let tmax = (ka / k).ln() / (ka - k);
+    assert_eq!(endpoint(&s, "oral", "tmax"), 3.0);
+    assert!(rel(endpoint(&s, "oral", "cmax"), bateman(3.0)) < 1e-6);
+    assert!(bateman(tmax) >= endpoint(&s, "oral", "cmax"));
+    assert!(rel(endpoint(&s, "oral", "c12"), bateman(12.0)) < 1e-6);
+    // IV bolus: C = 2 e^{-0.1 t} mg/L is above 1 mg/L for ln 2 / 0.1 = 6.93 h.
+    assert!(
+        (endpoint(&s, "bolus", "above_1") - 2f64.ln() / k).abs() < 0.01,
+        "{}",
+        endpoint(&s, "bolus", "above_1")
+    );
+    // Responder rule: oral Cmax ≈ 1.55 > 1.5 (true), partial 0.8·that (false).
+    assert_eq!(endpoint(&s, "oral", "responder"), 1.0);
+    assert_eq!(endpoint(&s, "partial", "responder"), 0.0);
+}
+
+const POP: &str = r#"
+model Pop {
+    covariate weight: kg = 70 kg
+    covariate sex: {female, male} = male
+    param cl: L/h = 5 L/h * (weight / 70 kg)^0.75
+    param v: L = 50 L * weight / 70 kg
+    vary cl ~ lognormal(cv: 30%)
+    vary v ~ lognormal(cv: 20%)
+    correlate cl, v = 0.4
+    compartment central: mg
+    flow central -> out = cl / v * central
+    observe conc: mg/L = central / v
+}
+trial Pop {
+    model Pop
+    population 300 {
+        sex ~ categorical(female: 50%, male: 50%)
+        weight ~ lognormal(median: if sex == female { 65 kg } else { 80 kg }, cv: 20%)
+    }
+    arm low { dose 100 mg into central }
+    arm high { dose 2 mg/kg * weight into central }
+    sample every 2 h until 48 h
+    endpoint auc = auc(conc, from 0 h to 48 h)
+    endpoint high_exposure = auc(conc, from 0 h to 48 h) > 25 mg*h/L
+    stratify by sex, weight bins [60 kg, 80 kg]
+}
+"#;
+
+fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    ["patients.csv", "summary.csv", "summary.json", "run.json"]
+        .iter()
+        .map(|f| {
+            (
+                f.to_string(),
+                std::fs::read(dir.join(f))
+                    .unwrap_or_else(|e| panic!("{}: {e}", dir.join(f).display())),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn identical_outputs_for_one_and_two_threads_and_for_merged_shards() {
+    let c = compiled("pop.twin", POP);
+    let one = tmp("one");
+    let two = tmp("two");
+    let pool = |n: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    pool(1)
+        .install(|| run_trial(&c, "pop.twin", &opts(Some(one.clone()))))
+        .unwrap_or_else(|e| panic!("{e}"));
+    pool(2)
+        .install(|| run_trial(&c, "pop.twin", &opts(Some(two.clone()))))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(files(&one), files(&two), "1 vs 2 threads");
+    // Three shards, run in a scrambled order, merged.
+    let mut shards = Vec::new();
+    for i in [2u64, 3, 1] {
+        let d = tmp(&format!("shard{i}"));
+        let mut o = opts(Some(d.clone()));
+        o.shard = Some((i, 3));
+        run_trial(&c, "pop.twin", &o).unwrap_or_else(|e| panic!("{e}"));
+        shards.push(d);
+    }
+    let merged = tmp("merged");
+    merge(&c, &shards, &merged, SolveOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(files(&one), files(&merged), "single run vs 3 merged shards");
+    // A missing shard is refused.
+    assert!(merge(&c, &shards[..2], &tmp("bad"), SolveOptions::default()).is_err());
+    // Another seed gives other patients.
+    let other = tmp("other");
+    let mut o = opts(Some(other.clone()));
+    o.seed = 8;
+    run_trial(&c, "pop.twin", &o).unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(files(&one)[0], files(&other)[0]);
+}
+
+#[test]
+fn weight_based_dosing_and_strata() {
+    let c = compiled("pop.twin", POP);
+    let s = run_trial(&c, "pop.twin", &opts(None)).unwrap_or_else(|e| panic!("{e}"));
+    // AUC(0–48 h) ≈ dose/CL·(1 − e^{−k·48}); weight-based doses raise exposure in heavy patients.
+    let low = endpoint(&s, "low", "auc");
+    let high = endpoint(&s, "high", "auc");
+    assert!(low > 10.0 && low < 30.0, "{low}");
+    assert!(high > low, "{high} vs {low}");
+    let levels: Vec<(String, String)> = s
+        .strata
+        .iter()
+        .map(|g| (g.stratum.clone(), g.level.clone()))
+        .collect();
+    assert!(levels.contains(&("sex".into(), "female".into())));
+    assert!(
+        levels.contains(&("weight".into(), ">=80 kg".into()))
+            || levels
+                .iter()
+                .any(|(k, l)| k == "weight" && l.contains("80"))
+    );
+    // Every patient lands in exactly one level of each stratum, per arm.
+    for key in ["sex", "weight"] {
+        let n: usize = s
+            .strata
+            .iter()
+            .filter(|g| g.stratum == key && g.arm == "low")
+            .map(|g| g.patients)
+            .sum();
+        assert_eq!(n, 300, "{key}");
+    }
+    // Paired differences: the same patients in both arms.
+    assert_eq!(s.differences.len(), 2);
+}
+
+#[test]
+fn failing_patients_are_reported_and_the_rest_complete() {
+    // dx/dt = k·x² blows up at t = 1/k; heavier patients have larger k and fail within 2 h.
+    let text = r#"
+model Blow {
+    covariate weight: kg = 70 kg
+    param k: 1/h = 0.4 /h * (weight / 70 kg)^4
+    state x: 1 = 1
+    d/dt x = k * x^2
+    observe x
+}
+trial T {
+    model Blow
+    population 200 { weight ~ lognormal(median: 70 kg, cv: 20%) }
+    arm only { }
+    sample every 0.5 h until 2 h
+    endpoint xmax = max(x)
+}
+"#;
+    let c = compiled("blow.twin", text);
+    let out = tmp("blow");
+    let s = run_trial(&c, "blow.twin", &opts(Some(out.clone()))).unwrap_or_else(|e| panic!("{e}"));
+    let g = &s.arms[0];
+    assert!(g.failed > 10 && g.failed < 190, "failed {}", g.failed);
+    assert_eq!(g.endpoints[0].n, 200 - g.failed);
+    assert!(!s.failures.is_empty());
+    let patients = std::fs::read_to_string(out.join("patients.csv")).unwrap_or_default();
+    assert_eq!(patients.lines().count(), 201);
+    assert!(patients.contains("solve failed at t = "));
+    assert!(s.table().contains("failed"));
+}
+
+#[test]
+fn warfarin_genotype_guided_trial_summary() {
+    let path = "examples/warfarin_pgx.twin";
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{e}"));
+    let c = compiled(path, &text);
+    let mut o = opts(None);
+    o.seed = 1;
+    o.solve = SolveOptions::default();
+    let s = run_trial(&c, path, &o).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.arms.iter().map(|g| g.failed).sum::<usize>(), 0);
+    insta::assert_snapshot!("warfarin_summary", s.table());
+}
