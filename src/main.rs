@@ -113,6 +113,10 @@ enum Command {
         /// Run only shard I of N (I/N, 1-based), e.g. for a cluster job array; join with `twin merge`.
         #[arg(long)]
         shard: Option<String>,
+        /// Also write trajectories.csv (sampled observables, with residual error as `_dv`) and
+        /// bands.csv (5/25/50/75/95 % quantiles per arm over time, for VPC-style plots).
+        #[arg(long)]
+        trajectories: bool,
         /// Relative tolerance.
         #[arg(long, default_value_t = 1e-6)]
         rtol: f64,
@@ -203,6 +207,7 @@ fn main() -> ExitCode {
             seed,
             threads,
             shard,
+            trajectories,
             rtol,
             atol,
             method,
@@ -222,6 +227,7 @@ fn main() -> ExitCode {
                 solve: solve_options(method, rtol, atol),
                 out,
                 progress: std::io::stderr().is_terminal(),
+                trajectories,
             };
             with_threads(threads, || trial_cmd(&file, &opts))
         }

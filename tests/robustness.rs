@@ -428,7 +428,8 @@ fn soup(rng: &mut Rng) -> String {
     }
     for _ in 0..n {
         out.push_str(&token(rng));
-        out.push_str(*rng.pick(SEPARATORS));
+        let sep: &&str = rng.pick(SEPARATORS);
+        out.push_str(sep);
     }
     if rng.chance(70) {
         out.push_str("\n}\n");

@@ -28,6 +28,7 @@ fn opts(out: Option<std::path::PathBuf>) -> TrialOptions {
         },
         out,
         progress: false,
+        trajectories: true,
     }
 }
 
@@ -157,16 +158,22 @@ trial Pop {
 "#;
 
 fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    ["patients.csv", "summary.csv", "summary.json", "run.json"]
-        .iter()
-        .map(|f| {
-            (
-                f.to_string(),
-                std::fs::read(dir.join(f))
-                    .unwrap_or_else(|e| panic!("{}: {e}", dir.join(f).display())),
-            )
-        })
-        .collect()
+    [
+        "patients.csv",
+        "summary.csv",
+        "summary.json",
+        "run.json",
+        "trajectories.csv",
+        "bands.csv",
+    ]
+    .iter()
+    .map(|f| {
+        (
+            f.to_string(),
+            std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(f).display())),
+        )
+    })
+    .collect()
 }
 
 #[test]
@@ -201,6 +208,18 @@ fn identical_outputs_for_one_and_two_threads_and_for_merged_shards() {
     assert_eq!(files(&one), files(&merged), "single run vs 3 merged shards");
     // A missing shard is refused.
     assert!(merge(&c, &shards[..2], &tmp("bad"), SolveOptions::default()).is_err());
+    // Bands: 300 patients per arm at every sampling time; the median concentration falls with time.
+    let bands = std::fs::read_to_string(one.join("bands.csv")).unwrap_or_default();
+    let conc: Vec<Vec<String>> = bands
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .filter(|c: &Vec<String>| c[0] == "low" && c[2] == "conc [mg/L]")
+        .collect();
+    assert_eq!(conc.len(), 25);
+    assert!(conc.iter().all(|c| c[3] == "300"));
+    let median = |c: &Vec<String>| c[6].parse::<f64>().unwrap_or(f64::NAN);
+    assert!(median(&conc[1]) > median(&conc[24]));
     // Another seed gives other patients.
     let other = tmp("other");
     let mut o = opts(Some(other.clone()));

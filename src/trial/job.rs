@@ -28,6 +28,9 @@ pub struct TrialOptions {
     pub out: Option<std::path::PathBuf>,
     /// Show a progress bar.
     pub progress: bool,
+    /// Also write every patient's sampled observables (`trajectories.csv`, with residual error)
+    /// and their quantile bands per arm over time (`bands.csv`).
+    pub trajectories: bool,
 }
 
 /// Picks the trial to run.
@@ -81,7 +84,8 @@ fn write_outputs(
 pub fn run_trial(c: &Compilation, source: &str, opts: &TrialOptions) -> Result<Summary, String> {
     let t = choose_trial(c, opts.trial.as_deref())?;
     let trial = &c.program.trials[t];
-    let prep = runner::prepare(&c.program, trial, opts.solve)?;
+    let mut prep = runner::prepare(&c.program, trial, opts.solve)?;
+    prep.trajectories = opts.trajectories && opts.out.is_some();
     let size = trial.population.as_ref().map(|p| p.size).unwrap_or(1);
     let range = match opts.shard {
         Some((i, n)) if i >= 1 && i <= n => runner::shard_range(size, i, n),
@@ -94,8 +98,23 @@ pub fn run_trial(c: &Compilation, source: &str, opts: &TrialOptions) -> Result<S
         model: prep.model,
         slots: &prep.lowered.inputs,
         units: &c.units,
+        seed: opts.seed,
     };
-    // patients.csv streams into a temporary file next to the final one.
+    // patients.csv (and trajectories.csv) stream into temporary files next to the final ones.
+    let mut traj = match (&opts.out, prep.trajectories) {
+        (Some(dir), true) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let path = dir.join(format!(".trajectories.csv.tmp{}", std::process::id()));
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(&path)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+            );
+            writeln!(f, "{}", ctx.trajectories_header()).map_err(|e| e.to_string())?;
+            Some((path, f))
+        }
+        _ => None,
+    };
     let mut tmp = match &opts.out {
         Some(dir) => {
             std::fs::create_dir_all(dir)
@@ -133,6 +152,15 @@ pub fn run_trial(c: &Compilation, source: &str, opts: &TrialOptions) -> Result<S
                     writeln!(f, "{}", ctx.patient_line(r)).map_err(|e| e.to_string())?;
                 }
             }
+            let mut chunk = chunk;
+            if let Some((_, f)) = traj.as_mut() {
+                let mut text = String::new();
+                for r in &mut chunk {
+                    ctx.trajectory_lines(r, &prep.sampling, &mut text);
+                    r.trajectory = None;
+                }
+                f.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+            }
             rows.extend(chunk);
             Ok(())
         },
@@ -146,7 +174,7 @@ pub fn run_trial(c: &Compilation, source: &str, opts: &TrialOptions) -> Result<S
         b.finish_and_clear();
     }
     if let Err(e) = result {
-        if let Some((path, _)) = tmp {
+        for (path, _) in [tmp, traj].into_iter().flatten() {
             let _ = std::fs::remove_file(path);
         }
         return Err(e);
@@ -167,6 +195,16 @@ pub fn run_trial(c: &Compilation, source: &str, opts: &TrialOptions) -> Result<S
             .map_err(|e| e.to_string())?;
         std::fs::rename(&path, dir.join("patients.csv")).map_err(|e| e.to_string())?;
         write_outputs(dir, &ctx, &summary, None)?;
+        if let Some((tpath, tf)) = traj {
+            tf.into_inner()
+                .map_err(|e| e.to_string())?
+                .sync_all()
+                .map_err(|e| e.to_string())?;
+            let text = std::fs::read_to_string(&tpath).map_err(|e| e.to_string())?;
+            std::fs::rename(&tpath, dir.join("trajectories.csv")).map_err(|e| e.to_string())?;
+            write_atomic(&dir.join("bands.csv"), &super::output::bands(&text))
+                .map_err(|e| e.to_string())?;
+        }
     }
     Ok(summary)
 }
@@ -178,7 +216,7 @@ pub fn merge(
     out: &Path,
     solve: SolveOptions,
 ) -> Result<Summary, String> {
-    let mut metas: Vec<(Meta, String)> = Vec::new();
+    let mut metas: Vec<(Meta, String, std::path::PathBuf)> = Vec::new();
     for d in shards {
         let meta: Meta = serde_json::from_str(
             &std::fs::read_to_string(d.join("run.json"))
@@ -187,9 +225,9 @@ pub fn merge(
         .map_err(|e| format!("{}: {e}", d.join("run.json").display()))?;
         let patients = std::fs::read_to_string(d.join("patients.csv"))
             .map_err(|e| format!("{}: {e}", d.join("patients.csv").display()))?;
-        metas.push((meta, patients));
+        metas.push((meta, patients, d.clone()));
     }
-    let Some((first, _)) = metas.first() else {
+    let Some((first, _, _)) = metas.first() else {
         return Err("nothing to merge".into());
     };
     let first = first.clone();
@@ -197,7 +235,7 @@ pub fn merge(
         return Err("the first directory is not a shard".into());
     };
     let mut seen = vec![false; n as usize];
-    for (m, _) in &metas {
+    for (m, _, _) in &metas {
         if (m.source.as_str(), m.trial.as_str(), m.seed, m.patients)
             != (
                 first.source.as_str(),
@@ -229,11 +267,13 @@ pub fn merge(
         model: prep.model,
         slots: &prep.lowered.inputs,
         units: &c.units,
+        seed: first.seed,
     };
-    metas.sort_by_key(|(m, _)| m.shard.map(|s| s[0]).unwrap_or(0));
+    metas.sort_by_key(|(m, _, _)| m.shard.map(|s| s[0]).unwrap_or(0));
+    let shards_sorted: Vec<std::path::PathBuf> = metas.iter().map(|(_, _, d)| d.clone()).collect();
     let mut rows = Vec::new();
     let mut text = ctx.patients_header() + "\n";
-    for (_, p) in &metas {
+    for (_, p, _) in &metas {
         let part = ctx.parse_patients(p)?;
         for r in &part {
             text.push_str(&ctx.patient_line(r));
@@ -247,5 +287,19 @@ pub fn merge(
     };
     let summary = ctx.summarize(meta, &rows);
     write_outputs(out, &ctx, &summary, Some(&text))?;
+    // Trajectories, when every shard has them: concatenated in shard order, bands recomputed.
+    let parts: Vec<Option<String>> = shards_sorted
+        .iter()
+        .map(|d| std::fs::read_to_string(d.join("trajectories.csv")).ok())
+        .collect();
+    if !parts.is_empty() && parts.iter().all(Option::is_some) {
+        let mut all = ctx.trajectories_header() + "\n";
+        for p in parts.iter().flatten() {
+            all.extend(p.lines().skip(1).map(|l| format!("{l}\n")));
+        }
+        write_atomic(&out.join("trajectories.csv"), &all).map_err(|e| e.to_string())?;
+        write_atomic(&out.join("bands.csv"), &super::output::bands(&all))
+            .map_err(|e| e.to_string())?;
+    }
     Ok(summary)
 }

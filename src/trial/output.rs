@@ -45,6 +45,8 @@ pub struct Context<'a> {
     pub slots: &'a [InputSlot],
     /// Units, for headers.
     pub units: &'a UnitTable,
+    /// The random seed (a column of `patients.csv`).
+    pub seed: u64,
 }
 
 fn num(v: f64) -> String {
@@ -116,6 +118,7 @@ impl Context<'_> {
             h.push(self.endpoint_header(k));
         }
         h.push("error".into());
+        h.push("seed".into());
         h.iter().map(|x| cell(x)).collect::<Vec<_>>().join(",")
     }
 
@@ -159,6 +162,7 @@ impl Context<'_> {
             });
         }
         v.push(r.error.as_deref().map(cell).unwrap_or_default());
+        v.push(self.seed.to_string());
         v.join(",")
     }
 
@@ -180,7 +184,7 @@ impl Context<'_> {
             let cells = split_csv(line);
             let bad = |what: &str| format!("patients.csv line {}: {what}", ln + 2);
             let n_end = self.trial.endpoints.len();
-            if cells.len() != 3 + self.slots.len() + n_end + 1 {
+            if cells.len() != 3 + self.slots.len() + n_end + 2 {
                 return Err(bad("wrong number of columns"));
             }
             let id = cells[0].parse::<u64>().map_err(|_| bad("bad id"))?;
@@ -241,6 +245,7 @@ impl Context<'_> {
                 } else {
                     Some(err.clone())
                 },
+                trajectory: None,
             });
         }
         Ok(rows)
@@ -618,7 +623,7 @@ impl Summary {
     /// `summary.csv`: one row per group and endpoint.
     pub fn csv(&self) -> String {
         let mut out = String::from(
-            "stratum,level,arm,endpoint,patients,failed,n,rate,rate_low,rate_high,mean,sd,q05,q25,median,q75,q95\n",
+            "stratum,level,arm,endpoint,patients,failed,n,rate,rate_low,rate_high,mean,sd,q05,q25,median,q75,q95,seed,twin_version\n",
         );
         for g in self.arms.iter().chain(&self.strata) {
             for e in &g.endpoints {
@@ -634,6 +639,8 @@ impl Summary {
                     e.n.to_string(),
                 ];
                 cells.extend(r.iter().chain(&s).map(|v| num(*v)));
+                cells.push(self.meta.seed.to_string());
+                cells.push(self.meta.twin_version.clone());
                 out.push_str(&cells.join(","));
                 out.push('\n');
             }
@@ -647,4 +654,94 @@ impl Summary {
         let v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
         serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
     }
+}
+
+impl Context<'_> {
+    /// The header of `trajectories.csv`: id, arm, time, each observable, then each with residual
+    /// error (`name_dv`, the simulated observation).
+    pub fn trajectories_header(&self) -> String {
+        let mut h = vec!["id".to_string(), "arm".into(), "time [h]".into()];
+        for suffix in ["", "_dv"] {
+            for o in &self.model.observables {
+                let u = self.unit_text(o.value.ty);
+                h.push(if u.is_empty() {
+                    format!("{}{suffix}", o.name)
+                } else {
+                    format!("{}{suffix} [{u}]", o.name)
+                });
+            }
+        }
+        h.iter().map(|x| cell(x)).collect::<Vec<_>>().join(",")
+    }
+
+    /// The lines of `trajectories.csv` for one row (none if it failed).
+    pub fn trajectory_lines(&self, r: &Row, sampling: &[f64], out: &mut String) {
+        let Some(t) = &r.trajectory else { return };
+        let width = 2 * self.model.observables.len();
+        for (k, time) in sampling.iter().enumerate() {
+            let _ = write!(
+                out,
+                "{},{},{}",
+                r.id,
+                cell(&self.trial.arms[r.arm].name),
+                num(*time)
+            );
+            for v in t.iter().skip(k * width).take(width) {
+                out.push(',');
+                out.push_str(&num(*v));
+            }
+            out.push('\n');
+        }
+    }
+}
+
+/// `bands.csv` from the text of `trajectories.csv`: per arm, time and column, the number of
+/// patients and the 5/25/50/75/95 % quantiles (type 7) — the bands of a visual predictive check.
+pub fn bands(trajectories: &str) -> String {
+    let mut lines = trajectories.lines();
+    let header = split_csv(lines.next().unwrap_or_default());
+    let cols: Vec<String> = header.iter().skip(3).cloned().collect();
+    // (arm, time text) in first-seen order → per column values.
+    let mut keys: Vec<(String, String)> = Vec::new();
+    let mut values: Vec<Vec<Vec<f64>>> = Vec::new();
+    for line in lines {
+        let c = split_csv(line);
+        if c.len() < 3 {
+            continue;
+        }
+        let key = (c[1].clone(), c[2].clone());
+        let k = match keys.iter().position(|x| *x == key) {
+            Some(k) => k,
+            None => {
+                keys.push(key);
+                values.push(vec![Vec::new(); cols.len()]);
+                keys.len() - 1
+            }
+        };
+        for (j, v) in c.iter().skip(3).enumerate() {
+            if let (Some(slot), Ok(x)) = (values[k].get_mut(j), v.parse::<f64>()) {
+                slot.push(x);
+            }
+        }
+    }
+    let mut out = String::from("arm,time [h],observable,n,q05,q25,median,q75,q95\n");
+    for (k, (arm, time)) in keys.iter().enumerate() {
+        for (j, name) in cols.iter().enumerate() {
+            let q = stats::quantiles(&values[k][j], &[0.05, 0.25, 0.5, 0.75, 0.95]);
+            let _ = write!(
+                out,
+                "{},{},{},{}",
+                cell(arm),
+                time,
+                cell(name),
+                values[k][j].len()
+            );
+            for v in q {
+                out.push(',');
+                out.push_str(&num(v));
+            }
+            out.push('\n');
+        }
+    }
+    out
 }

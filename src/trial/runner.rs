@@ -35,6 +35,9 @@ pub struct Row {
     pub endpoints: Vec<f64>,
     /// Why the patient failed, if it did.
     pub error: Option<String>,
+    /// Observables at the sampling times, when trajectories are asked for: for each time, every
+    /// model observable and then its value with residual error (time-major).
+    pub trajectory: Option<Vec<f64>>,
 }
 
 /// A trial compiled for running.
@@ -55,6 +58,10 @@ pub struct Prepared<'p> {
     pub dense: Vec<f64>,
     /// Solver options.
     pub options: SolveOptions,
+    /// Index in `dense` of every sampling time.
+    pub sample_index: Vec<usize>,
+    /// Keep each patient's sampled observables.
+    pub trajectories: bool,
 }
 
 /// Lowers and compiles a trial's model.
@@ -114,6 +121,15 @@ pub fn prepare<'p>(
         }
     };
     let dense = endpoints::dense_grid(&sampling, &lowered.aggregates);
+    let sample_index = sampling
+        .iter()
+        .map(|t| {
+            dense
+                .iter()
+                .position(|d| (d - t).abs() <= 1e-9 * t.abs().max(1.0))
+                .unwrap_or(0)
+        })
+        .collect();
     Ok(Prepared {
         program,
         trial,
@@ -123,12 +139,21 @@ pub fn prepare<'p>(
         sampling,
         dense,
         options,
+        sample_index,
+        trajectories: false,
     })
 }
 
 impl Prepared<'_> {
-    /// Simulates one arm for one patient and computes the endpoints.
-    pub fn simulate_arm(&self, inputs: &[f64], arm: usize) -> Result<Vec<f64>, String> {
+    /// Simulates one arm for one patient; returns the endpoints and, if asked for, the sampled
+    /// observables with residual error drawn from the patient's own stream.
+    pub fn simulate_arm(
+        &self,
+        inputs: &[f64],
+        arm: usize,
+        seed: u64,
+        id: u64,
+    ) -> Result<(Vec<f64>, Option<Vec<f64>>), String> {
         let mut params = vec![0.0; self.compiled.module().n_params()];
         self.compiled
             .setup(inputs, &mut params)
@@ -143,14 +168,38 @@ impl Prepared<'_> {
         let regimen = run::regimen(&self.trial.arms[arm], slots, &params, end);
         let sim = simulate(&self.compiled, inputs, &regimen, &self.dense, &self.options)
             .map_err(|e| e.to_string())?;
-        Ok(endpoints::evaluate(
+        let values = endpoints::evaluate(
             self.program,
             self.model,
             &self.trial.endpoints,
             &self.lowered,
             inputs,
             &sim,
-        ))
+        );
+        let trajectory = self.trajectories.then(|| {
+            let mut stream = super::rng::Stream::substream(
+                seed,
+                id,
+                super::rng::Purpose::ResidualError,
+                arm as u16,
+            );
+            let n = self.model.observables.len();
+            let mut out = Vec::with_capacity(self.sample_index.len() * n * 2);
+            for &k in &self.sample_index {
+                for j in 0..n {
+                    out.push(sim.observable(k, j));
+                }
+                for (j, o) in self.model.observables.iter().enumerate() {
+                    out.push(population::residual(
+                        &o.error,
+                        sim.observable(k, j),
+                        &mut stream,
+                    ));
+                }
+            }
+            out
+        });
+        Ok((values, trajectory))
     }
 
     /// Every row of one patient: one per arm, or the randomized arm only.
@@ -163,6 +212,7 @@ impl Prepared<'_> {
             inputs,
             endpoints: vec![f64::NAN; n_end],
             error: Some(e),
+            trajectory: None,
         };
         let p = match sampler.sample(seed, index) {
             Ok(p) => p,
@@ -191,14 +241,15 @@ impl Prepared<'_> {
                 ) {
                     return failed(a, p.ancestry, inputs, e.to_string());
                 }
-                match self.simulate_arm(&inputs, a) {
-                    Ok(endpoints) => Row {
+                match self.simulate_arm(&inputs, a, seed, index) {
+                    Ok((endpoints, trajectory)) => Row {
                         id: index,
                         arm: a,
                         ancestry: p.ancestry,
                         inputs,
                         endpoints,
                         error: None,
+                        trajectory,
                     },
                     Err(e) => failed(a, p.ancestry, inputs, e),
                 }
