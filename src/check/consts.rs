@@ -2,42 +2,90 @@
 //! ([`eval`]), and per-patient or per-trajectory values where the caller supplies the leaves
 //! ([`eval_in`]: covariates, genotypes, params, endpoint aggregates).
 //!
-//! [`eval`] returns `None` as soon as anything refers to a per-patient or time-varying value.
+//! The operators have exactly the semantics lowering gives them in the IR (booleans are 1/0,
+//! `hill` is `(x/x50)^n / (1 + (x/x50)^n)`), so a value computed here equals the compiled one.
 
 use super::hir::{Builtin, Expr, ExprKind, Function, Sym};
+use crate::source::Span;
 use crate::syntax::ast::{BinOp, UnOp};
+
+/// Why a value could not be computed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalError {
+    /// What went wrong.
+    pub message: String,
+    /// Where.
+    pub span: Span,
+}
+
+impl EvalError {
+    /// An error at `span`.
+    pub fn new(message: impl Into<String>, span: Span) -> EvalError {
+        EvalError {
+            message: message.into(),
+            span,
+        }
+    }
+}
 
 /// Supplies the values an expression refers to.
 pub trait Leaves {
-    /// The value of a symbol (`None` when it has none here).
-    fn sym(&mut self, s: Sym) -> Option<f64>;
+    /// The value of a symbol written at `span`. Implementations may evaluate other expressions
+    /// (a param's definition) by calling [`eval_in`] with `self`.
+    fn sym(&mut self, s: Sym, span: Span) -> Result<f64, EvalError>;
     /// The value of an aggregate node (endpoints only).
-    fn aggregate(&mut self, _e: &Expr) -> Option<f64> {
-        None
+    fn aggregate(&mut self, e: &Expr) -> Result<f64, EvalError> {
+        Err(EvalError::new(
+            "a time-course summary is only known in an endpoint",
+            e.span,
+        ))
     }
 }
 
 struct NoLeaves;
 
 impl Leaves for NoLeaves {
-    fn sym(&mut self, _s: Sym) -> Option<f64> {
-        None
+    fn sym(&mut self, _s: Sym, span: Span) -> Result<f64, EvalError> {
+        Err(EvalError::new("not a constant", span))
     }
 }
 
 /// The value of `e` in the unit of its type, when it is a compile-time constant.
 pub fn eval(e: &Expr) -> Option<f64> {
-    eval_in(e, &[], &mut NoLeaves)
+    eval_in(e, &[], &mut NoLeaves).ok()
 }
 
 /// The value of `e` with symbols and aggregates from `leaves`; calls are inlined from `fns`.
-pub fn eval_in(e: &Expr, fns: &[Function], leaves: &mut dyn Leaves) -> Option<f64> {
+pub fn eval_in(e: &Expr, fns: &[Function], leaves: &mut dyn Leaves) -> Result<f64, EvalError> {
     Evaluator {
         fns,
         leaves,
         args: Vec::new(),
     }
     .eval(e)
+}
+
+/// The builtin functions on numbers (`None` when arguments are missing).
+pub fn builtin(f: Builtin, v: &[f64]) -> Option<f64> {
+    let x = *v.first()?;
+    Some(match f {
+        Builtin::Exp => x.exp(),
+        Builtin::Log => x.ln(),
+        Builtin::Log10 => x.log10(),
+        Builtin::Sqrt => x.sqrt(),
+        Builtin::Abs => x.abs(),
+        Builtin::Floor => x.floor(),
+        Builtin::Ceil => x.ceil(),
+        Builtin::Min => v.iter().copied().fold(f64::INFINITY, f64::min),
+        Builtin::Max => v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Builtin::Pow => x.powf(*v.get(1)?),
+        Builtin::Hill => {
+            let r = (x / *v.get(1)?).powf(*v.get(2)?);
+            r / (1.0 + r)
+        }
+        Builtin::Logit => (x / (1.0 - x)).ln(),
+        Builtin::Expit => 1.0 / (1.0 + (-x).exp()),
+    })
 }
 
 struct Evaluator<'a> {
@@ -51,13 +99,18 @@ fn truth(c: bool) -> f64 {
 }
 
 impl Evaluator<'_> {
-    fn eval(&mut self, e: &Expr) -> Option<f64> {
-        Some(match &e.kind {
+    fn eval(&mut self, e: &Expr) -> Result<f64, EvalError> {
+        let err = |m: &str| EvalError::new(m, e.span);
+        Ok(match &e.kind {
             ExprKind::Const(v) => *v,
             ExprKind::Bool(b) => truth(*b),
             ExprKind::Category(l) => *l as f64,
-            ExprKind::Sym(Sym::FnArg(i)) => *self.args.last()?.get(*i)?,
-            ExprKind::Sym(s) => self.leaves.sym(*s)?,
+            ExprKind::Sym(Sym::FnArg(i)) => *self
+                .args
+                .last()
+                .and_then(|a| a.get(*i))
+                .ok_or_else(|| err("function argument out of range"))?,
+            ExprKind::Sym(s) => self.leaves.sym(*s, e.span)?,
             ExprKind::Aggregate { .. } => self.leaves.aggregate(e)?,
             ExprKind::Scale(x, f) => self.eval(x)? * f.to_f64(),
             ExprKind::Unary(UnOp::Neg, x) => -self.eval(x)?,
@@ -81,33 +134,24 @@ impl Evaluator<'_> {
                 }
             }
             ExprKind::Builtin(f, args) => {
-                let v: Option<Vec<f64>> = args.iter().map(|a| self.eval(a)).collect();
-                let v = v?;
-                let x = *v.first()?;
-                match f {
-                    Builtin::Exp => x.exp(),
-                    Builtin::Log => x.ln(),
-                    Builtin::Log10 => x.log10(),
-                    Builtin::Sqrt => x.sqrt(),
-                    Builtin::Abs => x.abs(),
-                    Builtin::Floor => x.floor(),
-                    Builtin::Ceil => x.ceil(),
-                    Builtin::Min => v.iter().copied().fold(f64::INFINITY, f64::min),
-                    Builtin::Max => v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                    Builtin::Pow => x.powf(*v.get(1)?),
-                    Builtin::Hill => {
-                        let (x50, n) = (*v.get(1)?, *v.get(2)?);
-                        let r = (x / x50).powf(n);
-                        r / (1.0 + r)
-                    }
-                    Builtin::Logit => (x / (1.0 - x)).ln(),
-                    Builtin::Expit => 1.0 / (1.0 + (-x).exp()),
-                }
+                let v = args
+                    .iter()
+                    .map(|a| self.eval(a))
+                    .collect::<Result<Vec<f64>, _>>()?;
+                builtin(*f, &v)
+                    .ok_or_else(|| err(&format!("`{}` has too few arguments", f.name())))?
             }
             ExprKind::Call(f, args) => {
-                let v: Option<Vec<f64>> = args.iter().map(|a| self.eval(a)).collect();
-                let body = &self.fns.get(*f)?.body;
-                self.args.push(v?);
+                let v = args
+                    .iter()
+                    .map(|a| self.eval(a))
+                    .collect::<Result<Vec<f64>, _>>()?;
+                let body = &self
+                    .fns
+                    .get(*f)
+                    .ok_or_else(|| err("call of an unknown function"))?
+                    .body;
+                self.args.push(v);
                 let r = self.eval(body);
                 self.args.pop();
                 r?
@@ -124,11 +168,17 @@ impl Evaluator<'_> {
                 table,
                 arms,
             } => {
-                let d = self.leaves.sym(Sym::Genotype(*genotype))?;
-                let arm = *table.get(d as usize)?;
-                self.eval(arms.get(arm)?)?
+                let d = self.leaves.sym(Sym::Genotype(*genotype), e.span)?;
+                let arm = (d >= 0.0 && d.fract() == 0.0)
+                    .then_some(d as usize)
+                    .and_then(|i| table.get(i))
+                    .and_then(|&a| arms.get(a));
+                let arm = arm.ok_or_else(|| err(&format!("no diplotype with index {d}")))?;
+                self.eval(arm)?
             }
-            ExprKind::Error => return None,
+            ExprKind::Error => {
+                return Err(err("this expression has an error (reported when checking)"));
+            }
         })
     }
 }

@@ -9,10 +9,11 @@
 //! `fraction_of_time` and `first_time` count a grid interval as true when both ends are (half when
 //! one is). Booleans are 1 (true) or 0.
 
-use crate::check::consts::{self, Leaves};
+use crate::check::consts::{self, EvalError, Leaves};
 use crate::check::hir::{self, Aggregate, Sym};
 use crate::lower::{AggSlots, InputSlot, Lowered, aggregates};
 use crate::solve::Simulation;
+use crate::source::Span;
 
 /// Largest spacing of the dense evaluation grid, in hours.
 pub const MAX_SPACING: f64 = 1.0;
@@ -140,7 +141,6 @@ pub fn aggregate_value(a: &AggSlots, sim: &Simulation) -> f64 {
 }
 
 struct Values<'a> {
-    model: &'a hir::Model,
     slots: &'a [InputSlot],
     inputs: &'a [f64],
     params: &'a [f64],
@@ -148,32 +148,35 @@ struct Values<'a> {
     aggs: Vec<(*const hir::Expr, f64)>,
 }
 
-impl Leaves for Values<'_> {
-    fn sym(&mut self, s: Sym) -> Option<f64> {
+impl Values<'_> {
+    fn lookup(&self, s: Sym) -> Option<f64> {
         let slot = |want: InputSlot| self.slots.iter().position(|x| *x == want);
         match s {
             Sym::Covariate(i) => self.inputs.get(slot(InputSlot::Covariate(i))?).copied(),
             Sym::Genotype(i) => self.inputs.get(slot(InputSlot::Genotype(i))?).copied(),
             Sym::Param(i) => self.params.get(*self.param_index.get(i)?).copied(),
-            _ => {
-                let _ = self.model;
-                None
-            }
+            _ => None,
         }
     }
+}
 
-    fn aggregate(&mut self, e: &hir::Expr) -> Option<f64> {
+impl Leaves for Values<'_> {
+    fn sym(&mut self, s: Sym, span: Span) -> Result<f64, EvalError> {
+        self.lookup(s).ok_or_else(|| EvalError::new("only covariates, genotypes, params and time-course summaries are known in an endpoint", span))
+    }
+
+    fn aggregate(&mut self, e: &hir::Expr) -> Result<f64, EvalError> {
         self.aggs
             .iter()
             .find(|(p, _)| std::ptr::eq(*p, e))
             .map(|(_, v)| *v)
+            .ok_or_else(|| EvalError::new("unknown summary", e.span))
     }
 }
 
 /// Every endpoint of a trial for one patient (NaN where an endpoint cannot be evaluated).
 pub fn evaluate(
     program: &hir::Program,
-    model: &hir::Model,
     endpoints: &[hir::Endpoint],
     lowered: &Lowered,
     inputs: &[f64],
@@ -189,7 +192,6 @@ pub fn evaluate(
         .map(|(n, a)| (*n as *const hir::Expr, aggregate_value(a, sim)))
         .collect();
     let mut values = Values {
-        model,
         slots: &lowered.inputs,
         inputs,
         params: &sim.params,

@@ -36,10 +36,10 @@ use std::fmt;
 
 use super::rng::{Purpose, Stream};
 use super::stats;
-use crate::check::hir::{self, Builtin, Distribution, EffectKind, Expr, ExprKind, Generator, Sym};
+use crate::check::consts::{self, EvalError, Leaves};
+use crate::check::hir::{self, Distribution, EffectKind, Expr, Generator, Sym};
 use crate::lower::InputSlot;
 use crate::source::Span;
-use crate::syntax::ast::{BinOp, UnOp};
 
 /// One virtual patient.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,7 +124,7 @@ pub struct PatientEnv<'a> {
     pub etas: Option<&'a [f64]>,
 }
 
-/// Nesting limit of [`eval_patient_expr`] (function calls and parameter references included).
+/// Nesting limit of parameter and `let` references followed by [`eval_patient_expr`].
 const MAX_DEPTH: usize = 256;
 
 /// Evaluates a per-patient expression (population generators, dose amounts, arm overrides) in the
@@ -135,113 +135,8 @@ const MAX_DEPTH: usize = 256;
 /// before the simulation and give an error, as does a parameter with a random effect when
 /// `env.etas` is `None`.
 pub fn eval_patient_expr(env: &PatientEnv<'_>, expr: &Expr) -> Result<f64, PopError> {
-    eval(env, expr, &[], 0)
-}
-
-fn truth(c: bool) -> f64 {
-    f64::from(u8::from(c))
-}
-
-fn eval(env: &PatientEnv<'_>, e: &Expr, args: &[f64], depth: usize) -> Result<f64, PopError> {
-    if depth > MAX_DEPTH {
-        return Err(PopError::at(
-            "expression nested too deeply to evaluate",
-            e.span,
-        ));
-    }
-    let d = depth + 1;
-    Ok(match &e.kind {
-        ExprKind::Const(v) => *v,
-        ExprKind::Bool(b) => truth(*b),
-        ExprKind::Sym(s) => sym(env, *s, e.span, args, d)?,
-        ExprKind::Scale(x, f) => eval(env, x, args, d)? * f.to_f64(),
-        ExprKind::Unary(UnOp::Neg, x) => -eval(env, x, args, d)?,
-        ExprKind::Unary(UnOp::Not, x) => truth(eval(env, x, args, d)? == 0.0),
-        ExprKind::Binary(BinOp::And, a, b) => {
-            truth(eval(env, a, args, d)? != 0.0 && eval(env, b, args, d)? != 0.0)
-        }
-        ExprKind::Binary(BinOp::Or, a, b) => {
-            truth(eval(env, a, args, d)? != 0.0 || eval(env, b, args, d)? != 0.0)
-        }
-        ExprKind::Binary(op, a, b) => {
-            let (x, y) = (eval(env, a, args, d)?, eval(env, b, args, d)?);
-            match op {
-                BinOp::Add => x + y,
-                BinOp::Sub => x - y,
-                BinOp::Mul => x * y,
-                BinOp::Div => x / y,
-                BinOp::Pow => x.powf(y),
-                BinOp::Eq => truth(x == y),
-                BinOp::Ne => truth(x != y),
-                BinOp::Lt => truth(x < y),
-                BinOp::Le => truth(x <= y),
-                BinOp::Gt => truth(x > y),
-                BinOp::Ge => truth(x >= y),
-                BinOp::And => truth(x != 0.0 && y != 0.0),
-                BinOp::Or => truth(x != 0.0 || y != 0.0),
-            }
-        }
-        ExprKind::Builtin(f, a) => {
-            let v = a
-                .iter()
-                .map(|x| eval(env, x, args, d))
-                .collect::<Result<Vec<f64>, PopError>>()?;
-            builtin(*f, &v).ok_or_else(|| {
-                PopError::at(format!("`{}` has too few arguments", f.name()), e.span)
-            })?
-        }
-        ExprKind::Call(f, a) => {
-            let v = a
-                .iter()
-                .map(|x| eval(env, x, args, d))
-                .collect::<Result<Vec<f64>, PopError>>()?;
-            let func = env
-                .program
-                .fns
-                .get(*f)
-                .ok_or_else(|| PopError::at("call of an unknown function", e.span))?;
-            eval(env, &func.body, &v, d)?
-        }
-        ExprKind::If(c, a, b) => {
-            if eval(env, c, args, d)? != 0.0 {
-                eval(env, a, args, d)?
-            } else {
-                eval(env, b, args, d)?
-            }
-        }
-        ExprKind::Switch {
-            genotype,
-            table,
-            arms,
-        } => {
-            let g = env
-                .genotypes
-                .get(*genotype)
-                .copied()
-                .ok_or_else(|| PopError::at("unknown genotype variable", e.span))?;
-            let arm = index_of(g)
-                .and_then(|i| table.get(i))
-                .and_then(|&a| arms.get(a))
-                .ok_or_else(|| PopError::at(format!("no diplotype with index {g}"), e.span))?;
-            eval(env, arm, args, d)?
-        }
-        ExprKind::Category(l) => *l as f64,
-        ExprKind::Aggregate { kind, .. } => {
-            return Err(PopError::at(
-                format!(
-                    "`{}` summarises a time course; it belongs in an endpoint",
-                    kind.name()
-                ),
-                e.span,
-            ));
-        }
-        ExprKind::Error => {
-            return Err(PopError::at(
-                "this expression has an error (reported when checking)",
-                e.span,
-            ));
-        }
-    })
+    consts::eval_in(expr, &env.program.fns, &mut PatientLeaves { env, depth: 0 })
+        .map_err(|e| PopError::at(e.message, e.span))
 }
 
 /// A non-negative whole number as an index.
@@ -249,109 +144,102 @@ fn index_of(v: f64) -> Option<usize> {
     (v >= 0.0 && v.fract() == 0.0 && v < usize::MAX as f64).then_some(v as usize)
 }
 
-fn builtin(f: Builtin, v: &[f64]) -> Option<f64> {
-    let x = *v.first()?;
-    Some(match f {
-        Builtin::Exp => x.exp(),
-        Builtin::Log => x.ln(),
-        Builtin::Log10 => x.log10(),
-        Builtin::Sqrt => x.sqrt(),
-        Builtin::Abs => x.abs(),
-        Builtin::Floor => x.floor(),
-        Builtin::Ceil => x.ceil(),
-        Builtin::Min => v.iter().copied().fold(f64::INFINITY, f64::min),
-        Builtin::Max => v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        Builtin::Pow => x.powf(*v.get(1)?),
-        Builtin::Hill => {
-            // (x/x50)^n / (1 + (x/x50)^n), as lowering computes it.
-            let r = (x / *v.get(1)?).powf(*v.get(2)?);
-            r / (1.0 + r)
-        }
-        Builtin::Logit => (x / (1.0 - x)).ln(),
-        Builtin::Expit => 1.0 / (1.0 + (-x).exp()),
-    })
+/// The leaves of a per-patient expression: the patient's covariates, genotypes and η.
+struct PatientLeaves<'e, 'a> {
+    env: &'e PatientEnv<'a>,
+    depth: usize,
 }
 
-fn sym(
-    env: &PatientEnv<'_>,
-    s: Sym,
-    span: Span,
-    args: &[f64],
-    depth: usize,
-) -> Result<f64, PopError> {
-    let m = env.model;
-    let time_varying = |what: &str, name: &str| {
-        Err(PopError::at(
-            format!(
-                "{what} `{name}` changes during the simulation; only covariates, genotypes and \
-                 parameters are known when a patient is generated"
-            ),
-            span,
-        ))
-    };
-    match s {
-        Sym::Covariate(i) => env
-            .covariates
-            .get(i)
-            .copied()
-            .ok_or_else(|| PopError::at("unknown covariate", span)),
-        Sym::Genotype(i) => env
-            .genotypes
-            .get(i)
-            .copied()
-            .ok_or_else(|| PopError::at("unknown genotype variable", span)),
-        Sym::Param(i) => {
-            let p = m
-                .params
+impl PatientLeaves<'_, '_> {
+    fn nested(&mut self, e: &Expr, what: &str) -> Result<f64, EvalError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(EvalError::new(
+                "definitions nested too deeply to evaluate",
+                e.span,
+            ));
+        }
+        self.depth += 1;
+        let fns = &self.env.program.fns;
+        let r = consts::eval_in(e, fns, self)
+            .map_err(|x| EvalError::new(format!("{what}: {}", x.message), x.span));
+        self.depth -= 1;
+        r
+    }
+}
+
+impl Leaves for PatientLeaves<'_, '_> {
+    fn sym(&mut self, s: Sym, span: Span) -> Result<f64, EvalError> {
+        let env = self.env;
+        let m = env.model;
+        let time_varying = |what: &str, name: &str| {
+            Err(EvalError::new(
+                format!(
+                    "{what} `{name}` changes during the simulation; only covariates, genotypes and parameters are known when a patient is generated"
+                ),
+                span,
+            ))
+        };
+        match s {
+            Sym::Covariate(i) => env
+                .covariates
                 .get(i)
-                .ok_or_else(|| PopError::at("unknown parameter", span))?;
-            let typical = eval(env, &p.value, &[], depth)?;
-            match m.effects.iter().position(|e| e.param == i) {
-                None => Ok(typical),
-                Some(k) => {
-                    let eta = env.etas.and_then(|e| e.get(k).copied()).ok_or_else(|| {
-                        PopError::at(
-                            format!(
-                                "parameter `{}` has a random effect, which is not known here",
-                                p.name
-                            ),
-                            span,
-                        )
-                    })?;
-                    Ok(match m.effects[k].kind {
-                        EffectKind::LogNormal => typical * eta.exp(),
-                        EffectKind::Normal => typical + eta,
-                        EffectKind::Logit => {
-                            1.0 / (1.0 + (-((typical / (1.0 - typical)).ln() + eta)).exp())
-                        }
-                    })
+                .copied()
+                .ok_or_else(|| EvalError::new("unknown covariate", span)),
+            Sym::Genotype(i) => env
+                .genotypes
+                .get(i)
+                .copied()
+                .ok_or_else(|| EvalError::new("unknown genotype variable", span)),
+            Sym::Param(i) => {
+                let p = m
+                    .params
+                    .get(i)
+                    .ok_or_else(|| EvalError::new("unknown parameter", span))?;
+                let typical = self.nested(&p.value, &format!("in `{}`", p.name))?;
+                match m.effects.iter().position(|e| e.param == i) {
+                    None => Ok(typical),
+                    Some(k) => {
+                        let eta = env.etas.and_then(|e| e.get(k).copied()).ok_or_else(|| {
+                            EvalError::new(
+                                format!(
+                                    "parameter `{}` has a random effect, which is not known here",
+                                    p.name
+                                ),
+                                span,
+                            )
+                        })?;
+                        Ok(match m.effects[k].kind {
+                            EffectKind::LogNormal => typical * eta.exp(),
+                            EffectKind::Normal => typical + eta,
+                            EffectKind::Logit => {
+                                1.0 / (1.0 + (-((typical / (1.0 - typical)).ln() + eta)).exp())
+                            }
+                        })
+                    }
                 }
             }
+            Sym::Let(i) => {
+                let l = m
+                    .lets
+                    .get(i)
+                    .ok_or_else(|| EvalError::new("unknown definition", span))?;
+                self.nested(&l.value, &format!("in `{}`", l.name))
+            }
+            Sym::State(i) => time_varying(
+                "state",
+                m.states.get(i).map(|s| s.name.as_str()).unwrap_or("?"),
+            ),
+            Sym::Observable(i) => time_varying(
+                "observable",
+                m.observables.get(i).map(|o| o.name.as_str()).unwrap_or("?"),
+            ),
+            Sym::Time => time_varying("time", "t"),
+            Sym::FnArg(_) => Err(EvalError::new("function argument out of range", span)),
+            Sym::GeneActivity => Err(EvalError::new(
+                "`activity` is only defined inside a gene block",
+                span,
+            )),
         }
-        Sym::Let(i) => {
-            let l = m
-                .lets
-                .get(i)
-                .ok_or_else(|| PopError::at("unknown definition", span))?;
-            eval(env, &l.value, &[], depth).map_err(|e| e.context(&format!("in `{}`", l.name)))
-        }
-        Sym::State(i) => time_varying(
-            "state",
-            m.states.get(i).map(|s| s.name.as_str()).unwrap_or("?"),
-        ),
-        Sym::Observable(i) => time_varying(
-            "observable",
-            m.observables.get(i).map(|o| o.name.as_str()).unwrap_or("?"),
-        ),
-        Sym::Time => time_varying("time", "t"),
-        Sym::FnArg(i) => args
-            .get(i)
-            .copied()
-            .ok_or_else(|| PopError::at("function argument out of range", span)),
-        Sym::GeneActivity => Err(PopError::at(
-            "`activity` is only defined inside a gene block",
-            span,
-        )),
     }
 }
 

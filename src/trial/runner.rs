@@ -170,7 +170,6 @@ impl Prepared<'_> {
             .map_err(|e| e.to_string())?;
         let values = endpoints::evaluate(
             self.program,
-            self.model,
             &self.trial.endpoints,
             &self.lowered,
             inputs,
