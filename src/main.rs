@@ -138,6 +138,16 @@ enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Rewrite files in the canonical layout (only those that change), or with `--check` list the
+    /// files that would change and exit 1. Files with syntax errors are reported and left alone.
+    Fmt {
+        /// `.twin` files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Change nothing; exit 1 if any file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
     /// Explain a diagnostic code, e.g. `twin explain E0007`.
     Explain {
         /// The code.
@@ -246,6 +256,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Fmt { files, check } => fmt(&files, check),
         Command::Explain { code } => match codes::lookup(&code) {
             Some(info) => {
                 println!(
@@ -371,6 +382,69 @@ fn run(req: &twin::run::Request, out: Option<&std::path::Path>) -> ExitCode {
             eprintln!("error: {m}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `twin fmt [--check] FILE…`: exit 2 on I/O errors, 1 on syntax errors or (with `--check`) files
+/// that would change, 0 otherwise.
+fn fmt(files: &[std::path::PathBuf], check: bool) -> ExitCode {
+    let color = std::io::stderr().is_terminal();
+    let (mut io_error, mut failed, mut changed) = (false, false, 0usize);
+    for path in files {
+        let name = path.display().to_string();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot read {name}: {e}");
+                io_error = true;
+                continue;
+            }
+        };
+        let mut sources = twin::source::SourceMap::new();
+        let id = sources.add(name.clone(), text.clone());
+        let formatted = match twin::fmt::format_file(id, &text) {
+            Ok(f) => f,
+            Err(d) => {
+                eprint!("{}", diagnostic::render(&sources, &[d], color));
+                failed = true;
+                continue;
+            }
+        };
+        if formatted == text {
+            continue;
+        }
+        changed += 1;
+        if check {
+            let old: Vec<&str> = text.lines().collect();
+            let new: Vec<&str> = formatted.lines().collect();
+            match (0..old.len().max(new.len())).find(|&i| old.get(i) != new.get(i)) {
+                Some(i) => {
+                    println!("{name}:{}", i + 1);
+                    println!("-{}", old.get(i).copied().unwrap_or(""));
+                    println!("+{}", new.get(i).copied().unwrap_or(""));
+                }
+                None => println!("{name}: line endings or trailing whitespace"),
+            }
+        } else if let Err(e) = twin::run::write_atomic(path, &formatted) {
+            eprintln!("error: cannot write {name}: {e}");
+            io_error = true;
+        } else {
+            eprintln!("formatted {name}");
+        }
+    }
+    if check && changed > 0 {
+        eprintln!(
+            "{changed} file{} would be reformatted (run `twin fmt` on {})",
+            if changed == 1 { "" } else { "s" },
+            if changed == 1 { "it" } else { "them" }
+        );
+    }
+    if io_error {
+        ExitCode::from(2)
+    } else if failed || (check && changed > 0) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
