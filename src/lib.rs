@@ -16,6 +16,7 @@ pub mod fmt;
 pub mod ir;
 pub mod jit;
 pub mod lower;
+pub mod repl;
 pub mod plot;
 pub mod run;
 pub mod solve;
