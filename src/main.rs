@@ -148,6 +148,13 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// An interactive session: evaluate expressions with units (`5 mg / 2 L`), add declarations,
+    /// set covariates, dose, run and plot; `:help` lists the commands. Reads plain lines when
+    /// stdin is not a terminal.
+    Repl {
+        /// A `.twin` file to load first.
+        file: Option<std::path::PathBuf>,
+    },
     /// Explain a diagnostic code, e.g. `twin explain E0007`.
     Explain {
         /// The code.
@@ -257,6 +264,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Fmt { files, check } => fmt(&files, check),
+        Command::Repl { file } => twin::repl::frontend::run(file.as_deref()),
         Command::Explain { code } => match codes::lookup(&code) {
             Some(info) => {
                 println!(
