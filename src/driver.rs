@@ -60,10 +60,97 @@ pub fn compile(name: &str, text: &str) -> Compilation {
 
 /// Compiles `text` followed by extra sources (name, text) that see its items, such as a trial
 /// synthesised from command-line options.
+///
+/// The front end recurses over the syntax tree, so the work runs on a thread with a large stack
+/// ([`STACK_BYTES`]): deeply nested input is reported, never a stack overflow. Source nested more
+/// than [`MAX_NESTING`] brackets deep is rejected before parsing.
 pub fn compile_with(name: &str, text: &str, extras: &[(String, String)]) -> Compilation {
+    let (name, text, extras) = (name.to_string(), text.to_string(), extras.to_vec());
+    let worker = std::thread::Builder::new()
+        .stack_size(STACK_BYTES)
+        .spawn(move || compile_on_this_thread(&name, &text, &extras));
+    match worker.map(|h| h.join()) {
+        Ok(Ok(c)) => c,
+        // The thread could not start or the front end panicked (a bug): report it as a diagnostic
+        // rather than taking the process down.
+        Ok(Err(_)) | Err(_) => {
+            let mut sources = SourceMap::new();
+            let file = sources.add("<internal>", "");
+            let d = Diagnostic::error(
+                codes::E0029,
+                "internal error while compiling this file",
+                crate::source::Span::new(file, 0, 0),
+            )
+            .with_help("please report this input; the compiler should never stop here");
+            Compilation {
+                sources,
+                program: hir::Program::default(),
+                diagnostics: vec![d],
+                units: UnitTable::new(),
+                scopes: Vec::new(),
+                file,
+            }
+        }
+    }
+}
+
+/// Stack size of the compiling thread.
+pub const STACK_BYTES: usize = 512 << 20;
+
+/// Deepest bracket nesting accepted in a source file.
+pub const MAX_NESTING: usize = 256;
+
+/// Reports the first place where brackets nest deeper than [`MAX_NESTING`].
+fn nesting_guard(file: crate::source::FileId, text: &str) -> Option<Diagnostic> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut in_comment = false;
+    let bytes = text.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'\n' => {
+                in_comment = false;
+                in_string = false;
+            }
+            _ if in_comment => {}
+            b'"' => in_string = !in_string,
+            _ if in_string => {}
+            b'/' if bytes.get(i + 1) == Some(&b'/') => in_comment = true,
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(
+                        Diagnostic::error(
+                            codes::E0029,
+                            format!("brackets nest more than {MAX_NESTING} deep"),
+                            crate::source::Span::new(file, i, i + 1),
+                        )
+                        .with_label_message("too deep")
+                        .with_help("split the expression into `let` definitions"),
+                    );
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn compile_on_this_thread(name: &str, text: &str, extras: &[(String, String)]) -> Compilation {
     let mut sources = SourceMap::new();
     let mut diagnostics = Vec::new();
     let file = sources.add(name, text);
+    if let Some(d) = nesting_guard(file, text) {
+        return Compilation {
+            sources,
+            program: hir::Program::default(),
+            diagnostics: vec![d],
+            units: UnitTable::new(),
+            scopes: Vec::new(),
+            file,
+        };
+    }
     let (user, mut syntax) = parser::parse_file_recovering(file, text);
     diagnostics.append(&mut syntax);
     let mut extra_files = Vec::new();
