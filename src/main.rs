@@ -148,6 +148,33 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Plot `twin run` output (profiles, one chart per unit) or a `twin trial --out` directory
+    /// (per-arm bands over time, endpoints by stratum) as SVG.
+    Plot {
+        /// A `twin run` CSV, or a `twin trial --out` directory.
+        input: std::path::PathBuf,
+        /// The SVG file to write (atomically).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Log-scaled y axes (values <= 0 are skipped).
+        #[arg(long)]
+        log: bool,
+        /// Columns (profiles) or observables (trial bands) to plot, e.g. conc,central.
+        #[arg(long, value_delimiter = ',')]
+        columns: Vec<String>,
+        /// Dose times to mark, in hours, e.g. 0,12,24 (or 1d).
+        #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+        doses: Vec<String>,
+        /// Mark the dose times of NONMEM-style event records.
+        #[arg(long)]
+        doses_from_events: Option<std::path::PathBuf>,
+        /// Trial charts: all, bands (over time) or strata (endpoints by stratum).
+        #[arg(long, default_value = "all", value_parser = ["all", "bands", "strata"])]
+        what: String,
+        /// A title.
+        #[arg(long)]
+        title: Option<String>,
+    },
     /// An interactive session: evaluate expressions with units (`5 mg / 2 L`), add declarations,
     /// set covariates, dose, run and plot; `:help` lists the commands. Reads plain lines when
     /// stdin is not a terminal.
@@ -264,6 +291,41 @@ fn main() -> ExitCode {
             }
         }
         Command::Fmt { files, check } => fmt(&files, check),
+        Command::Plot {
+            input,
+            out,
+            log,
+            columns,
+            doses,
+            doses_from_events,
+            what,
+            title,
+        } => {
+            let req = twin::plot::PlotRequest {
+                input,
+                out,
+                log,
+                columns,
+                doses,
+                doses_from_events,
+                what: match what.as_str() {
+                    "bands" => twin::plot::TrialPlots::Bands,
+                    "strata" => twin::plot::TrialPlots::Strata,
+                    _ => twin::plot::TrialPlots::All,
+                },
+                title,
+            };
+            match twin::plot::run(&req) {
+                Ok(msg) => {
+                    eprintln!("{msg}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Repl { file } => twin::repl::frontend::run(file.as_deref()),
         Command::Explain { code } => match codes::lookup(&code) {
             Some(info) => {

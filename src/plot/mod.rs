@@ -169,7 +169,7 @@ pub fn dose_times_from_events(file: &str, text: &str) -> Result<Vec<f64>, PlotEr
         let (ii, addl) = (get(r, c_ii)?, get(r, c_addl)?);
         out.push(time);
         if ii > 0.0 {
-            for k in 1..=(addl.max(0.0).min(10_000.0) as usize) {
+            for k in 1..=(addl.clamp(0.0, 10_000.0) as usize) {
                 out.push(time + ii * k as f64);
             }
         }
@@ -193,10 +193,7 @@ pub fn run(req: &PlotRequest) -> Result<String, PlotError> {
     } else {
         let mut doses = parse_times(&req.doses)?;
         if let Some(p) = &req.doses_from_events {
-            doses.extend(dose_times_from_events(
-                &p.display().to_string(),
-                &read(p)?,
-            )?);
+            doses.extend(dose_times_from_events(&p.display().to_string(), &read(p)?)?);
         }
         let opts = ProfileOptions {
             log: req.log,
@@ -373,11 +370,15 @@ pub(crate) fn fmt_tick(v: f64, step: f64) -> String {
             None => s,
         };
     }
-    let decimals = if step > 0.0 {
-        (-step.log10().floor()).max(0.0) as usize
-    } else {
-        0
-    };
+    // As many decimals as the step needs (0.25 → 2), so neighbouring labels differ.
+    let mut decimals = 0usize;
+    while decimals < 12 && step > 0.0 {
+        let s = step * 10f64.powi(decimals as i32);
+        if (s - s.round()).abs() <= 1e-6 * s.max(1.0) {
+            break;
+        }
+        decimals += 1;
+    }
     let s = format!("{v:.decimals$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -389,12 +390,12 @@ pub(crate) fn fmt_tick(v: f64, step: f64) -> String {
 /// Nice 1–2–5 ticks within `[lo, hi]`, about `n` of them, and their step.
 pub(crate) fn nice_ticks(lo: f64, hi: f64, n: usize) -> (Vec<f64>, f64) {
     let span = hi - lo;
-    if !(span > 0.0) || !span.is_finite() || n == 0 {
+    if span.is_nan() || span <= 0.0 || !span.is_finite() || n == 0 {
         return (vec![lo], 0.0);
     }
     let raw = span / n as f64;
     let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+    let step = [1.0, 2.0, 5.0, 10.0]
         .iter()
         .map(|m| m * mag)
         .find(|s| *s >= raw * 0.999)
@@ -413,7 +414,7 @@ pub(crate) fn nice_ticks(lo: f64, hi: f64, n: usize) -> (Vec<f64>, f64) {
 
 /// The smallest 1–2–2.5–5 multiple of a power of ten at or above `v` (> 0).
 pub(crate) fn nice_ceil(v: f64) -> f64 {
-    if !(v > 0.0) || !v.is_finite() {
+    if v.is_nan() || v <= 0.0 || !v.is_finite() {
         return 1.0;
     }
     let mag = 10f64.powf(v.log10().floor());
@@ -430,9 +431,8 @@ fn ticks(axis: &Axis, length: f64, min_gap: &dyn Fn(&str) -> f64) -> Vec<(f64, S
     let span = axis.hi - axis.lo;
     let px = |d: f64| if span > 0.0 { d / span * length } else { 0.0 };
     let fits = |t: &[(f64, String)]| {
-        t.windows(2).all(|w| {
-            px(w[1].0 - w[0].0) >= 0.5 * (min_gap(&w[0].1) + min_gap(&w[1].1))
-        })
+        t.windows(2)
+            .all(|w| px(w[1].0 - w[0].0) >= 0.5 * (min_gap(&w[0].1) + min_gap(&w[1].1)))
     };
     match &axis.scale {
         Scale::Categories(c) => c.clone(),
@@ -527,7 +527,7 @@ impl Ranged for Ticked {
 
     fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
         let span = self.hi - self.lo;
-        if !(span > 0.0) {
+        if span.is_nan() || span <= 0.0 {
             return limit.0;
         }
         let f = (v - self.lo) / span;
@@ -616,10 +616,7 @@ fn draw_panel(area: &Area<'_>, p: &Panel) -> Result<(), PlotError> {
         .margin(MARGIN)
         .x_label_area_size(X_AREA)
         .y_label_area_size(y_area)
-        .build_cartesian_2d(
-            Ticked::new(&p.x, &xt),
-            Ticked::new(&p.y, &yt),
-        )
+        .build_cartesian_2d(Ticked::new(&p.x, &xt), Ticked::new(&p.y, &yt))
         .map_err(draw_err)?;
     let xf = |v: &f64| label_of(&xt, *v);
     let yf = |v: &f64| label_of(&yt, *v);
@@ -704,11 +701,7 @@ fn draw_panel(area: &Area<'_>, p: &Panel) -> Result<(), PlotError> {
                 }
                 Mark::Dot { at, colour, radius } => {
                     chart
-                        .draw_series(std::iter::once(Circle::new(
-                            *at,
-                            *radius,
-                            colour.filled(),
-                        )))
+                        .draw_series(std::iter::once(Circle::new(*at, *radius, colour.filled())))
                         .map_err(draw_err)?;
                 }
             }
@@ -720,22 +713,43 @@ fn draw_panel(area: &Area<'_>, p: &Panel) -> Result<(), PlotError> {
 fn draw_legend(area: &Area<'_>, entries: &[Entry], height: u32) -> Result<(), PlotError> {
     const ROW: i32 = 20;
     let top = (CAPTION + MARGIN) as i32;
-    let fit = ((height as i32 - top - MARGIN as i32) / ROW).max(1) as usize;
-    let (shown, more) = if entries.len() > fit {
-        (&entries[..fit - 1], entries.len() - (fit - 1))
-    } else {
-        (entries, 0)
-    };
     let max_chars = ((LEGEND as f64 - 50.0) / (12.0 * 0.6)) as usize;
+    // One line per entry; notes (no swatch) wrap onto further lines instead of being cut.
+    let mut lines: Vec<(Option<&Entry>, String)> = Vec::new();
+    for e in entries {
+        if e.swatch == Swatch::None {
+            for l in wrap(&e.label, max_chars + 4) {
+                lines.push((None, l));
+            }
+        } else {
+            lines.push((Some(e), truncate(&e.label, max_chars)));
+        }
+    }
+    let fit = ((height as i32 - top - MARGIN as i32) / ROW).max(1) as usize;
+    if lines.len() > fit {
+        let shown = lines[..fit - 1].iter().filter(|l| l.0.is_some()).count();
+        let more = entries.len().saturating_sub(shown);
+        lines.truncate(fit - 1);
+        lines.push((None, format!("… and {more} more")));
+    }
     let text = |colour: RGBColor| {
         ("sans-serif", 12.0 * PLOTTERS_FONT)
             .into_font()
             .color(&colour)
             .pos(Pos::new(HPos::Left, VPos::Center))
     };
-    for (i, e) in shown.iter().enumerate() {
+    let (x0, x1) = (6, 34);
+    for (i, (entry, label)) in lines.iter().enumerate() {
         let y = top + i as i32 * ROW + ROW / 2;
-        let (x0, x1) = (6, 34);
+        let Some(e) = entry else {
+            area.draw(&Text::new(
+                label.clone(),
+                (x0, y),
+                text(RGBColor(90, 90, 90)),
+            ))
+            .map_err(draw_err)?;
+            continue;
+        };
         match e.swatch {
             Swatch::Line => area
                 .draw(&PathElement::new(
@@ -766,24 +780,30 @@ fn draw_legend(area: &Area<'_>, entries: &[Entry], height: u32) -> Result<(), Pl
                 .map_err(draw_err)?,
             Swatch::None => {}
         }
-        let (x, colour, max) = if e.swatch == Swatch::None {
-            (x0, RGBColor(90, 90, 90), max_chars + 4)
-        } else {
-            (x1 + 8, BLACK, max_chars)
-        };
-        area.draw(&Text::new(truncate(&e.label, max), (x, y), text(colour)))
+        area.draw(&Text::new(label.clone(), (x1 + 8, y), text(BLACK)))
             .map_err(draw_err)?;
     }
-    if more > 0 {
-        let y = top + shown.len() as i32 * ROW + ROW / 2;
-        area.draw(&Text::new(
-            format!("… and {more} more"),
-            (6, y),
-            text(RGBColor(90, 90, 90)),
-        ))
-        .map_err(draw_err)?;
-    }
     Ok(())
+}
+
+/// Splits `text` at spaces into lines of at most `max` characters (longer words are cut).
+fn wrap(text: &str, max: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        let len = cur.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > max {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines.into_iter().map(|l| truncate(&l, max)).collect()
 }
 
 /// A time axis: hours as given, or days when the span exceeds four days. Returns the factor to
@@ -886,7 +906,10 @@ mod tests {
         };
         let t = ticks(&axis, 300.0, &|_| 26.0);
         let labels: Vec<&str> = t.iter().map(|t| t.1.as_str()).collect();
-        assert!(labels.contains(&"0.001") && labels.contains(&"1"), "{labels:?}");
+        assert!(
+            labels.contains(&"0.001") && labels.contains(&"1"),
+            "{labels:?}"
+        );
     }
 
     #[test]

@@ -237,7 +237,11 @@ fn panels(file: &str, text: &str, opts: &ProfileOptions) -> Result<Vec<Panel>, P
         }
         if skipped > 0 {
             legend.push(Entry {
-                label: format!("{skipped} values ≤ 0 not shown"),
+                label: if skipped == 1 {
+                    "1 value ≤ 0 not shown".into()
+                } else {
+                    format!("{skipped} values ≤ 0 not shown")
+                },
                 colour: super::GREY,
                 swatch: Swatch::None,
             });
@@ -277,7 +281,11 @@ fn panels(file: &str, text: &str, opts: &ProfileOptions) -> Result<Vec<Panel>, P
                 label: ylabel,
                 lo: ylo,
                 hi: yhi,
-                scale: if opts.log { Scale::Log10 } else { Scale::Linear },
+                scale: if opts.log {
+                    Scale::Log10
+                } else {
+                    Scale::Linear
+                },
             },
             plot_height: 300,
             marks,

@@ -110,6 +110,9 @@ struct BandRow {
     q: [Option<f64>; 5],
 }
 
+/// An observable's name and, per arm (name, rows), its quantiles over time.
+type Observable = (String, Vec<(String, Vec<BandRow>)>);
+
 fn band_panels(file: &str, text: &str, opts: &TrialPlotOptions) -> Result<Vec<Panel>, PlotError> {
     let t = Table::parse(file, text)?;
     let c_arm = t.need("arm")?;
@@ -135,7 +138,7 @@ fn band_panels(file: &str, text: &str, opts: &TrialPlotOptions) -> Result<Vec<Pa
         t.need("q95")?,
     ];
     // observable → arm → rows, in first-seen order.
-    let mut data: Vec<(String, Vec<(String, Vec<BandRow>)>)> = Vec::new();
+    let mut data: Vec<Observable> = Vec::new();
     for r in 0..t.rows.len() {
         let Some(time) = t.number(r, c_time)? else {
             return Err(PlotError::input(
@@ -174,10 +177,7 @@ fn band_panels(file: &str, text: &str, opts: &TrialPlotOptions) -> Result<Vec<Pa
         Some(wanted) => {
             let mut chosen = Vec::new();
             for w in wanted.iter().map(|w| w.trim()).filter(|w| !w.is_empty()) {
-                match names
-                    .iter()
-                    .position(|n| n == w || name_unit(n).0 == w)
-                {
+                match names.iter().position(|n| n == w || name_unit(n).0 == w) {
                     Some(i) if !chosen.contains(&i) => chosen.push(i),
                     Some(_) => {}
                     None => {
@@ -304,7 +304,9 @@ fn band_panels(file: &str, text: &str, opts: &TrialPlotOptions) -> Result<Vec<Pa
         };
         let scale_note = if opts.log { ", log scale" } else { "" };
         panels.push(Panel {
-            title: format!("{name}{unit_part}: median and 25–75 % / 5–95 % bands by arm{scale_note}"),
+            title: format!(
+                "{name}{unit_part}: median and 25–75 % / 5–95 % bands by arm{scale_note}"
+            ),
             x: Axis {
                 label: xlabel,
                 lo: xlo,
@@ -315,7 +317,11 @@ fn band_panels(file: &str, text: &str, opts: &TrialPlotOptions) -> Result<Vec<Pa
                 label: format!("{name}{unit_part}"),
                 lo: ylo,
                 hi: yhi,
-                scale: if opts.log { Scale::Log10 } else { Scale::Linear },
+                scale: if opts.log {
+                    Scale::Log10
+                } else {
+                    Scale::Linear
+                },
             },
             plot_height: 300,
             marks,
@@ -426,9 +432,6 @@ fn strata_panels(file: &str, text: &str) -> Result<Vec<Panel>, PlotError> {
         });
     }
 
-    let n_rows = rows.len();
-    // Row j is drawn at y = n_rows - 1 - j, so the first (the whole trial) is on top.
-    let y_of = |j: usize| (n_rows - 1 - j) as f64;
     let k = arms.len().max(1);
     let dodge = (0.7 / k as f64).min(0.25);
     let offset = |a: usize| ((k - 1) as f64 / 2.0 - a as f64) * dodge;
@@ -443,9 +446,20 @@ fn strata_panels(file: &str, text: &str) -> Result<Vec<Panel>, PlotError> {
         if cs.is_empty() {
             continue;
         }
+        // The stratum levels this endpoint has rows for, in file order; the i-th of them is
+        // drawn at y = n - 1 - i, so the first (the whole trial) is on top.
+        let used: Vec<usize> = (0..rows.len())
+            .filter(|j| cells[e].iter().any(|c| c.row == *j))
+            .collect();
+        let n_rows = used.len();
+        let y_of = |j: usize| {
+            let i = used.iter().position(|u| *u == j).unwrap_or(0);
+            (n_rows - 1 - i) as f64
+        };
         // Labels: "cyp2c9 *1/*3", with n when every arm has the same number of patients.
-        let labels: Vec<(f64, String)> = (0..n_rows)
-            .map(|j| {
+        let labels: Vec<(f64, String)> = used
+            .iter()
+            .map(|&j| {
                 let (s, l) = &rows[j];
                 let base = if s.is_empty() {
                     "all patients".to_string()
@@ -468,10 +482,10 @@ fn strata_panels(file: &str, text: &str) -> Result<Vec<Panel>, PlotError> {
             .collect();
         let mut marks = Vec::new();
         // Separators between strata.
-        for j in 1..n_rows {
-            if rows[j].0 != rows[j - 1].0 {
+        for w in used.windows(2) {
+            if rows[w[1]].0 != rows[w[0]].0 {
                 marks.push(Mark::HRule {
-                    y: y_of(j) + 0.5,
+                    y: y_of(w[1]) + 0.5,
                 });
             }
         }
@@ -483,7 +497,14 @@ fn strata_panels(file: &str, text: &str) -> Result<Vec<Panel>, PlotError> {
             }
         }
         let (xlo, xhi) = if rule {
-            (0.0, if hi > 60.0 { 100.0 } else { nice_ceil(hi * 1.05).min(100.0) })
+            (
+                0.0,
+                if hi > 60.0 {
+                    100.0
+                } else {
+                    nice_ceil(hi * 1.05).min(100.0)
+                },
+            )
         } else if hi > lo {
             let pad = (hi - lo) * 0.04;
             (lo - pad, hi + pad)
@@ -546,11 +567,13 @@ fn strata_panels(file: &str, text: &str) -> Result<Vec<Panel>, PlotError> {
                 colour: super::GREY,
                 swatch: Swatch::None,
             });
-            legend.push(Entry {
-                label: "thick: 25–75 %, thin: 5–95 %".into(),
-                colour: super::GREY,
-                swatch: Swatch::None,
-            });
+            for label in ["thick: 25–75 %", "thin: 5–95 %"] {
+                legend.push(Entry {
+                    label: label.into(),
+                    colour: super::GREY,
+                    swatch: Swatch::None,
+                });
+            }
             (
                 format!("{ename}{unit_part}: median by stratum"),
                 format!("{ename}{unit_part}"),
