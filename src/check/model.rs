@@ -64,6 +64,27 @@ pub struct ModelScope {
     pub used: BTreeSet<Sym>,
 }
 
+impl ModelScope {
+    /// Resolves `name` from inside pathway `prefix` (`a.b.`), innermost namespace first.
+    pub fn lookup(&self, prefix: &str, name: &str) -> Option<Sym> {
+        let mut p = prefix.to_string();
+        loop {
+            if let Some(s) = self.names.get(&format!("{p}{name}")) {
+                return Some(*s);
+            }
+            if p.is_empty() {
+                return None;
+            }
+            // Drop the innermost pathway: "a.b." → "a.".
+            let trimmed = p.trim_end_matches('.');
+            p = trimmed
+                .rfind('.')
+                .map(|i| trimmed[..=i].to_string())
+                .unwrap_or_default();
+        }
+    }
+}
+
 /// A declared state before checking.
 #[derive(Debug, Clone)]
 pub struct StateDecl {
@@ -110,21 +131,7 @@ impl Checker {
     /// Resolves `full` from inside pathway `prefix`, innermost namespace first.
     pub(super) fn model_ref(&mut self, prefix: &str, full: &str, span: Span) -> Option<hir::Expr> {
         let m = self.model.as_ref()?;
-        let mut p = prefix.to_string();
-        let sym = loop {
-            if let Some(s) = m.names.get(&format!("{p}{full}")) {
-                break Some(*s);
-            }
-            if p.is_empty() {
-                break None;
-            }
-            // Drop the innermost pathway: "a.b." → "a.".
-            let trimmed = p.trim_end_matches('.');
-            p = match trimmed.rfind('.') {
-                Some(i) => trimmed[..=i].to_string(),
-                None => String::new(),
-            };
-        };
+        let sym = m.lookup(prefix, full);
         let sym = match sym {
             Some(s) => s,
             None => {
@@ -1239,20 +1246,7 @@ impl Checker {
     pub fn state_ref(&mut self, prefix: &str, p: &ast::Path, what: &str) -> Option<usize> {
         let full = p.joined();
         let m = self.model.as_ref()?;
-        let mut pre = prefix.to_string();
-        let sym = loop {
-            if let Some(s) = m.names.get(&format!("{pre}{full}")) {
-                break Some(*s);
-            }
-            if pre.is_empty() {
-                break None;
-            }
-            let t = pre.trim_end_matches('.');
-            pre = t
-                .rfind('.')
-                .map(|i| t[..=i].to_string())
-                .unwrap_or_default();
-        };
+        let sym = m.lookup(prefix, &full);
         match sym {
             Some(Sym::State(i)) => Some(i),
             Some(other) => {

@@ -12,6 +12,20 @@ use crate::source::Span;
 use crate::syntax::ast::{self, ArmStmt, DoseOpt, PopStmt, TrialStmt};
 use crate::units::Unit;
 
+/// Records that covariate `c` is generated; reports a second generator for it.
+fn first_generator(ck: &mut Checker, drawn: &mut Vec<usize>, c: usize, target: &ast::Name) -> bool {
+    if drawn.contains(&c) {
+        ck.report(Diagnostic::error(
+            codes::E0006,
+            format!("`{}` is drawn twice", target.text),
+            target.span,
+        ));
+        return false;
+    }
+    drawn.push(c);
+    true
+}
+
 impl Checker {
     fn patient_expr(&mut self, e: &ast::Expr) -> hir::Expr {
         let saved = std::mem::replace(&mut self.scope, Scope::Patient);
@@ -266,6 +280,7 @@ impl Checker {
         }
     }
 
+    #[allow(clippy::too_many_lines)]
     fn population(&mut self, size: &ast::NumLit, body: &[PopStmt], span: Span) -> hir::Population {
         let n: u64 = match size.text.parse::<u64>() {
             Ok(n) if n > 0 => n,
@@ -350,15 +365,9 @@ impl Checker {
                     let Some(c) = self.covariate_named(target) else {
                         continue;
                     };
-                    if drawn.contains(&c) {
-                        self.report(Diagnostic::error(
-                            codes::E0006,
-                            format!("`{}` is drawn twice", target.text),
-                            target.span,
-                        ));
+                    if !first_generator(self, &mut drawn, c, target) {
                         continue;
                     }
-                    drawn.push(c);
                     if let Some(d) = self.distribution(c, dist) {
                         pop.generators.push(hir::Generator::Draw {
                             covariate: c,
@@ -370,15 +379,9 @@ impl Checker {
                     let Some(c) = self.covariate_named(target) else {
                         continue;
                     };
-                    if drawn.contains(&c) {
-                        self.report(Diagnostic::error(
-                            codes::E0006,
-                            format!("`{}` is drawn twice", target.text),
-                            target.span,
-                        ));
+                    if !first_generator(self, &mut drawn, c, target) {
                         continue;
                     }
-                    drawn.push(c);
                     let unit = self.model.as_ref().and_then(|m| m.covariates[c].unit);
                     let h = self.patient_expr(value);
                     let h = match unit {
