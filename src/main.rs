@@ -33,6 +33,10 @@ enum Emit {
 
 #[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
 enum MethodArg {
+    /// Exact matrix-exponential solution for linear models, BDF otherwise.
+    Auto,
+    /// Exact solution (linear models only).
+    Exact,
     /// Variable-order BDF.
     Bdf,
     /// ESDIRK3(4), cheap restarts for frequent doses.
@@ -91,7 +95,7 @@ enum Command {
         #[arg(long, default_value_t = 1e-9)]
         atol: f64,
         /// Integration method.
-        #[arg(long, value_enum, default_value = "bdf")]
+        #[arg(long, value_enum, default_value = "auto")]
         method: MethodArg,
     },
     /// Run a virtual trial: every patient of the population in every arm; summary on stdout.
@@ -124,7 +128,7 @@ enum Command {
         #[arg(long, default_value_t = 1e-9)]
         atol: f64,
         /// Integration method.
-        #[arg(long, value_enum, default_value = "bdf")]
+        #[arg(long, value_enum, default_value = "auto")]
         method: MethodArg,
     },
     /// Join the output directories of `twin trial --shard` runs into one.
@@ -350,6 +354,8 @@ fn main() -> ExitCode {
 fn solve_options(method: MethodArg, rtol: f64, atol: f64) -> twin::solve::SolveOptions {
     twin::solve::SolveOptions {
         method: match method {
+            MethodArg::Auto => twin::solve::Method::Auto,
+            MethodArg::Exact => twin::solve::Method::Exact,
             MethodArg::Bdf => twin::solve::Method::Bdf,
             MethodArg::Esdirk => twin::solve::Method::Esdirk34,
             MethodArg::Trbdf2 => twin::solve::Method::TrBdf2,
