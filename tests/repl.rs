@@ -287,3 +287,95 @@ fn binary_exit_codes() {
     let out = run(&["repl", "no/such/file.twin"], b"");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Nothing typed panics: every line of the examples and the stdlib, fed one by one (so blocks are
+/// cut at arbitrary places when a line is skipped), then junk commands, then a failing solve.
+#[test]
+fn nothing_panics() {
+    let mut s = Session::new(false);
+    s.set_out_dir(scratch("nothing_panics"));
+    let mut lines: Vec<String> = Vec::new();
+    for dir in ["examples", "stdlib"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "twin"))
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).expect("read");
+            lines.extend(text.lines().map(str::to_string));
+            // The same file with every third line dropped.
+            lines.extend(
+                text.lines()
+                    .enumerate()
+                    .filter(|(i, _)| i % 3 != 1)
+                    .map(|(_, l)| l.to_string()),
+            );
+            lines.push("}".into());
+            lines.push("}".into());
+        }
+    }
+    for junk in [
+        ":load",
+        ":load /",
+        ":load no/such.twin",
+        ":reload",
+        ":set",
+        ":set =",
+        ":set = 5",
+        ":set x =",
+        ":set clear",
+        ":dose",
+        ":dose clear",
+        ":dose into",
+        ":run until",
+        ":run every x",
+        ":run until -5 h",
+        ":run until 0 h every 1 h",
+        ":run foo",
+        ":plot",
+        ":plot a b c",
+        ":ir",
+        ":model",
+        ":model nope",
+        ":convert",
+        ":convert to",
+        ":convert 1 h to",
+        ":convert 1 h to 5",
+        ":convert 1 h to mg/",
+        ":type )",
+        "}}}}",
+        "(((",
+        "\"",
+        "5 mg ^ 0.5",
+        "1 / 0 mg",
+        "10 ^ 400",
+        "-",
+        "µ",
+        ":",
+        "::",
+        "::load",
+        "max(1 mg)",
+        "auc(conc)",
+        "t",
+        "activity",
+        "1e999 mg",
+        "0.0000000001 pg / 1e30 L",
+    ] {
+        lines.push(junk.to_string());
+    }
+    for l in &lines {
+        let _ = s.feed(l);
+    }
+    let _ = s.finish();
+    s.feed("model Blow { state x: 1 = 1; d/dt x = 10 /h * x * x; observe y: 1 = x }");
+    match s.feed(":run until 10 h every 1 h") {
+        Step::Done(r) => assert!(r.err.contains("the solver failed"), "{r:?}"),
+        other => panic!("{other:?}"),
+    }
+    match s.feed("2 * 3 mg") {
+        Step::Done(r) => assert_eq!(r.out, "6 mg\n"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -1418,6 +1418,11 @@ impl Session {
             );
         };
         let name = rest[..eq].trim();
+        if name.is_empty() {
+            return Reply::err(
+                "error: expected `:set NAME = VALUE`\n  help: e.g. :set weight = 80 kg or :set cyp2c9 = *1/*3\n",
+            );
+        }
         let value_raw = &rest[eq + 1..];
         let value = value_raw.trim();
         let vstart = arg.start + eq + 1 + (value_raw.len() - value_raw.trim_start().len());
