@@ -77,6 +77,8 @@ pub struct Checker {
     pub model: Option<model::ModelScope>,
     /// The function whose body is being checked (to report recursion).
     pub current_fn: Option<String>,
+    /// The statements of every checked model (after `extends` merging), by model index.
+    pub model_asts: Vec<ast::ModelDecl>,
     /// How deeply the expression being checked is nested (see [`MAX_DEPTH`]).
     pub depth: usize,
     /// Whether the outermost expression being checked was already reported as too deep.
@@ -119,6 +121,7 @@ impl Checker {
             scope: Scope::Const,
             model: None,
             current_fn: None,
+            model_asts: Vec::new(),
             depth: 0,
             too_deep: false,
         }
@@ -474,7 +477,39 @@ pub fn check_program(
         }
         for item in &m.file.items {
             if let ast::ItemKind::Model(md) = &item.kind {
+                let merged;
+                let md = match &md.base {
+                    None => md,
+                    Some(base) => {
+                        let name = base
+                            .parts
+                            .last()
+                            .cloned()
+                            .unwrap_or_else(|| md.name.clone());
+                        match c.global(&name, "model") {
+                            Some(Global::Model(b)) => {
+                                let body = model::merge_models(&c.model_asts[b].body, &md.body);
+                                merged = ast::ModelDecl {
+                                    name: md.name.clone(),
+                                    base: None,
+                                    body,
+                                };
+                                &merged
+                            }
+                            Some(_) => {
+                                c.report(Diagnostic::error(
+                                    codes::E0019,
+                                    format!("`{}` is not a model", name.text),
+                                    base.span,
+                                ));
+                                md
+                            }
+                            None => md,
+                        }
+                    }
+                };
                 let model = c.check_model(md, item.span);
+                c.model_asts.push(md.clone());
                 let scope = c.model.take().unwrap_or_default();
                 c.program.models.push(model);
                 scopes.push((md.name.text.clone(), scope));

@@ -1674,3 +1674,64 @@ pub fn cholesky(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
     }
     Some(l)
 }
+
+/// What a statement declares or sets, for merging a model into the one it `extends`.
+fn merge_key(k: &StmtKind) -> Option<String> {
+    Some(match k {
+        StmtKind::Covariate { name, .. }
+        | StmtKind::Genotype { name, .. }
+        | StmtKind::Param { name, .. }
+        | StmtKind::Let { name, .. }
+        | StmtKind::Compartment { name, .. }
+        | StmtKind::State { name, .. }
+        | StmtKind::Observe { name, .. } => format!("name {}", name.text),
+        StmtKind::Pathway { name, .. } => format!("pathway {}", name.text),
+        StmtKind::Deriv { target, .. } => format!("d/dt {}", target.joined()),
+        StmtKind::Vary { target, .. } => format!("vary {}", target.text),
+        StmtKind::Flow { from, to, .. } => format!(
+            "flow {} -> {}",
+            from.joined(),
+            to.as_ref()
+                .map(ast::Path::joined)
+                .unwrap_or_else(|| "out".into())
+        ),
+        StmtKind::Correlate { a, b, .. } => format!("correlate {} {}", a.text, b.text),
+        StmtKind::MolecularWeight { .. } => "molecular_weight".into(),
+        StmtKind::Error => return None,
+    })
+}
+
+/// The statements of a model that `extends` another: the base's statements, with each of `own`
+/// replacing the base statement it redefines (same name, same `d/dt` target, same flow, same
+/// `vary` target), pathways merged recursively, and the rest appended in order.
+pub fn merge_models(base: &[ast::Stmt], own: &[ast::Stmt]) -> Vec<ast::Stmt> {
+    let mut out: Vec<ast::Stmt> = base.to_vec();
+    for st in own {
+        let key = merge_key(&st.kind);
+        let at = key.as_ref().and_then(|k| {
+            out.iter()
+                .position(|b| merge_key(&b.kind).as_ref() == Some(k))
+        });
+        match (at, &st.kind) {
+            (Some(i), StmtKind::Pathway { name, body }) => {
+                if let StmtKind::Pathway {
+                    body: base_body, ..
+                } = &out[i].kind
+                {
+                    let merged = merge_models(base_body, body);
+                    out[i] = ast::Stmt {
+                        doc: st.doc.clone(),
+                        kind: StmtKind::Pathway {
+                            name: name.clone(),
+                            body: merged,
+                        },
+                        span: st.span,
+                    };
+                }
+            }
+            (Some(i), _) => out[i] = st.clone(),
+            (None, _) => out.push(st.clone()),
+        }
+    }
+    out
+}

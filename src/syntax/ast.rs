@@ -64,7 +64,7 @@ pub enum ItemKind {
     Fn(FnDecl),
     /// `gene CYP2C9 { allele … phenotype … }`.
     Gene(GeneDecl),
-    /// `model Name { … }`.
+    /// `model Name { … }` or `model Name extends Base { … }`.
     Model(ModelDecl),
     /// `trial Name { … }`.
     Trial(TrialDecl),
@@ -226,6 +226,10 @@ pub enum GeneStmt {
 pub struct ModelDecl {
     /// Model name.
     pub name: Name,
+    /// `extends Base`: start from another model's statements; a statement here that declares a
+    /// name the base declares (at the same pathway level) replaces it, a `pathway` merges into the
+    /// base's pathway of the same name, everything else is added.
+    pub base: Option<Path>,
     /// Statements in source order.
     pub body: Vec<Stmt>,
 }

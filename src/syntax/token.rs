@@ -25,6 +25,8 @@ pub enum Token {
     Fn,
     #[token("model")]
     Model,
+    #[token("extends")]
+    Extends,
     #[token("trial")]
     Trial,
     #[token("gene")]
@@ -334,6 +336,7 @@ impl Token {
             Unit => "unit",
             Fn => "fn",
             Model => "model",
+            Extends => "extends",
             Trial => "trial",
             Gene => "gene",
             Allele => "allele",
