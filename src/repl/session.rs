@@ -512,6 +512,26 @@ impl Session {
     /// Feeds one line (or several, separated by newlines). Lines are buffered while a `{` is open
     /// (commands, starting with `:`, never continue).
     pub fn feed(&mut self, input: &str) -> Step {
+        // A command cannot be part of a declaration: the open block is reported, then the command
+        // runs (so a script with a missing `}` does not swallow everything after it).
+        if !self.pending.is_empty() && input.trim_start().starts_with(':') {
+            let mut reply = self
+                .close("a command came before the closing `}`; the block was dropped")
+                .unwrap_or_default();
+            return match self.feed(input) {
+                Step::Done(r) => {
+                    reply.err.push_str(&r.err);
+                    reply.out.push_str(&r.out);
+                    Step::Done(reply)
+                }
+                Step::Quit(r) => {
+                    reply.err.push_str(&r.err);
+                    reply.out.push_str(&r.out);
+                    Step::Quit(reply)
+                }
+                Step::More => Step::Done(reply),
+            };
+        }
         if !self.pending.is_empty() {
             self.pending.push('\n');
         }
@@ -526,6 +546,11 @@ impl Session {
 
     /// Ends the input: an entry still waiting for its closing `}` is reported.
     pub fn finish(&mut self) -> Option<Reply> {
+        self.close("the input ended first; close the block with `}`")
+    }
+
+    /// Handles the buffered entry now, reporting an open `{` with `help`.
+    fn close(&mut self, help: &str) -> Option<Reply> {
         let text = std::mem::take(&mut self.pending);
         if text.trim().is_empty() {
             return None;
@@ -537,7 +562,7 @@ impl Session {
                 let d =
                     Diagnostic::error(codes::E0002, "unclosed `{`", Span::new(input, at, at + 1))
                         .with_label_message("this `{` is never closed")
-                        .with_help("the input ended first; close the block with `}`");
+                        .with_help(help);
                 Some(Reply::err(diagnostic::render(&sources, &[d], self.color)))
             }
             None => match self.process(&text) {
