@@ -402,6 +402,7 @@ pub fn execute(req: &Request) -> Result<Output, Failure> {
         .program
         .models
         .iter()
+        .filter(|m| m.span.file == first.file)
         .map(|m| m.name.clone())
         .collect();
     let model_name = match (&req.model, &req.arm) {

@@ -79,6 +79,9 @@ pub struct Checker {
     pub current_fn: Option<String>,
     /// The statements of every checked model (after `extends` merging), by model index.
     pub model_asts: Vec<ast::ModelDecl>,
+    /// What each checked model's module could see: statements a model inherits through
+    /// `extends` resolve names as in the module that wrote them.
+    pub model_visibility: Vec<Visibility>,
     /// How deeply the expression being checked is nested (see [`MAX_DEPTH`]).
     pub depth: usize,
     /// Whether the outermost expression being checked was already reported as too deep.
@@ -122,6 +125,7 @@ impl Checker {
             model: None,
             current_fn: None,
             model_asts: Vec::new(),
+            model_visibility: Vec::new(),
             depth: 0,
             too_deep: false,
         }
@@ -478,6 +482,7 @@ pub fn check_program(
         for item in &m.file.items {
             if let ast::ItemKind::Model(md) = &item.kind {
                 let merged;
+                let own_visible = c.visible.clone();
                 let md = match &md.base {
                     None => md,
                     Some(base) => {
@@ -488,6 +493,13 @@ pub fn check_program(
                             .unwrap_or_else(|| md.name.clone());
                         match c.global(&name, "model") {
                             Some(Global::Model(b)) => {
+                                // Names the base's own module could see stay visible (the
+                                // model's own module wins where both define one).
+                                if let Some(v) = c.model_visibility.get(b).cloned() {
+                                    for (k, g) in v.names {
+                                        c.visible.names.entry(k).or_insert(g);
+                                    }
+                                }
                                 let body = model::merge_models(&c.model_asts[b].body, &md.body);
                                 merged = ast::ModelDecl {
                                     name: md.name.clone(),
@@ -510,6 +522,8 @@ pub fn check_program(
                 };
                 let model = c.check_model(md, item.span);
                 c.model_asts.push(md.clone());
+                c.model_visibility
+                    .push(std::mem::replace(&mut c.visible, own_visible));
                 let scope = c.model.take().unwrap_or_default();
                 c.program.models.push(model);
                 scopes.push((md.name.text.clone(), scope));
