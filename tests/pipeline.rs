@@ -302,12 +302,18 @@ fn lowered(path: &str) -> Vec<twin::lower::Lowered> {
         .collect()
 }
 
-const EXAMPLES: &[&str] = &[
-    "examples/one_compartment_oral.twin",
-    "examples/two_compartment_iv.twin",
-    "examples/warfarin_pgx.twin",
-    "docs/syntax_tour.twin",
-];
+/// Every bundled example, the syntax tour and the benchmark models.
+fn examples() -> Vec<String> {
+    let mut v: Vec<String> = ["examples", "benches/models"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+        .map(|e| e.path().display().to_string())
+        .filter(|p| p.ends_with(".twin"))
+        .collect();
+    v.push("docs/syntax_tour.twin".into());
+    v.sort();
+    v
+}
 
 #[test]
 fn jit_and_interpreter_agree_on_every_example() {
@@ -319,7 +325,7 @@ fn jit_and_interpreter_agree_on_every_example() {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
         ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
     };
-    for path in EXAMPLES {
+    for path in &examples() {
         for l in lowered(path) {
             let m = &l.module;
             let jit = twin::jit::compile(m).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -377,7 +383,7 @@ fn jit_and_interpreter_agree_on_every_example() {
 
 #[test]
 fn symbolic_jacobian_matches_finite_differences_on_every_example() {
-    for path in EXAMPLES {
+    for path in &examples() {
         for l in lowered(path) {
             let m = &l.module;
             let interp = twin::ir::Interpreter::new(m.clone());
