@@ -6,6 +6,7 @@
 
 pub mod dosing;
 pub mod linear;
+pub mod lu;
 pub mod ode;
 
 pub use dosing::{Dose, DoseError, DoseKind, Regimen, Repeat};
