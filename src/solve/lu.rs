@@ -178,8 +178,8 @@ fn solve_fixed<const N: usize>(lu: &[f64], inv_diag: &[f64], piv: &[usize], b: &
     let Ok(b) = <&mut [f64; N]>::try_from(b) else {
         return;
     };
-    for k in 0..N {
-        b.swap(k, piv[k].min(N - 1));
+    for (k, &p) in piv.iter().enumerate() {
+        b.swap(k, p.min(N - 1));
     }
     for i in 0..N {
         let yi = b[i];
