@@ -17,7 +17,10 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 fn main() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/models/friberg_trial.twin");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/models/friberg_trial.twin"
+    );
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -28,10 +31,16 @@ fn main() {
     let t0 = Instant::now();
     let c = twin::driver::compile(path, &text);
     if c.has_errors() {
-        eprint!("{}", twin::diagnostic::render(&c.sources, &c.diagnostics, false));
+        eprint!(
+            "{}",
+            twin::diagnostic::render(&c.sources, &c.diagnostics, false)
+        );
         std::process::exit(1);
     }
-    println!("compile (parse + check): {:.2} ms", t0.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "compile (parse + check): {:.2} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
     let opts = TrialOptions {
         trial: None,
         seed: 1,
@@ -58,7 +67,10 @@ fn main() {
             Ok(s) => {
                 let failed: usize = s.arms.iter().map(|g| g.failed).sum();
                 let rate = 10_000.0 / secs;
-                println!("{threads} thread(s): {secs:.2} s, {rate:.0} patients/s ({:.0} per thread), {failed} failed", rate / threads as f64);
+                println!(
+                    "{threads} thread(s): {secs:.2} s, {rate:.0} patients/s ({:.0} per thread), {failed} failed",
+                    rate / threads as f64
+                );
                 rates.push(rate);
                 summaries.push(s.csv());
             }
@@ -70,7 +82,10 @@ fn main() {
     }
     if rates.len() == 2 {
         println!("speed-up on 2 threads: {:.2}x", rates[1] / rates[0]);
-        println!("identical summaries on 1 and 2 threads: {}", summaries[0] == summaries[1]);
+        println!(
+            "identical summaries on 1 and 2 threads: {}",
+            summaries[0] == summaries[1]
+        );
     }
     if let Some(m) = peak_rss_mib() {
         println!("peak resident memory: {m:.1} MiB");

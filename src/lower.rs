@@ -70,7 +70,9 @@ pub fn aggregates<'e>(e: &'e hir::Expr, out: &mut Vec<&'e hir::Expr>) {
             aggregates(a, out);
             aggregates(b, out);
         }
-        ExprKind::Builtin(_, args) | ExprKind::Call(_, args) => args.iter().for_each(|a| aggregates(a, out)),
+        ExprKind::Builtin(_, args) | ExprKind::Call(_, args) => {
+            args.iter().for_each(|a| aggregates(a, out))
+        }
         ExprKind::Switch { arms, .. } => arms.iter().for_each(|a| aggregates(a, out)),
         _ => {}
     }
@@ -295,7 +297,12 @@ impl Lower<'_> {
 }
 
 /// Lowers one model of a checked program (which must have no errors), with the doses of `arms`.
-pub fn lower(p: &hir::Program, m: &hir::Model, arms: &[&hir::Arm], opts: Options) -> Result<Lowered, Vec<BuildError>> {
+pub fn lower(
+    p: &hir::Program,
+    m: &hir::Model,
+    arms: &[&hir::Arm],
+    opts: Options,
+) -> Result<Lowered, Vec<BuildError>> {
     lower_trial(p, m, arms, &[], opts)
 }
 
@@ -453,7 +460,13 @@ pub fn lower_trial(
         aggregates(&e.value, &mut found);
     }
     for (k, a) in found.iter().enumerate() {
-        let ExprKind::Aggregate { kind, args, from, to } = &a.kind else {
+        let ExprKind::Aggregate {
+            kind,
+            args,
+            from,
+            to,
+        } = &a.kind
+        else {
             continue;
         };
         let mut observables = Vec::new();

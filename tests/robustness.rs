@@ -679,7 +679,10 @@ fn deep_nesting() {
             ),
         ));
         let unit = vec!["mg"; n].join("/");
-        inputs.push((format!("unit declaration of {n} factors"), format!("unit foo = 2 {unit}\n")));
+        inputs.push((
+            format!("unit declaration of {n} factors"),
+            format!("unit foo = 2 {unit}\n"),
+        ));
         inputs.push((
             format!("unit of {n} factors"),
             format!("model M {{\n    param y: {unit} = 1\n    observe o = y\n}}\n"),
