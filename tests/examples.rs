@@ -6,8 +6,11 @@
 //! - `examples/oncology_tgi.twin`: Simeoni growth phases in closed form, the Friberg steady state,
 //!   rates monotone in dose intensity, and the summary table.
 
+mod common;
+use common::{column, table};
+
 use twin::driver::{Compilation, compile};
-use twin::run::{Failure, Request, execute};
+use twin::run::Request;
 use twin::solve::{Method, SolveOptions};
 use twin::trial::job::{TrialOptions, run_trial};
 use twin::trial::output::Summary;
@@ -51,39 +54,6 @@ fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("twin-examples-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
-}
-
-/// Runs a request and returns (headers, rows).
-fn table(req: &Request) -> (Vec<String>, Vec<Vec<f64>>) {
-    let out = match execute(req) {
-        Ok(o) => o,
-        Err(Failure::Usage(m)) | Err(Failure::Solve(m)) => panic!("run failed: {m}"),
-        Err(Failure::Diagnostics(c, d)) => {
-            panic!("{}", twin::diagnostic::render(&c.sources, &d, false))
-        }
-    };
-    let mut lines = out.csv.lines();
-    let headers: Vec<String> = lines
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let rows = lines
-        .map(|l| {
-            l.split(',')
-                .map(|c| c.parse::<f64>().unwrap_or(f64::NAN))
-                .collect()
-        })
-        .collect();
-    (headers, rows)
-}
-
-fn column(headers: &[String], name: &str) -> usize {
-    headers
-        .iter()
-        .position(|h| h == name)
-        .unwrap_or_else(|| panic!("no column {name} in {headers:?}"))
 }
 
 /// (numeric stats: mean, sd, q05, q25, median, q75, q95) or (rate, lo, hi) of an arm's endpoint.

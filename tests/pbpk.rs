@@ -14,10 +14,13 @@
 //! - the voriconazole example: CYP2C19 poor:normal metabolizer exposure ratio against the published
 //!   range, the normal-metabolizer steady-state trough against the therapeutic window, and the trial.
 
+mod common;
+use common::{column, table};
+
 use twin::check::consts::{EvalError, Leaves, eval_in};
 use twin::check::hir::{self, Sym};
 use twin::driver::{Compilation, compile};
-use twin::run::{Failure, Request, execute};
+use twin::run::Request;
 use twin::solve::{Method, SolveOptions};
 use twin::source::Span;
 use twin::trial::job::{TrialOptions, run_trial};
@@ -87,39 +90,6 @@ fn param(c: &Compilation, model: &str, name: &str) -> f64 {
         },
     )
     .unwrap_or_else(|e| panic!("{name}: {}", e.message))
-}
-
-/// Runs a request and returns (headers, rows).
-fn table(req: &Request) -> (Vec<String>, Vec<Vec<f64>>) {
-    let out = match execute(req) {
-        Ok(o) => o,
-        Err(Failure::Usage(m)) | Err(Failure::Solve(m)) => panic!("run failed: {m}"),
-        Err(Failure::Diagnostics(c, d)) => {
-            panic!("{}", twin::diagnostic::render(&c.sources, &d, false))
-        }
-    };
-    let mut lines = out.csv.lines();
-    let headers: Vec<String> = lines
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let rows = lines
-        .map(|l| {
-            l.split(',')
-                .map(|c| c.parse::<f64>().unwrap_or(f64::NAN))
-                .collect()
-        })
-        .collect();
-    (headers, rows)
-}
-
-fn column(headers: &[String], name: &str) -> usize {
-    headers
-        .iter()
-        .position(|h| h == name)
-        .unwrap_or_else(|| panic!("no column {name} in {headers:?}"))
 }
 
 /// A one-patient run of `model` (a file that extends a stdlib model holds several models).

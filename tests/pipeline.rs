@@ -1,6 +1,9 @@
 //! End-to-end tests of the pipeline (source → check → lower → JIT → solve → CSV) against closed
 //! forms, conservation of mass, a second backend (the IR interpreter), and stable IR text.
 
+mod common;
+use common::{column, table};
+
 use twin::run::{Failure, Request, execute};
 use twin::solve::{Method, SolveOptions};
 
@@ -15,39 +18,6 @@ fn tight() -> SolveOptions {
         atol: 1e-12,
         ..Default::default()
     }
-}
-
-/// Runs a request and returns (headers, rows).
-fn table(req: &Request) -> (Vec<String>, Vec<Vec<f64>>) {
-    let out = match execute(req) {
-        Ok(o) => o,
-        Err(Failure::Usage(m)) | Err(Failure::Solve(m)) => panic!("run failed: {m}"),
-        Err(Failure::Diagnostics(c, d)) => {
-            panic!("{}", twin::diagnostic::render(&c.sources, &d, false))
-        }
-    };
-    let mut lines = out.csv.lines();
-    let headers: Vec<String> = lines
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let rows = lines
-        .map(|l| {
-            l.split(',')
-                .map(|c| c.parse::<f64>().unwrap_or(f64::NAN))
-                .collect()
-        })
-        .collect();
-    (headers, rows)
-}
-
-fn column(headers: &[String], name: &str) -> usize {
-    headers
-        .iter()
-        .position(|h| h == name)
-        .unwrap_or_else(|| panic!("no column {name} in {headers:?}"))
 }
 
 /// Max relative error over points where the reference exceeds 1e-6 of its peak.
