@@ -97,6 +97,33 @@ pub fn check_len(
     }
 }
 
+/// Checks the buffers of a call of function `kind` of `m` (unused ones are ignored).
+pub fn check_call(
+    m: &Module,
+    kind: FunctionKind,
+    inputs: &[f64],
+    params: &[f64],
+    states: &[f64],
+    out: &[f64],
+) -> Result<(), LengthError> {
+    let (name, out_name, out_len) = match kind {
+        FunctionKind::Setup => ("setup", "params", m.n_params()),
+        FunctionKind::Init => ("init", "y0", m.n_states()),
+        FunctionKind::Rhs => ("rhs", "dy", m.n_states()),
+        FunctionKind::Jacobian => ("jacobian", "values", m.sparsity.len()),
+        FunctionKind::Observe => ("observe", "out", m.n_observables()),
+    };
+    match kind {
+        FunctionKind::Setup => check_len(name, "inputs", m.n_inputs(), inputs.len())?,
+        FunctionKind::Init => check_len(name, "params", m.n_params(), params.len())?,
+        _ => {
+            check_len(name, "y", m.n_states(), states.len())?;
+            check_len(name, "params", m.n_params(), params.len())?;
+        }
+    }
+    check_len(name, out_name, out_len, out.len())
+}
+
 /// A module run by the interpreter, with the same checked API as the JIT's compiled model.
 #[derive(Debug)]
 pub struct Interpreter {
@@ -147,22 +174,29 @@ impl Interpreter {
         }
     }
 
+    /// Checks every buffer's length for `kind`, then runs it.
+    fn checked(
+        &self,
+        kind: FunctionKind,
+        t: f64,
+        inputs: &[f64],
+        params: &[f64],
+        states: &[f64],
+        out: &mut [f64],
+    ) -> Result<(), LengthError> {
+        check_call(&self.module, kind, inputs, params, states, out)?;
+        self.run(kind, t, inputs, params, states, out);
+        Ok(())
+    }
+
     /// inputs → parameters.
     pub fn setup(&self, inputs: &[f64], params: &mut [f64]) -> Result<(), LengthError> {
-        let m = &self.module;
-        check_len("setup", "inputs", m.n_inputs(), inputs.len())?;
-        check_len("setup", "params", m.n_params(), params.len())?;
-        self.run(FunctionKind::Setup, 0.0, inputs, &[], &[], params);
-        Ok(())
+        self.checked(FunctionKind::Setup, 0.0, inputs, &[], &[], params)
     }
 
     /// parameters → initial states.
     pub fn init(&self, params: &[f64], y0: &mut [f64]) -> Result<(), LengthError> {
-        let m = &self.module;
-        check_len("init", "params", m.n_params(), params.len())?;
-        check_len("init", "y0", m.n_states(), y0.len())?;
-        self.run(FunctionKind::Init, 0.0, &[], params, &[], y0);
-        Ok(())
+        self.checked(FunctionKind::Init, 0.0, &[], params, &[], y0)
     }
 
     /// (t, y, p) → dy/dt.
@@ -173,12 +207,7 @@ impl Interpreter {
         params: &[f64],
         dy: &mut [f64],
     ) -> Result<(), LengthError> {
-        let m = &self.module;
-        check_len("rhs", "y", m.n_states(), y.len())?;
-        check_len("rhs", "params", m.n_params(), params.len())?;
-        check_len("rhs", "dy", m.n_states(), dy.len())?;
-        self.run(FunctionKind::Rhs, t, &[], params, y, dy);
-        Ok(())
+        self.checked(FunctionKind::Rhs, t, &[], params, y, dy)
     }
 
     /// (t, y, p) → Jacobian non-zeros in [`Module::sparsity`] order.
@@ -189,12 +218,7 @@ impl Interpreter {
         params: &[f64],
         values: &mut [f64],
     ) -> Result<(), LengthError> {
-        let m = &self.module;
-        check_len("jacobian", "y", m.n_states(), y.len())?;
-        check_len("jacobian", "params", m.n_params(), params.len())?;
-        check_len("jacobian", "values", m.sparsity.len(), values.len())?;
-        self.run(FunctionKind::Jacobian, t, &[], params, y, values);
-        Ok(())
+        self.checked(FunctionKind::Jacobian, t, &[], params, y, values)
     }
 
     /// (t, y, p) → observables.
@@ -205,11 +229,6 @@ impl Interpreter {
         params: &[f64],
         out: &mut [f64],
     ) -> Result<(), LengthError> {
-        let m = &self.module;
-        check_len("observe", "y", m.n_states(), y.len())?;
-        check_len("observe", "params", m.n_params(), params.len())?;
-        check_len("observe", "out", m.n_observables(), out.len())?;
-        self.run(FunctionKind::Observe, t, &[], params, y, out);
-        Ok(())
+        self.checked(FunctionKind::Observe, t, &[], params, y, out)
     }
 }

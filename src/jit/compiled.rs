@@ -8,7 +8,7 @@
 use cranelift_jit::JITModule;
 
 use super::abi::ModelFn;
-use crate::ir::interp::check_len;
+use crate::ir::interp::check_call;
 use crate::ir::{FunctionKind, LengthError, Module};
 
 /// A JIT-compiled module.
@@ -86,22 +86,29 @@ impl CompiledModel {
         }
     }
 
+    /// Checks every buffer's length for `kind`, then runs it.
+    fn checked(
+        &self,
+        kind: FunctionKind,
+        t: f64,
+        inputs: &[f64],
+        params: &[f64],
+        states: &[f64],
+        out: &mut [f64],
+    ) -> Result<(), LengthError> {
+        check_call(&self.module, kind, inputs, params, states, out)?;
+        self.call(kind, t, inputs, params, states, out);
+        Ok(())
+    }
+
     /// inputs → parameters.
     pub fn setup(&self, inputs: &[f64], params: &mut [f64]) -> Result<(), LengthError> {
-        let m = &self.module;
-        check_len("setup", "inputs", m.n_inputs(), inputs.len())?;
-        check_len("setup", "params", m.n_params(), params.len())?;
-        self.call(FunctionKind::Setup, 0.0, inputs, &[], &[], params);
-        Ok(())
+        self.checked(FunctionKind::Setup, 0.0, inputs, &[], &[], params)
     }
 
     /// parameters → initial states.
     pub fn init(&self, params: &[f64], y0: &mut [f64]) -> Result<(), LengthError> {
-        let m = &self.module;
-        check_len("init", "params", m.n_params(), params.len())?;
-        check_len("init", "y0", m.n_states(), y0.len())?;
-        self.call(FunctionKind::Init, 0.0, &[], params, &[], y0);
-        Ok(())
+        self.checked(FunctionKind::Init, 0.0, &[], params, &[], y0)
     }
 
     /// (t, y, p) → dy/dt.
@@ -112,12 +119,7 @@ impl CompiledModel {
         params: &[f64],
         dy: &mut [f64],
     ) -> Result<(), LengthError> {
-        let m = &self.module;
-        check_len("rhs", "y", m.n_states(), y.len())?;
-        check_len("rhs", "params", m.n_params(), params.len())?;
-        check_len("rhs", "dy", m.n_states(), dy.len())?;
-        self.call(FunctionKind::Rhs, t, &[], params, y, dy);
-        Ok(())
+        self.checked(FunctionKind::Rhs, t, &[], params, y, dy)
     }
 
     /// (t, y, p) → Jacobian non-zeros in [`Module::sparsity`] order.
@@ -128,12 +130,7 @@ impl CompiledModel {
         params: &[f64],
         values: &mut [f64],
     ) -> Result<(), LengthError> {
-        let m = &self.module;
-        check_len("jacobian", "y", m.n_states(), y.len())?;
-        check_len("jacobian", "params", m.n_params(), params.len())?;
-        check_len("jacobian", "values", m.sparsity.len(), values.len())?;
-        self.call(FunctionKind::Jacobian, t, &[], params, y, values);
-        Ok(())
+        self.checked(FunctionKind::Jacobian, t, &[], params, y, values)
     }
 
     /// (t, y, p) → observables.
@@ -144,11 +141,6 @@ impl CompiledModel {
         params: &[f64],
         out: &mut [f64],
     ) -> Result<(), LengthError> {
-        let m = &self.module;
-        check_len("observe", "y", m.n_states(), y.len())?;
-        check_len("observe", "params", m.n_params(), params.len())?;
-        check_len("observe", "out", m.n_observables(), out.len())?;
-        self.call(FunctionKind::Observe, t, &[], params, y, out);
-        Ok(())
+        self.checked(FunctionKind::Observe, t, &[], params, y, out)
     }
 }
