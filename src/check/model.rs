@@ -127,6 +127,19 @@ pub fn refs(e: &hir::Expr, out: &mut Vec<(Sym, Span)>) {
     }
 }
 
+/// The first reference in `e` to something that changes over time (a state, `let`, observable
+/// or `t`), which per-patient values must not use.
+fn time_varying_ref(e: &hir::Expr) -> Option<(Sym, Span)> {
+    let mut rs = Vec::new();
+    refs(e, &mut rs);
+    rs.into_iter().find(|(s, _)| {
+        matches!(
+            s,
+            Sym::State(_) | Sym::Let(_) | Sym::Observable(_) | Sym::Time
+        )
+    })
+}
+
 impl Checker {
     /// Resolves `full` from inside pathway `prefix`, innermost namespace first.
     pub(super) fn model_ref(&mut self, prefix: &str, full: &str, span: Span) -> Option<hir::Expr> {
@@ -307,32 +320,25 @@ impl Checker {
             (None, false) => value,
         };
         // A param is constant per patient.
-        if let Sym::Param(_) = sym {
-            let mut rs = Vec::new();
-            refs(&value, &mut rs);
-            if let Some((bad, at)) = rs.iter().find(|(s, _)| {
-                matches!(
-                    s,
-                    Sym::State(_) | Sym::Let(_) | Sym::Observable(_) | Sym::Time
-                )
-            }) {
-                let name = self.sym_name(*bad);
-                self.report(
-                    Diagnostic::error(
-                        codes::E0019,
-                        format!(
-                            "param `{}` depends on `{name}`, which changes over time",
-                            p.name
-                        ),
-                        *at,
-                    )
-                    .with_label(p.name_span, "a param is constant for each patient")
-                    .with_help(format!(
-                        "declare `{}` with `let` instead of `param`",
+        if let Sym::Param(_) = sym
+            && let Some((bad, at)) = time_varying_ref(&value)
+        {
+            let name = self.sym_name(bad);
+            self.report(
+                Diagnostic::error(
+                    codes::E0019,
+                    format!(
+                        "param `{}` depends on `{name}`, which changes over time",
                         p.name
-                    )),
-                );
-            }
+                    ),
+                    at,
+                )
+                .with_label(p.name_span, "a param is constant for each patient")
+                .with_help(format!(
+                    "declare `{}` with `let` instead of `param`",
+                    p.name
+                )),
+            );
         }
         self.scope = saved;
         if let Some(m) = self.model.as_mut() {
@@ -756,17 +762,10 @@ impl Checker {
                         &format!("the initial value of `{name}`"),
                         codes::E0008,
                     );
-                    let mut rs = Vec::new();
-                    refs(&h, &mut rs);
-                    if let Some((bad, at)) = rs.iter().find(|(s, _)| {
-                        matches!(
-                            s,
-                            Sym::State(_) | Sym::Let(_) | Sym::Observable(_) | Sym::Time
-                        )
-                    }) {
-                        let bad = self.sym_name(*bad);
+                    if let Some((bad, at)) = time_varying_ref(&h) {
+                        let bad = self.sym_name(bad);
                         self.report(
-                            Diagnostic::error(codes::E0019, format!("the initial value of `{name}` depends on `{bad}`, which changes over time"), *at)
+                            Diagnostic::error(codes::E0019, format!("the initial value of `{name}` depends on `{bad}`, which changes over time"), at)
                                 .with_help("initial values may use params, covariates and genotypes"),
                         );
                     }
