@@ -348,16 +348,24 @@ impl<'a> Node<'a> {
                     g.body.iter().map(Node::Gene).collect(),
                     false,
                 ),
-                ItemKind::Model(m) => match &m.base {
+                ItemKind::Model(m) => match m.bases.last() {
                     None => (
                         format!("model {}", m.name.text),
                         m.name.span,
                         m.body.iter().map(Node::Stmt).collect(),
                         false,
                     ),
-                    Some(base) => (
-                        format!("model {} extends {}", m.name.text, base.joined()),
-                        base.span,
+                    Some(last) => (
+                        format!(
+                            "model {} extends {}",
+                            m.name.text,
+                            m.bases
+                                .iter()
+                                .map(Path::joined)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        last.span,
                         m.body.iter().map(Node::Stmt).collect(),
                         false,
                     ),
@@ -941,6 +949,9 @@ impl<'s> Printer<'s> {
                 s
             }
             StmtKind::MolecularWeight { value } => format!("molecular_weight = {}", e(value)),
+            StmtKind::Input { name, unit } => {
+                format!("input {}: {}", name.text, self.unit(unit, UnitPos::Top))
+            }
             StmtKind::Pathway { .. } | StmtKind::Error => String::new(),
         }
     }
@@ -1413,7 +1424,7 @@ fn collect_regions_stmts(body: &[Stmt], out: &mut Vec<(usize, usize)>) {
             StmtKind::Flow { rate, .. } => collect_regions(rate, out),
             StmtKind::Vary { dist, .. } => collect_regions_call(dist, out),
             StmtKind::Pathway { body, .. } => collect_regions_stmts(body, out),
-            StmtKind::Genotype { .. } | StmtKind::Error => {}
+            StmtKind::Genotype { .. } | StmtKind::Input { .. } | StmtKind::Error => {}
         }
     }
 }

@@ -137,6 +137,8 @@ impl Lower<'_> {
                 let v = &self.m.observables[i].value;
                 self.expr(v)
             }
+            // Unreachable: a model with inputs is refused before lowering.
+            Sym::Input(_) => self.c(f64::NAN),
             Sym::Time => self.b.time(),
             Sym::FnArg(i) => match self.args.last().and_then(|a| a.get(i)) {
                 Some(e) => *e,
@@ -315,6 +317,15 @@ pub fn lower_trial(
     endpoints: &[hir::Endpoint],
     opts: Options,
 ) -> Result<Lowered, Vec<BuildError>> {
+    if !m.inputs.is_empty() {
+        return Err(m
+            .inputs
+            .iter()
+            .map(|i| BuildError::UndefinedInput {
+                name: i.name.clone(),
+            })
+            .collect());
+    }
     let mut b = ModuleBuilder::new(&m.name);
     let mut inputs = Vec::new();
     let mut covs = Vec::new();

@@ -455,6 +455,12 @@ pub fn execute(req: &Request) -> Result<Output, Failure> {
             }
         },
     };
+    if let Some(m) = first.program.models.iter().find(|m| m.name == model_name) {
+        let diags = crate::check::model::undefined_inputs(m, None);
+        if !diags.is_empty() {
+            return Err(Failure::Diagnostics(Box::new(first), diags));
+        }
+    }
     let extras: Vec<(String, String)> = if req.doses.is_empty() {
         Vec::new()
     } else {

@@ -57,6 +57,8 @@ pub enum Sym {
     Let(usize),
     /// An observable defined by `observe x = …`.
     Observable(usize),
+    /// An `input` no statement of the model defines (index into [`Model::inputs`]).
+    Input(usize),
     /// Model time, in hours.
     Time,
     /// A parameter of the enclosing function.
@@ -425,6 +427,17 @@ pub struct Observable {
     pub span: Span,
 }
 
+/// An `input` the model requires but does not define: it can be extended, not run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    /// Qualified name.
+    pub name: String,
+    /// The unit the definition must have (its dimension).
+    pub unit: Unit,
+    /// Declaration span.
+    pub span: Span,
+}
+
 /// A checked model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
@@ -450,6 +463,10 @@ pub struct Model {
     pub observables: Vec<Observable>,
     /// Molecular weight in g/mol, if declared.
     pub molecular_weight: Option<f64>,
+    /// Inputs left undefined: a model with any cannot be run or used in a trial.
+    pub inputs: Vec<Input>,
+    /// Span of the model's name.
+    pub name_span: Span,
     /// Params and lets in dependency order (each after everything it refers to).
     pub order: Vec<Sym>,
     /// Declaration span.

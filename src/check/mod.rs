@@ -82,6 +82,9 @@ pub struct Checker {
     /// What each checked model's module could see: statements a model inherits through
     /// `extends` resolve names as in the module that wrote them.
     pub model_visibility: Vec<Visibility>,
+    /// The inputs of the bases of the model about to be checked, whose definitions must match
+    /// them (see [`model::merge_models`]).
+    pub merged_inputs: Vec<model::MergedInput>,
     /// How deeply the expression being checked is nested (see [`MAX_DEPTH`]).
     pub depth: usize,
     /// Whether the outermost expression being checked was already reported as too deep.
@@ -126,6 +129,7 @@ impl Checker {
             current_fn: None,
             model_asts: Vec::new(),
             model_visibility: Vec::new(),
+            merged_inputs: Vec::new(),
             depth: 0,
             too_deep: false,
         }
@@ -483,9 +487,12 @@ pub fn check_program(
             if let ast::ItemKind::Model(md) = &item.kind {
                 let merged;
                 let own_visible = c.visible.clone();
-                let md = match &md.base {
-                    None => md,
-                    Some(base) => {
+                let mut inherited_inputs = Vec::new();
+                let md = if md.bases.is_empty() {
+                    md
+                } else {
+                    let mut bases: Vec<usize> = Vec::new();
+                    for base in &md.bases {
                         let name = base
                             .parts
                             .last()
@@ -500,26 +507,61 @@ pub fn check_program(
                                         c.visible.names.entry(k).or_insert(g);
                                     }
                                 }
-                                let body = model::merge_models(&c.model_asts[b].body, &md.body);
-                                merged = ast::ModelDecl {
-                                    name: md.name.clone(),
-                                    base: None,
-                                    body,
-                                };
-                                &merged
+                                bases.push(b);
                             }
-                            Some(_) => {
-                                c.report(Diagnostic::error(
-                                    codes::E0019,
-                                    format!("`{}` is not a model", name.text),
-                                    base.span,
-                                ));
-                                md
-                            }
-                            None => md,
+                            Some(_) => c.report(Diagnostic::error(
+                                codes::E0019,
+                                format!("`{}` is not a model", name.text),
+                                base.span,
+                            )),
+                            None => {}
                         }
                     }
+                    let bodies: Vec<&[ast::Stmt]> =
+                        bases.iter().map(|b| c.model_asts[*b].body.as_slice()).collect();
+                    let m = model::merge_models(&bodies, &md.body);
+                    for conflict in &m.conflicts {
+                        let base_name = |i: usize| {
+                            bases
+                                .get(i)
+                                .and_then(|b| c.program.models.get(*b))
+                                .map(|m| m.name.clone())
+                                .unwrap_or_default()
+                        };
+                        let (a, b) = (base_name(conflict.first_base), base_name(conflict.second_base));
+                        let at = md
+                            .bases
+                            .iter()
+                            .find(|p| p.parts.last().is_some_and(|n| n.text == b))
+                            .map(|p| p.span)
+                            .unwrap_or(md.name.span);
+                        c.report(
+                            Diagnostic::error(
+                                codes::E0036,
+                                format!(
+                                    "`{a}` and `{b}` both set {} differently",
+                                    conflict.what
+                                ),
+                                at,
+                            )
+                            .with_label_message(format!("`{}` extends both", md.name.text))
+                            .with_label(conflict.first, format!("set by `{a}`"))
+                            .with_label(conflict.second, format!("set by `{b}`"))
+                            .with_help(format!(
+                                "set {} in `{}` itself to choose (a statement of the model replaces both)",
+                                conflict.what, md.name.text
+                            )),
+                        );
+                    }
+                    inherited_inputs = m.inputs;
+                    merged = ast::ModelDecl {
+                        name: md.name.clone(),
+                        bases: Vec::new(),
+                        body: m.body,
+                    };
+                    &merged
                 };
+                c.merged_inputs = inherited_inputs;
                 let model = c.check_model(md, item.span);
                 c.model_asts.push(md.clone());
                 c.model_visibility

@@ -62,6 +62,8 @@ pub struct ModelScope {
     pub pathways: Vec<String>,
     /// Symbols referenced anywhere (for unused warnings).
     pub used: BTreeSet<Sym>,
+    /// Inputs no statement defines.
+    pub inputs: Vec<hir::Input>,
 }
 
 impl ModelScope {
@@ -221,6 +223,7 @@ impl Checker {
                     .map(|d| d.ty)
                     .unwrap_or(Type::Error)
             }
+            Sym::Input(i) => Type::Num(m.inputs[i].unit),
             Sym::Time => Type::Num(self.hour),
             Sym::FnArg(_) | Sym::GeneActivity => Type::Num(Unit::ONE),
         }
@@ -394,6 +397,7 @@ impl Checker {
             Sym::State(i) => m.states[i].0.clone(),
             Sym::Let(i) => m.lets[i].name.clone(),
             Sym::Observable(i) => m.observables[i].name.clone(),
+            Sym::Input(i) => m.inputs[i].name.clone(),
             Sym::Time => "t".into(),
             Sym::FnArg(i) => format!("arg{i}"),
             Sym::GeneActivity => "activity".into(),
@@ -648,6 +652,19 @@ impl Checker {
                     let sym = Sym::State(m.states.len() - 1);
                     self.declare(q(name), sym, name.span);
                 }
+                StmtKind::Input { name, unit } => {
+                    let Some(u) = self.unit(unit) else { continue };
+                    let Some(m) = self.model.as_mut() else {
+                        continue;
+                    };
+                    m.inputs.push(hir::Input {
+                        name: q(name),
+                        unit: u,
+                        span: st.span,
+                    });
+                    let sym = Sym::Input(m.inputs.len() - 1);
+                    self.declare(q(name), sym, name.span);
+                }
                 StmtKind::Pathway { name, body } => {
                     let inner = format!("{prefix}{}.", name.text);
                     if let Some(m) = self.model.as_mut() {
@@ -673,6 +690,8 @@ impl Checker {
         self.model = Some(ModelScope::default());
         let mut deferred = Vec::new();
         self.collect(&decl.body, "", &mut deferred);
+        let inherited = std::mem::take(&mut self.merged_inputs);
+        self.check_merged_inputs(&inherited);
 
         // Molecular weight first: flows and doses may need it.
         let mut molecular_weight = None;
@@ -1150,6 +1169,8 @@ impl Checker {
             lets,
             observables,
             molecular_weight,
+            inputs: m.inputs.clone(),
+            name_span: decl.name.span,
             order,
             span,
         }
@@ -1683,7 +1704,8 @@ fn merge_key(k: &StmtKind) -> Option<String> {
         | StmtKind::Let { name, .. }
         | StmtKind::Compartment { name, .. }
         | StmtKind::State { name, .. }
-        | StmtKind::Observe { name, .. } => format!("name {}", name.text),
+        | StmtKind::Observe { name, .. }
+        | StmtKind::Input { name, .. } => format!("name {}", name.text),
         StmtKind::Pathway { name, .. } => format!("pathway {}", name.text),
         StmtKind::Deriv { target, .. } => format!("d/dt {}", target.joined()),
         StmtKind::Vary { target, .. } => format!("vary {}", target.text),
@@ -1700,37 +1722,294 @@ fn merge_key(k: &StmtKind) -> Option<String> {
     })
 }
 
-/// The statements of a model that `extends` another: the base's statements, with each of `own`
-/// replacing the base statement it redefines (same name, same `d/dt` target, same flow, same
-/// `vary` target), pathways merged recursively, and the rest appended in order.
-pub fn merge_models(base: &[ast::Stmt], own: &[ast::Stmt]) -> Vec<ast::Stmt> {
-    let mut out: Vec<ast::Stmt> = base.to_vec();
-    for st in own {
-        let key = merge_key(&st.kind);
-        let at = key.as_ref().and_then(|k| {
-            out.iter()
-                .position(|b| merge_key(&b.kind).as_ref() == Some(k))
-        });
-        match (at, &st.kind) {
-            (Some(i), StmtKind::Pathway { name, body }) => {
-                if let StmtKind::Pathway {
-                    body: base_body, ..
-                } = &out[i].kind
-                {
-                    let merged = merge_models(base_body, body);
+/// A merge key as the user would write it: `` `ktr` ``, `` `d/dt marrow.circ` ``.
+fn describe_key(prefix: &str, key: &str) -> String {
+    match key.split_once(' ') {
+        Some(("name", n)) => format!("`{prefix}{n}`"),
+        Some(("d/dt", n)) => format!("`d/dt {prefix}{n}`"),
+        Some(("vary", n)) => format!("`vary {prefix}{n}`"),
+        Some(("flow", f)) if prefix.is_empty() => format!("`flow {f}`"),
+        Some(("flow", f)) => format!("`flow {f}` in `{}`", prefix.trim_end_matches('.')),
+        Some(("correlate", ab)) => format!("`correlate {}`", ab.replace(' ', ", ")),
+        _ => format!("`{prefix}{key}`"),
+    }
+}
+
+/// The text of a statement without its spans and doc comment, so that two statements written
+/// alike in different places compare equal.
+fn shape(k: &StmtKind) -> String {
+    let text = format!("{k:?}");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("Span { file: FileId(") {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        match rest.find(" }") {
+            Some(j) => rest = &rest[j + 2..],
+            None => break,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Two bases of a model that set the same thing differently.
+#[derive(Debug, Clone)]
+pub struct MergeConflict {
+    /// What both set, as the user would write it (`` `ktr` ``).
+    pub what: String,
+    /// The earlier base's statement.
+    pub first: Span,
+    /// The index of the earlier base in the `extends` list.
+    pub first_base: usize,
+    /// The later base's statement (the one that wins unless the model resolves it).
+    pub second: Span,
+    /// The index of the later base.
+    pub second_base: usize,
+}
+
+/// An `input` met while merging: after checking, whatever defines its name must have its unit.
+#[derive(Debug, Clone)]
+pub struct MergedInput {
+    /// Qualified name.
+    pub name: String,
+    /// The declared unit.
+    pub unit: ast::UnitExpr,
+    /// Span of the input's name.
+    pub span: Span,
+}
+
+/// The result of [`merge_models`].
+#[derive(Debug, Clone, Default)]
+pub struct Merged {
+    /// The merged statements.
+    pub body: Vec<ast::Stmt>,
+    /// Disagreements between bases that the model does not resolve.
+    pub conflicts: Vec<MergeConflict>,
+    /// Every input of every base and of the model.
+    pub inputs: Vec<MergedInput>,
+}
+
+/// Where a merged statement came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layer {
+    /// The base at this index of the `extends` list.
+    Base(usize),
+    /// The model's own body.
+    Own,
+}
+
+struct Merger {
+    conflicts: Vec<(String, MergeConflict)>,
+    resolved: Vec<String>,
+    inputs: Vec<MergedInput>,
+    /// The layer each statement in the result came from, by the statement's span.
+    layers: HashMap<Span, Layer>,
+}
+
+impl Merger {
+    /// Merges `stmts` (all from `layer`) into `out`.
+    fn merge(&mut self, out: &mut Vec<ast::Stmt>, stmts: &[ast::Stmt], layer: Layer, prefix: &str) {
+        for st in stmts {
+            if let StmtKind::Input { name, unit } = &st.kind {
+                self.inputs.push(MergedInput {
+                    name: format!("{prefix}{}", name.text),
+                    unit: unit.clone(),
+                    span: name.span,
+                });
+            }
+            let key = merge_key(&st.kind);
+            // A statement of the model's own body never replaces another of its own: two of them
+            // are reported by the checker.
+            let at = key.as_ref().and_then(|k| {
+                out.iter().position(|b| {
+                    merge_key(&b.kind).as_ref() == Some(k)
+                        && !(layer == Layer::Own && self.layers.get(&b.span) == Some(&Layer::Own))
+                })
+            });
+            let (Some(i), Some(key)) = (at, key) else {
+                out.push(st.clone());
+                self.layers.insert(st.span, layer);
+                continue;
+            };
+            let qualified = format!("{prefix}{key}");
+            let earlier = self.layers.get(&out[i].span).copied().unwrap_or(layer);
+            match (&out[i].kind, &st.kind) {
+                (
+                    StmtKind::Pathway {
+                        body: base_body, ..
+                    },
+                    StmtKind::Pathway { name, body },
+                ) => {
+                    let inner = format!("{prefix}{}.", name.text);
+                    let mut merged = base_body.clone();
+                    self.merge(&mut merged, body, layer, &inner);
+                    let doc = if st.doc.is_empty() {
+                        out[i].doc.clone()
+                    } else {
+                        st.doc.clone()
+                    };
                     out[i] = ast::Stmt {
-                        doc: st.doc.clone(),
+                        doc,
                         kind: StmtKind::Pathway {
                             name: name.clone(),
                             body: merged,
                         },
                         span: st.span,
                     };
+                    self.layers.insert(st.span, layer);
+                }
+                // An input is met by any definition of its name: the definition stays.
+                (_, StmtKind::Input { .. }) => {}
+                (StmtKind::Input { .. }, _) => {
+                    out[i] = st.clone();
+                    self.layers.insert(st.span, layer);
+                }
+                _ => {
+                    match (earlier, layer) {
+                        (Layer::Base(a), Layer::Base(b))
+                            if a != b
+                                && out[i].span != st.span
+                                && shape(&out[i].kind) != shape(&st.kind) =>
+                        {
+                            self.conflicts.push((
+                                qualified,
+                                MergeConflict {
+                                    what: describe_key(prefix, &key),
+                                    first: out[i].span,
+                                    first_base: a,
+                                    second: st.span,
+                                    second_base: b,
+                                },
+                            ));
+                        }
+                        (_, Layer::Own) => self.resolved.push(qualified),
+                        _ => {}
+                    }
+                    out[i] = st.clone();
+                    self.layers.insert(st.span, layer);
                 }
             }
-            (Some(i), _) => out[i] = st.clone(),
-            (None, _) => out.push(st.clone()),
         }
     }
-    out
+}
+
+/// The statements of a model that `extends` others: each base's statements (already merged with
+/// its own bases) in order, then the model's own. A later statement replaces an earlier one that
+/// sets the same thing (same name at the same pathway level, same `d/dt` target, same flow, same
+/// `vary` target); pathways merge recursively; a definition meets an `input` of the same name
+/// (the input is dropped); everything else is added in order. Two bases that set the same thing
+/// differently are a conflict unless the model's own statements set it too.
+pub fn merge_models(bases: &[&[ast::Stmt]], own: &[ast::Stmt]) -> Merged {
+    let mut m = Merger {
+        conflicts: Vec::new(),
+        resolved: Vec::new(),
+        inputs: Vec::new(),
+        layers: HashMap::new(),
+    };
+    let mut out = Vec::new();
+    for (b, body) in bases.iter().enumerate() {
+        m.merge(&mut out, body, Layer::Base(b), "");
+    }
+    m.merge(&mut out, own, Layer::Own, "");
+    let resolved = m.resolved;
+    Merged {
+        body: out,
+        conflicts: m
+            .conflicts
+            .into_iter()
+            .filter(|(k, _)| !resolved.contains(k))
+            .map(|(_, c)| c)
+            .collect(),
+        inputs: m.inputs,
+    }
+}
+
+/// E0037 for every input `m` leaves undefined, reported at `used` (where a trial names the
+/// model; the model's name when it is run directly), with the input and the model.
+pub fn undefined_inputs(m: &hir::Model, used: Option<Span>) -> Vec<Diagnostic> {
+    m.inputs
+        .iter()
+        .map(|i| {
+            let d = Diagnostic::error(
+                codes::E0037,
+                format!("model `{}` leaves input `{}` undefined", m.name, i.name),
+                used.unwrap_or(m.name_span),
+            )
+            .with_label_message("a model with an undefined input cannot run")
+            .with_label(i.span, "the input is declared here");
+            match used {
+                Some(_) => d.with_label(m.name_span, format!("`{}` does not define it", m.name)),
+                None => d,
+            }
+            .with_help(format!(
+                "run a model that extends `{}` and defines `{}` (a `let`, `param` or `observe` of the same name)",
+                m.name, i.name
+            ))
+        })
+        .collect()
+}
+
+impl Checker {
+    /// Whatever defines an inherited `input` must have the input's dimension (E0038); a wrong
+    /// definition is then treated as invalid, so its uses report nothing more. Called once the
+    /// merged model's names are collected.
+    fn check_merged_inputs(&mut self, inputs: &[MergedInput]) {
+        for input in inputs {
+            let Some(want) = self.unit(&input.unit) else {
+                continue;
+            };
+            let Some(sym) = self
+                .model
+                .as_ref()
+                .and_then(|m| m.names.get(&input.name).copied())
+            else {
+                continue;
+            };
+            let def_span = self
+                .model
+                .as_ref()
+                .and_then(|m| m.spans.get(&sym).copied())
+                .unwrap_or(input.span);
+            if def_span == input.span {
+                continue;
+            }
+            let ty = self.sym_type(sym);
+            let ok = match ty {
+                Type::Num(u) => u.dim == want.dim,
+                Type::Error => true,
+                _ => false,
+            };
+            if ok {
+                continue;
+            }
+            let found = self.describe_type(ty);
+            let mut d = Diagnostic::error(
+                codes::E0038,
+                format!(
+                    "`{}` is an input in {} but is defined as {found}",
+                    input.name,
+                    self.describe(want)
+                ),
+                def_span,
+            )
+            .with_label_message(format!("this is {found}"))
+            .with_label(
+                input.span,
+                format!("required as {}", self.describe(want)),
+            );
+            d = match ty {
+                Type::Num(u) => d.with_help(self.conversion_help(u, want)),
+                _ => d.with_help(format!(
+                    "define `{}` as a number in {}",
+                    input.name,
+                    self.describe(want)
+                )),
+            };
+            self.report(d);
+            if let Some(p) = self.pending_mut(sym) {
+                p.done = Some(error_expr(def_span));
+            }
+        }
+    }
 }

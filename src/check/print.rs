@@ -45,6 +45,9 @@ pub fn model(p: &hir::Program, m: &hir::Model, units: &UnitTable) -> String {
             g.name, gene.name, gene.diplotype_names[g.default]
         );
     }
+    for i in &m.inputs {
+        let _ = writeln!(out, "  input {}: {}", i.name, u(i.unit));
+    }
     let cx = Cx { p, m, units };
     for s in &m.order {
         match s {
@@ -366,6 +369,12 @@ impl Cx<'_> {
                 .observables
                 .get(i)
                 .map(|o| o.name.clone())
+                .unwrap_or_default(),
+            Sym::Input(i) => self
+                .m
+                .inputs
+                .get(i)
+                .map(|x| x.name.clone())
                 .unwrap_or_default(),
             Sym::Time => "t".into(),
             Sym::FnArg(i) => format!("${i}"),

@@ -678,6 +678,9 @@ impl Checker {
             }
         };
         let model = self.program.models[midx].clone();
+        for d in super::model::undefined_inputs(&model, Some(mp.span)) {
+            self.report(d);
+        }
         self.model = model_scopes.get(midx).map(|(_, s)| s.clone());
         let mut trial = hir::Trial {
             name: t.name.text.clone(),

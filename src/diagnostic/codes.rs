@@ -813,6 +813,104 @@ fn accumulation(k: 1/h, tau: h, n: 1) -> 1 =
     (1 - exp(-n * k * tau)) / (1 - exp(-k * tau))
 ```
 "#;
+    E0036 => "bases of a model disagree", r#"
+A model that `extends` several bases merges them left to right; a later base's statement replaces
+an earlier base's statement that sets the same thing (the same name at the same pathway level, the
+same `d/dt` target, flow or `vary` target). When two bases set it differently the model must say
+which one it means: a statement in the model itself replaces both. Keeping independent parts in
+their own `pathway` namespaces avoids such clashes.
+
+Erroneous example:
+
+```twin
+model Pk { param k: 1/h = 0.1 /h; compartment central: mg; flow central -> out = k * central }
+model Turnover {
+    param k: 1/h = 0.05 /h
+    state r: 1 = 1
+    d/dt r = k * (1 - r)
+}
+model Both extends Pk, Turnover {}
+```
+
+Fixed:
+
+```twin
+model Pk { param k: 1/h = 0.1 /h; compartment central: mg; flow central -> out = k * central }
+model Turnover {
+    pathway response {
+        param k: 1/h = 0.05 /h
+        state r: 1 = 1
+        d/dt r = k * (1 - r)
+    }
+}
+model Both extends Pk, Turnover {}
+```
+"#;
+    E0037 => "undefined input", r#"
+A model declares `input NAME: unit` for a value it uses but does not define, such as the drug
+concentration driving an effect model. Such a model is a part to be extended: it can be checked
+and extended, but not run or used in a trial until a model that extends it defines the input with
+a `let`, `param`, `observe`, covariate or state of the same name (in the model itself or in
+another of its bases).
+
+Erroneous example:
+
+```twin
+model Effect {
+    input conc: mg/L
+    observe effect: 1 = conc / (2 mg/L + conc)
+}
+trial T { model Effect; arm a {} }
+```
+
+Fixed:
+
+```twin
+model Effect {
+    input conc: mg/L
+    observe effect: 1 = conc / (2 mg/L + conc)
+}
+model Drug extends Effect {
+    compartment central: mg
+    flow central -> out = 0.1 /h * central
+    let conc: mg/L = central / 10 L
+}
+trial T { model Drug; arm a { dose 100 mg into central } }
+```
+"#;
+    E0038 => "input defined with another unit", r#"
+The definition that meets an `input` must have the input's dimension (any unit of that dimension
+converts exactly): an input `conc: mg/L` is met by a mass concentration such as `ng/mL`, not by an
+amount or a molar concentration.
+
+Erroneous example:
+
+```twin
+model Effect {
+    input conc: mg/L
+    observe effect: 1 = conc / (2 mg/L + conc)
+}
+model Drug extends Effect {
+    compartment central: mg
+    flow central -> out = 0.1 /h * central
+    let conc: mg = central
+}
+```
+
+Fixed:
+
+```twin
+model Effect {
+    input conc: mg/L
+    observe effect: 1 = conc / (2 mg/L + conc)
+}
+model Drug extends Effect {
+    compartment central: mg
+    flow central -> out = 0.1 /h * central
+    let conc: mg/L = central / 10 L
+}
+```
+"#;
     W0001 => "unused parameter", r#"
 A `param` of a model is never used inside the model: no flow, equation, `let`, observable or
 other param refers to it. It is probably a leftover, or a sign of a misspelling. A `vary`

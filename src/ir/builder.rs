@@ -58,6 +58,12 @@ pub enum BuildError {
         /// What it depends on.
         class: Class,
     },
+    /// The model has an `input` nothing defines (the checker reports it as E0037 where a model
+    /// is run or used in a trial).
+    UndefinedInput {
+        /// The input's name.
+        name: String,
+    },
 }
 
 impl std::fmt::Display for BuildError {
@@ -68,6 +74,10 @@ impl std::fmt::Display for BuildError {
                 f,
                 "{what} must be fixed per patient but depends on {}",
                 class.name()
+            ),
+            BuildError::UndefinedInput { name } => write!(
+                f,
+                "input `{name}` is not defined; extend the model and define it"
             ),
         }
     }

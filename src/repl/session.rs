@@ -162,6 +162,7 @@ const KEYWORDS: &[&str] = &[
     "fn",
     "gene",
     "model",
+    "extends",
     "trial",
     "covariate",
     "genotype",
@@ -174,6 +175,7 @@ const KEYWORDS: &[&str] = &[
     "let",
     "observe",
     "pathway",
+    "input",
     "molecular_weight",
     "out",
     "match",
@@ -608,6 +610,7 @@ impl Session {
                 | Token::Let
                 | Token::Observe
                 | Token::Pathway
+                | Token::Input
                 | Token::MolecularWeight,
                 _,
             ))) => Reply::err(

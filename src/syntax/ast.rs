@@ -64,7 +64,7 @@ pub enum ItemKind {
     Fn(FnDecl),
     /// `gene CYP2C9 { allele … phenotype … }`.
     Gene(GeneDecl),
-    /// `model Name { … }` or `model Name extends Base { … }`.
+    /// `model Name { … }` or `model Name extends Base, Other { … }`.
     Model(ModelDecl),
     /// `trial Name { … }`.
     Trial(TrialDecl),
@@ -226,10 +226,12 @@ pub enum GeneStmt {
 pub struct ModelDecl {
     /// Model name.
     pub name: Name,
-    /// `extends Base`: start from another model's statements; a statement here that declares a
-    /// name the base declares (at the same pathway level) replaces it, a `pathway` merges into the
-    /// base's pathway of the same name, everything else is added.
-    pub base: Option<Path>,
+    /// `extends A, B, …`: start from other models' statements, merged left to right. A statement
+    /// that declares a name an earlier base declares (at the same pathway level) replaces it (two
+    /// bases that disagree must be resolved by the model itself), a `pathway` merges into the
+    /// pathway of the same name, a definition satisfies an `input` of the same name, everything
+    /// else is added. Empty without `extends`.
+    pub bases: Vec<Path>,
     /// Statements in source order.
     pub body: Vec<Stmt>,
 }
@@ -353,6 +355,15 @@ pub enum StmtKind {
         name: Name,
         /// Statements inside.
         body: Vec<Stmt>,
+    },
+    /// `input conc: mg/L` — a value the model uses but does not define: a model that extends this
+    /// one defines it (`let`, `param`, `observe`, … of the same name and dimension). A model with an
+    /// undefined input can be extended but not run.
+    Input {
+        /// Name.
+        name: Name,
+        /// The unit (dimension) the definition must have.
+        unit: UnitExpr,
     },
     /// `molecular_weight = 308.33 g/mol`.
     MolecularWeight {

@@ -65,6 +65,8 @@ pub enum Token {
     Let,
     #[token("observe")]
     Observe,
+    #[token("input")]
+    Input,
     #[token("pathway")]
     Pathway,
     #[token("molecular_weight")]
@@ -355,6 +357,7 @@ impl Token {
             Ddt => "d/dt",
             Let => "let",
             Observe => "observe",
+            Input => "input",
             Pathway => "pathway",
             MolecularWeight => "molecular_weight",
             Out => "out",

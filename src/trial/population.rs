@@ -233,6 +233,13 @@ impl Leaves for PatientLeaves<'_, '_> {
                 "observable",
                 m.observables.get(i).map(|o| o.name.as_str()).unwrap_or("?"),
             ),
+            Sym::Input(i) => Err(EvalError::new(
+                format!(
+                    "input `{}` is not defined",
+                    m.inputs.get(i).map(|x| x.name.as_str()).unwrap_or("?")
+                ),
+                span,
+            )),
             Sym::Time => time_varying("time", "t"),
             Sym::FnArg(_) => Err(EvalError::new("function argument out of range", span)),
             Sym::GeneActivity => Err(EvalError::new(
