@@ -15,7 +15,8 @@
 //!   or comments are kept; there is none after `{` or before `}`. Top-level items are always
 //!   separated by one blank line, except that consecutive `use` items and consecutive `unit` items
 //!   keep the source's choice (so a list of units stays a list).
-//! - **Blocks.** `model`, `trial`, `gene` and `pathway` bodies are always one statement per line.
+//! - **Blocks.** `model`, `trial`, `gene` and `pathway` bodies are always one statement per line;
+//!   a `table` has one `x: y,` row per line, each with a trailing `,`.
 //!   An `arm` or `population` block is written on one line, `arm a { dose 5 mg into gut }`, when it
 //!   holds exactly one statement, contains no comment and fits in 100 columns. Empty blocks are `{}`.
 //! - **Spacing.** One space around binary operators, `=`, `->`, `=>`, `~` and `|`; `a: b` in
@@ -61,8 +62,8 @@ use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{
     Arg, ArmStmt, BinOp, Call, CovType, DoseStmt, Expr, ExprKind, File, GeneStmt, Item, ItemKind,
-    MatchArm, Name, NumLit, Path, PopStmt, Sampling, Stmt, StmtKind, TrialStmt, UnOp, UnitDef,
-    UnitExpr, UseNames,
+    MatchArm, Name, NumLit, Path, PopStmt, Sampling, Stmt, StmtKind, TableDecl, TableRow,
+    TrialStmt, UnOp, UnitDef, UnitExpr, UseNames,
 };
 use crate::syntax::parser::parse_file;
 use crate::units::UnitTable;
@@ -285,6 +286,8 @@ enum Node<'a> {
     Trial(&'a TrialStmt),
     Pop(&'a PopStmt),
     Arm(&'a ArmStmt),
+    /// A `table` row, `x: y,`.
+    Row(&'a TableRow),
 }
 
 /// A node with a `{ … }` body.
@@ -328,6 +331,7 @@ impl<'a> Node<'a> {
                 ArmStmt::Dose(d) => d.span,
                 ArmStmt::Set { span, .. } => *span,
             },
+            Node::Row(r) => r.span,
         }
     }
 
@@ -376,6 +380,12 @@ impl<'a> Node<'a> {
                     t.body.iter().map(Node::Trial).collect(),
                     false,
                 ),
+                ItemKind::Table(t) => (
+                    table_header(t),
+                    t.ret.span(),
+                    t.rows.iter().map(Node::Row).collect(),
+                    false,
+                ),
                 _ => return None,
             },
             Node::Stmt(s) => match &s.kind {
@@ -402,7 +412,7 @@ impl<'a> Node<'a> {
                 ),
                 _ => return None,
             },
-            Node::Gene(_) | Node::Pop(_) | Node::Arm(_) => return None,
+            Node::Gene(_) | Node::Pop(_) | Node::Arm(_) | Node::Row(_) => return None,
         };
         Some(Block {
             header,
@@ -771,9 +781,11 @@ impl<'s> Printer<'s> {
                     Some(d) => format!("unit {} = {}", u.name.text, self.unit_def(d)),
                 },
                 ItemKind::Fn(f) => format!("{} = {}", self.fn_header(f), e(&f.body)),
-                ItemKind::Gene(_) | ItemKind::Model(_) | ItemKind::Trial(_) | ItemKind::Error => {
-                    String::new()
-                }
+                ItemKind::Gene(_)
+                | ItemKind::Model(_)
+                | ItemKind::Trial(_)
+                | ItemKind::Table(_)
+                | ItemKind::Error => String::new(),
             },
             Node::Gene(g) => match g {
                 GeneStmt::Allele {
@@ -865,6 +877,7 @@ impl<'s> Printer<'s> {
                 ArmStmt::Dose(d) => self.dose(d, ind, mode),
                 ArmStmt::Set { target, value, .. } => format!("{} = {}", target.text, e(value)),
             },
+            Node::Row(r) => format!("{}: {},", e(&r.x), e(&r.y)),
         }
     }
 
@@ -1304,6 +1317,19 @@ fn names(ns: &[Name]) -> String {
         .join(", ")
 }
 
+/// `table name(x: unit) -> unit`, the header of a table block.
+fn table_header(t: &TableDecl) -> String {
+    // Unit text needs no source: an empty printer writes it.
+    let p = Printer::new("", &File { items: Vec::new() });
+    format!(
+        "table {}({}: {}) -> {}",
+        t.name.text,
+        t.param.name.text,
+        p.unit(&t.param.unit, UnitPos::Top),
+        p.unit(&t.ret, UnitPos::Top)
+    )
+}
+
 /// Whether two consecutive items may stay without a blank line between them (both `use` or both
 /// `unit`).
 fn same_group(a: &Item, b: &Item) -> bool {
@@ -1341,6 +1367,8 @@ fn collect_regions_item(item: &Item, out: &mut Vec<(usize, usize)>) {
             }
         }
         ItemKind::Model(m) => collect_regions_stmts(&m.body, out),
+        // Table rows are numbers: no `match` inside.
+        ItemKind::Table(_) => {}
         ItemKind::Trial(t) => {
             for s in &t.body {
                 match s {

@@ -11,6 +11,7 @@ pub mod gene;
 pub mod hir;
 pub mod model;
 pub mod print;
+pub mod table;
 pub mod trial;
 
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
@@ -420,13 +421,24 @@ pub fn check_program(
                 c.visible.names.insert(name.text.clone(), g);
                 c.all_globals.insert(name.text.clone(), (g, m.name.clone()));
             };
-        // Genes, then functions (in order; a function sees those before it), then models, trials.
+        // Genes, tables, then functions (in order; a function sees those before it), then models,
+        // trials.
         for item in &m.file.items {
             if let ast::ItemKind::Gene(g) = &item.kind {
                 let gene = c.check_gene(g, item.span);
                 c.program.genes.push(gene);
                 let id = Global::Gene(c.program.genes.len() - 1);
                 declare(&mut c, &g.name, id, &mut own);
+            }
+        }
+        // Tables (plain data) before functions, so every function may use every table.
+        for item in &m.file.items {
+            if let ast::ItemKind::Table(t) = &item.kind
+                && let Some(f) = c.check_table(t)
+            {
+                c.program.fns.push(f);
+                let id = Global::Fn(c.program.fns.len() - 1);
+                declare(&mut c, &t.name, id, &mut own);
             }
         }
         for item in &m.file.items {

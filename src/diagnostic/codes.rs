@@ -911,6 +911,80 @@ model Drug extends Effect {
 }
 ```
 "#;
+    E0033 => "table rows not in increasing order", r#"
+The first column of a `table` must increase strictly from row to row: the value at `x` is
+interpolated between the two rows around it, which is only defined when every `x` appears once
+and in order. A repeated `x` usually means a copied row; a step (a jump in the value) is written
+with two close but distinct `x` values.
+
+Erroneous example:
+
+```twin
+table dose_band(weight: kg) -> mg {
+    10: 100,
+    30: 250,
+    20: 200,
+}
+```
+
+Fixed:
+
+```twin
+table dose_band(weight: kg) -> mg {
+    10: 100,
+    20: 200,
+    30: 250,
+}
+```
+"#;
+    E0034 => "table too short or not finite", r#"
+A `table` needs at least two rows (a line between two points), and every number in it must be
+finite: a literal such as `1e400` does not fit in a 64-bit float. For a value that does not
+depend on the argument, write a `fn` instead.
+
+Erroneous example:
+
+```twin
+table clearance_by_age(age: year) -> L/h {
+    0: 1.5,
+}
+```
+
+Fixed:
+
+```twin
+table clearance_by_age(age: year) -> L/h {
+    0: 1.5,
+    18: 6.0,
+}
+```
+"#;
+    E0035 => "malformed table row", r#"
+A `table` row is two plain numbers, `x: y`, in the units written in the header: the first column
+in the argument's unit, the second in the result unit. A row cannot carry its own unit or be an
+expression; convert the numbers when you write the table (a generator script can do it).
+
+Values between rows are interpolated linearly; below the first row a table gives the first row's
+value and above the last row the last row's value.
+
+Erroneous example:
+
+```twin
+table liver_mass(age: year) -> kg {
+    0 year: 130 g,
+    1 year: 330 g,
+}
+```
+
+Fixed:
+
+```twin
+table liver_mass(age: year) -> kg {
+    0: 0.13,
+    1: 0.33,
+}
+```
+"#;
     W0001 => "unused parameter", r#"
 A `param` of a model is never used inside the model: no flow, equation, `let`, observable or
 other param refers to it. It is probably a leftover, or a sign of a misspelling. A `vary`

@@ -160,6 +160,7 @@ const KEYWORDS: &[&str] = &[
     "use",
     "unit",
     "fn",
+    "table",
     "gene",
     "model",
     "extends",
@@ -366,6 +367,7 @@ fn item_key(item: &ast::Item) -> Option<(&'static str, String)> {
     match &item.kind {
         ast::ItemKind::Unit(u) => Some(("unit", u.name.text.clone())),
         ast::ItemKind::Fn(f) => Some(("fn", f.name.text.clone())),
+        ast::ItemKind::Table(t) => Some(("table", t.name.text.clone())),
         ast::ItemKind::Gene(g) => Some(("gene", g.name.text.clone())),
         ast::ItemKind::Model(m) => Some(("model", m.name.text.clone())),
         ast::ItemKind::Trial(t) => Some(("trial", t.name.text.clone())),
@@ -455,8 +457,14 @@ impl Session {
                 continue;
             }
             for item in entry_items(src) {
-                if let ast::ItemKind::Fn(f) = &item.kind {
-                    stdlib_fns.push((f.name.text.clone(), module.to_string()));
+                match &item.kind {
+                    ast::ItemKind::Fn(f) => {
+                        stdlib_fns.push((f.name.text.clone(), module.to_string()))
+                    }
+                    ast::ItemKind::Table(t) => {
+                        stdlib_fns.push((t.name.text.clone(), module.to_string()))
+                    }
+                    _ => {}
                 }
             }
         }
@@ -591,6 +599,7 @@ impl Session {
                 | Token::Use
                 | Token::Unit
                 | Token::Fn
+                | Token::Table
                 | Token::Gene
                 | Token::Model
                 | Token::Trial,
@@ -708,9 +717,10 @@ impl Session {
                         }
                     }
                 }
-                ast::ItemKind::Fn(f) => {
-                    if let Some(i) = fns.iter().rposition(|x| x.name == f.name.text) {
-                        names.insert(f.name.text.clone(), Global::Fn(i));
+                ast::ItemKind::Fn(ast::FnDecl { name, .. })
+                | ast::ItemKind::Table(ast::TableDecl { name, .. }) => {
+                    if let Some(i) = fns.iter().rposition(|x| x.name == name.text) {
+                        names.insert(name.text.clone(), Global::Fn(i));
                     }
                 }
                 _ => {}
@@ -1084,6 +1094,20 @@ impl Session {
                     )
                 }
                 None => format!("fn {}\n", f.name.text),
+            },
+            ast::ItemKind::Table(t) => match p.fns.iter().rev().find(|x| x.name == t.name.text) {
+                Some(func) => format!(
+                    "table {}({}: {}) -> {} — {} rows, linear between rows, constant beyond\n",
+                    func.name,
+                    t.param.name.text,
+                    func.params
+                        .first()
+                        .map(|(_, u)| units.format_unit(*u))
+                        .unwrap_or_default(),
+                    units.format_unit(func.ret),
+                    t.rows.len()
+                ),
+                None => format!("table {}\n", t.name.text),
             },
             ast::ItemKind::Gene(g) => match p.genes.iter().rev().find(|x| x.name == g.name.text) {
                 Some(gene) => format!(

@@ -62,6 +62,8 @@ pub enum ItemKind {
     Unit(UnitDecl),
     /// `fn name(x: unit, …) -> unit = expr`.
     Fn(FnDecl),
+    /// `table name(x: unit) -> unit { x1: y1, x2: y2, … }` — a piecewise-linear lookup.
+    Table(TableDecl),
     /// `gene CYP2C9 { allele … phenotype … }`.
     Gene(GeneDecl),
     /// `model Name { … }` or `model Name extends Base, Other { … }`.
@@ -167,6 +169,31 @@ pub struct FnParam {
     pub name: Name,
     /// Its unit.
     pub unit: UnitExpr,
+}
+
+/// `table name(x: unit) -> unit { x1: y1, … }`: rows of plain numbers in the header's units,
+/// interpolated linearly between rows and held constant beyond the first and last row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableDecl {
+    /// Table name (called like a function).
+    pub name: Name,
+    /// The one argument and the unit of the first column.
+    pub param: FnParam,
+    /// The unit of the second column (the result).
+    pub ret: UnitExpr,
+    /// The rows in source order.
+    pub rows: Vec<TableRow>,
+}
+
+/// One row `x: y` of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableRow {
+    /// The argument value: a number, possibly negated (`-` applied to a number).
+    pub x: Expr,
+    /// The result value, written the same way.
+    pub y: Expr,
+    /// The whole row.
+    pub span: Span,
 }
 
 /// `gene NAME { allele …  phenotype … }` — a genotype type.

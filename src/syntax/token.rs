@@ -23,6 +23,8 @@ pub enum Token {
     Unit,
     #[token("fn")]
     Fn,
+    #[token("table")]
+    Table,
     #[token("model")]
     Model,
     #[token("extends")]
@@ -337,6 +339,7 @@ impl Token {
             Use => "use",
             Unit => "unit",
             Fn => "fn",
+            Table => "table",
             Model => "model",
             Extends => "extends",
             Trial => "trial",
