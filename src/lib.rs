@@ -10,6 +10,7 @@
 
 pub mod check;
 pub mod diagnostic;
+pub mod doc;
 pub mod driver;
 pub mod events;
 pub mod fmt;

@@ -191,6 +191,19 @@ enum Command {
         /// The code.
         code: String,
     },
+    /// Generate the Markdown reference of the standard library (stdout, or `--out FILE`), or with
+    /// `--check FILE` exit 1 if FILE differs from it.
+    Doc {
+        /// Write the reference here (atomically) instead of stdout.
+        #[arg(long, conflicts_with = "check")]
+        out: Option<std::path::PathBuf>,
+        /// Change nothing; exit 1 if this file is not the current reference.
+        #[arg(long)]
+        check: Option<std::path::PathBuf>,
+        /// Document the `.twin` files of this directory instead of the embedded standard library.
+        #[arg(long)]
+        stdlib: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -331,6 +344,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Repl { file } => twin::repl::frontend::run(file.as_deref()),
+        Command::Doc { out, check, stdlib } => {
+            doc(out.as_deref(), check.as_deref(), stdlib.as_deref())
+        }
         Command::Explain { code } => match codes::lookup(&code) {
             Some(info) => {
                 println!(
@@ -348,6 +364,72 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// `twin doc [--out FILE | --check FILE] [--stdlib DIR]`: exit 2 on I/O errors, 1 when the stdlib
+/// does not parse or (with `--check`) the file is out of date.
+fn doc(
+    out: Option<&std::path::Path>,
+    check: Option<&std::path::Path>,
+    stdlib: Option<&std::path::Path>,
+) -> ExitCode {
+    let generated = match stdlib {
+        None => twin::doc::generate(),
+        Some(dir) => match twin::doc::read_modules(dir) {
+            Ok(modules) => {
+                let refs: Vec<(&str, &str)> = modules
+                    .iter()
+                    .map(|(n, t)| (n.as_str(), t.as_str()))
+                    .collect();
+                twin::doc::generate_from(&refs)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let text = match generated {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(path) = check {
+        let name = path.display().to_string();
+        let existing = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot read {name}: {e}");
+                eprintln!("help: generate it with `twin doc --out {name}`");
+                return ExitCode::from(2);
+            }
+        };
+        return match twin::doc::compare(&name, &existing, &text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(m) => {
+                eprintln!("error: {m}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match out {
+        Some(path) => match twin::run::write_atomic(path, &text) {
+            Ok(()) => {
+                eprintln!("wrote {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                ExitCode::from(2)
+            }
+        },
+        None => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
     }
 }
 
