@@ -529,8 +529,10 @@ pub fn check_program(
                             None => {}
                         }
                     }
-                    let bodies: Vec<&[ast::Stmt]> =
-                        bases.iter().map(|b| c.model_asts[*b].body.as_slice()).collect();
+                    let bodies: Vec<&[ast::Stmt]> = bases
+                        .iter()
+                        .map(|b| c.model_asts[*b].body.as_slice())
+                        .collect();
                     let m = model::merge_models(&bodies, &md.body);
                     for conflict in &m.conflicts {
                         let base_name = |i: usize| {
@@ -540,7 +542,10 @@ pub fn check_program(
                                 .map(|m| m.name.clone())
                                 .unwrap_or_default()
                         };
-                        let (a, b) = (base_name(conflict.first_base), base_name(conflict.second_base));
+                        let (a, b) = (
+                            base_name(conflict.first_base),
+                            base_name(conflict.second_base),
+                        );
                         let at = md
                             .bases
                             .iter()

@@ -1994,10 +1994,7 @@ impl Checker {
                 def_span,
             )
             .with_label_message(format!("this is {found}"))
-            .with_label(
-                input.span,
-                format!("required as {}", self.describe(want)),
-            );
+            .with_label(input.span, format!("required as {}", self.describe(want)));
             d = match ty {
                 Type::Num(u) => d.with_help(self.conversion_help(u, want)),
                 _ => d.with_help(format!(
