@@ -146,6 +146,9 @@ pub fn compare(path: &str, existing: &str, generated: &str) -> Result<(), String
     ))
 }
 
+/// Tables with more rows than this are shown by their first and last rows only.
+const TABLE_ROWS_SHOWN: usize = 12;
+
 /// One parsed stdlib module.
 struct Module<'a> {
     name: &'a str,
@@ -601,11 +604,33 @@ fn render_module(m: &Module<'_>, anchors: &Anchors, prelude: &UnitTable) -> Stri
                 out.push_str(
                     "Interpolated linearly between rows, constant beyond the first and last row.\n\n",
                 );
-                let rows: Vec<Vec<String>> = t
-                    .rows
-                    .iter()
-                    .map(|r| vec![cell(&m.code(r.x.span)), cell(&m.code(r.y.span))])
-                    .collect();
+                let row = |r: &crate::syntax::ast::TableRow| {
+                    vec![cell(&m.code(r.x.span)), cell(&m.code(r.y.span))]
+                };
+                let n = t.rows.len();
+                let rows: Vec<Vec<String>> = if n <= TABLE_ROWS_SHOWN {
+                    t.rows.iter().map(row).collect()
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "{n} rows, `{}` from {} to {}{}; the first and last {} are shown \
+                         (every row is in the module's source).\n",
+                        t.param.name.text,
+                        m.code(t.rows[0].x.span),
+                        m.code(t.rows[n - 1].x.span),
+                        if x == "1" {
+                            String::new()
+                        } else {
+                            format!(" {}", cell(&x))
+                        },
+                        TABLE_ROWS_SHOWN / 2
+                    );
+                    let half = TABLE_ROWS_SHOWN / 2;
+                    let mut v: Vec<Vec<String>> = t.rows[..half].iter().map(row).collect();
+                    v.push(vec!["…".to_string(), "…".to_string()]);
+                    v.extend(t.rows[n - half..].iter().map(row));
+                    v
+                };
                 let hx = format!("{} [{}]", t.param.name.text, cell(&x));
                 let hy = format!("{} [{}]", t.name.text, cell(&y));
                 table(&mut out, "", &[hx.as_str(), hy.as_str()], &rows);
@@ -1105,10 +1130,10 @@ mod tests {
 
     #[test]
     fn one_line_drops_comments() {
-        assert_eq!(
-            one_line("match g {\n  A => 1, // one\n  _ => 2\n}", 0..35),
-            "match g { A => 1, _ => 2 }"
-        );
+        let text = "match g {\n  A => 1, // one\n  _ => 2\n}";
+        assert_eq!(one_line(text, 0..text.len()), "match g { A => 1, _ => 2 }");
+        assert_eq!(one_line(text, 0..7), "match g");
+        assert_eq!(one_line(text, 0..1000), "");
     }
 
     #[test]
@@ -1140,6 +1165,32 @@ mod tests {
             out,
             generate_from(&[("demo", src), ("units", "")]).expect("parses")
         );
+    }
+
+    #[test]
+    fn tables_inputs_and_bases() {
+        let long: Vec<String> = (0..20).map(|i| format!("{i}: {}", 2 * i)).collect();
+        let src = format!(
+            "/// Short.\ntable short(age: year) -> kg {{\n    0: 3.5,\n    -1: 2,\n}}\n\n\
+             table long(x: 1) -> 1 {{ {} }}\n\n\
+             model A {{\n    input conc: mg/L\n    observe e: 1 = conc / (1 mg/L + conc)\n}}\n\n\
+             model B {{\n    param k: 1/h = 1/h\n}}\n\n\
+             model C extends A, B {{\n    let conc: mg/L = 1 mg/L\n}}\n",
+            long.join(", ")
+        );
+        let out = generate_from(&[("units", ""), ("t", &src)]).expect("parses");
+        for want in [
+            "table short(age: year) -> kg",
+            "| age [year] | short [kg] |",
+            "| 0 | 3.5 |",
+            "| -1 | 2 |",
+            "20 rows, `x` from 0 to 19; the first and last 6 are shown",
+            "| 5 | 10 |\n| … | … |\n| 14 | 28 |",
+            "| `conc` | `mg/L` |",
+            "Extends [`A`](#t-a), [`B`](#t-b);",
+        ] {
+            assert!(out.contains(want), "missing {want:?} in\n{out}");
+        }
     }
 
     #[test]
