@@ -627,7 +627,8 @@ fn check(files: &[std::path::PathBuf], format: Format, emit: Emit) -> ExitCode {
             Format::Json => json.extend(diagnostic::to_json(&c.sources, &c.diagnostics)),
         }
         if emit == Emit::Ir && !c.has_errors() {
-            for m in &c.program.models {
+            // A model with an undefined `input` is a part to extend: it has no IR of its own.
+            for m in c.program.models.iter().filter(|m| m.inputs.is_empty()) {
                 match twin::lower::lower(&c.program, m, &[], twin::lower::Options::default()) {
                     Ok(l) => print!("{}", twin::ir::print::module_to_string(&l.module)),
                     Err(errs) => {

@@ -1777,6 +1777,8 @@ pub struct MergedInput {
     pub unit: ast::UnitExpr,
     /// Span of the input's name.
     pub span: Span,
+    /// Whether the model itself declares it (not one of its bases, already checked).
+    pub own: bool,
 }
 
 /// The result of [`merge_models`].
@@ -1816,6 +1818,7 @@ impl Merger {
                     name: format!("{prefix}{}", name.text),
                     unit: unit.clone(),
                     span: name.span,
+                    own: layer == Layer::Own,
                 });
             }
             let key = merge_key(&st.kind);
@@ -1956,9 +1959,6 @@ impl Checker {
     /// merged model's names are collected.
     fn check_merged_inputs(&mut self, inputs: &[MergedInput]) {
         for input in inputs {
-            let Some(want) = self.unit(&input.unit) else {
-                continue;
-            };
             let Some(sym) = self
                 .model
                 .as_ref()
@@ -1974,6 +1974,15 @@ impl Checker {
             if def_span == input.span {
                 continue;
             }
+            // A base's input was checked with the base: an unknown unit is reported once.
+            let want = if input.own {
+                self.unit(&input.unit)
+            } else {
+                self.units.eval(&input.unit).ok()
+            };
+            let Some(want) = want else {
+                continue;
+            };
             let ty = self.sym_type(sym);
             let ok = match ty {
                 Type::Num(u) => u.dim == want.dim,
