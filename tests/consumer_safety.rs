@@ -4,9 +4,11 @@
 //!
 //! - the Potts–Guy permeability coefficient, the RAGS E lag time and the film thickness of caffeine
 //!   against the formulas evaluated here;
-//! - the Potts–Guy kp against the in vivo permeability of caffeine from an emulsion (J Pharm Sci 1993);
-//! - mass balance: applied = on the skin surface + in the stratum corneum + in the body + eliminated
-//!   (with surface loss and an oral dose as well), and absorbed = in the body + eliminated by it;
+//! - the Potts–Guy kp against the in vivo permeability of caffeine from an emulsion (J Pharm Sci
+//!   1993);
+//! - mass balance: applied = on the skin surface + in the stratum corneum + in the body +
+//!   eliminated (with surface loss and an oral dose as well), and absorbed = in the body +
+//!   eliminated by it;
 //! - the skin depot after one application against its closed form (two first-order steps);
 //! - the steady-state daily AUC against daily absorbed dose / clearance, the clearance being the
 //!   published 0.078 L/h/kg the example encodes (a linear model);
