@@ -8,7 +8,8 @@
 //! - Rhodin 2009 renal maturation at one year; `pk.gfr_rhodin` built on the same definition;
 //! - Johnson 2006 CYP ontogeny, albumin and AAG against the formulas evaluated here;
 //! - ICRP 89 organ masses at the table ages against the CSV; `Child` at adult age against
-//!   `ReferenceAdult`; mass balance of a drug in `Child`.
+//!   `ReferenceAdult`; mass balance of a drug in `Child`;
+//! - a trial whose population takes each child's weight from the growth charts.
 
 mod common;
 use common::{column, table};
@@ -58,11 +59,12 @@ impl Leaves for Patient<'_> {
                 let c = &self.model.covariates[i];
                 Ok(match self.set.get(c.name.as_str()) {
                     Some(Value::Num(v)) => *v,
-                    Some(Value::Level(l)) => c
-                        .levels
-                        .iter()
-                        .position(|x| x == l)
-                        .expect("level of the covariate") as f64,
+                    Some(Value::Level(l)) => {
+                        c.levels
+                            .iter()
+                            .position(|x| x == l)
+                            .expect("level of the covariate") as f64
+                    }
                     None => c.default,
                 })
             }
@@ -154,7 +156,11 @@ model M {{
     // Midpoints: (3.5 + 7.9) / 2 = 5.7; (9.6 + 12.5) / 2 = 11.05; a quarter of the way 0 → 6:
     // 3.5 + 4.4 / 4 = 4.6.
     for (x, y) in [(3.0, 5.7), (18.0, 11.05), (1.5, 4.6)] {
-        assert!((at(x) - y).abs() <= 1e-12, "at {x} months: {} vs {y}", at(x));
+        assert!(
+            (at(x) - y).abs() <= 1e-12,
+            "at {x} months: {} vs {y}",
+            at(x)
+        );
     }
     // Constant beyond the first and the last row.
     assert_eq!(at(-5.0), 3.5);
@@ -249,7 +255,9 @@ model M {{
             vec![0.0; l.module.n_observables()],
         );
         jit.observe(age, &y, &pj, &mut oj).expect("jit observe");
-        interp.observe(age, &y, &pi, &mut oi).expect("interp observe");
+        interp
+            .observe(age, &y, &pi, &mut oi)
+            .expect("interp observe");
         assert_eq!(oj[0].to_bits(), oi[0].to_bits(), "observe at {age}");
         let want = growth_by_hand(age);
         assert!((oj[0] - want).abs() <= 1e-12 * want, "{} vs {want}", oj[0]);
@@ -293,7 +301,10 @@ model M {
         ("h_female", 163.3383),
     ] {
         let got = p(name, 240.0, 0.0);
-        assert!((got - want).abs() <= tol, "{name} at 240 months: {got} vs {want}");
+        assert!(
+            (got - want).abs() <= tol,
+            "{name} at 240 months: {got} vs {want}"
+        );
     }
     // 20 years converts exactly to 240 months.
     assert_eq!(p("w_male_years", 0.0, 0.0), p("w_male", 240.0, 0.0));
@@ -304,7 +315,10 @@ model M {
     assert!((p3 - 10.38209025).abs() <= 1e-6, "P3 at 24 months: {p3}");
     // The z-score function inverts it.
     let z = p("z_male", 24.0, 0.0);
-    assert!((z + 1.880794).abs() <= 1e-4, "z of 10.3821 kg at 24 months: {z}");
+    assert!(
+        (z + 1.880794).abs() <= 1e-4,
+        "z of 10.3821 kg at 24 months: {z}"
+    );
     // Length-for-age: the median at birth is the first row's M (49.98888408 cm), and between the
     // rows at 0.5 and 1.5 months the median is their mean (52.6959753 + 56.62842855) / 2.
     assert!((p("l_male", 0.0, 0.0) - 49.98888408).abs() <= 1e-9);
@@ -395,7 +409,10 @@ fn johnson_ontogeny_albumin_and_aag_match_the_formulas() {
             continue;
         }
         let alb = param(&c, "M", "albumin", &set);
-        assert!((alb - (1.1287 * age.ln() + 33.746)).abs() <= 1e-12, "albumin {alb}");
+        assert!(
+            (alb - (1.1287 * age.ln() + 33.746)).abs() <= 1e-12,
+            "albumin {alb}"
+        );
         let aag = param(&c, "M", "aag", &set);
         let want = 0.887 * age.powf(0.38) / (8.89f64.powf(0.38) + age.powf(0.38));
         assert!((aag - want).abs() <= 1e-12, "aag {aag} vs {want}");
@@ -454,7 +471,8 @@ const ORGANS: [(&str, &[&str]); 15] = [
     ("m_blood", &["total_blood"]),
 ];
 
-const CHILD: &str = "use pediatrics.Child\nuse physiology.ReferenceAdult\nmodel Kid extends Child {}\n";
+const CHILD: &str =
+    "use pediatrics.Child\nuse physiology.ReferenceAdult\nmodel Kid extends Child {}\n";
 
 #[test]
 fn child_organ_masses_are_the_icrp_values_at_the_table_ages() {
@@ -479,7 +497,10 @@ fn child_organ_masses_are_the_icrp_values_at_the_table_ages() {
                 );
             }
             let w = param(&c, "Kid", "ref_weight", &set);
-            assert_eq!(w, csv["body_weight_kg"][col], "reference weight {sex} {age} y");
+            assert_eq!(
+                w, csv["body_weight_kg"][col],
+                "reference weight {sex} {age} y"
+            );
         }
     }
     // Between rows the mass is linear in age: a 3-year-old's liver is halfway between 1 and 5 y.
@@ -518,7 +539,12 @@ fn child_at_adult_age_is_the_reference_adult() {
         })
         .collect();
     assert!(names.len() > 40, "{names:?}");
-    for (sex, weight) in [("male", 73.0), ("female", 60.0), ("female", 90.0), ("male", 55.0)] {
+    for (sex, weight) in [
+        ("male", 73.0),
+        ("female", 60.0),
+        ("female", 90.0),
+        ("male", 55.0),
+    ] {
         for age in [20.0, 35.0, 80.0] {
             let set = [
                 ("age", Value::Num(age)),
@@ -579,4 +605,88 @@ model Drug extends Child {
         );
     }
     assert!(rows.last().expect("rows")[elim] > 1.0, "nothing eliminated");
+}
+
+/// The CDC M (median) column of a chart for one sex, linearly interpolated in months and constant
+/// outside — computed here from the CSV, independently of the generated tables.
+fn cdc_median(file: &str, sex: &str, months: f64) -> f64 {
+    let text =
+        std::fs::read_to_string(format!("docs/reference-data/pediatrics/{file}")).expect("CDC CSV");
+    let rows: Vec<(f64, f64)> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|c| c[0] == sex)
+        .map(|c| (c[1].parse().expect("age"), c[3].parse().expect("M")))
+        .collect();
+    if months <= rows[0].0 {
+        return rows[0].1;
+    }
+    for w in rows.windows(2) {
+        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+        if months < x1 {
+            return y0 + (y1 - y0) * (months - x0) / (x1 - x0);
+        }
+    }
+    rows[rows.len() - 1].1
+}
+
+/// Tables in a trial: the population sets each child's weight to the CDC median for its age and
+/// sex, and the children are simulated with `Child`.
+#[test]
+fn a_pediatric_trial_draws_weights_from_the_growth_charts() {
+    let text = "use pediatrics.{Child, cdc_weight_for_age_female, cdc_weight_for_age_male}
+
+model Kid extends Child {
+    param clint_u: L/h = 10 L/h
+    param fm_cyp3a4: 1 = 1
+}
+
+trial Peds {
+    model Kid
+    population 40 {
+        sex ~ categorical(female: 50%, male: 50%)
+        age ~ uniform(min: 2 year, max: 18 year)
+        weight = if sex == female { cdc_weight_for_age_female(age, 0) } else { cdc_weight_for_age_male(age, 0) }
+    }
+    arm mgkg { dose 1 mg/kg * weight into venous }
+    sample every 1 h until 12 h
+    endpoint auc = auc(c_plasma)
+}
+";
+    assert_eq!(twin::fmt::format(text).expect("formats"), text);
+    let c = compiled(text);
+    let dir = std::env::temp_dir().join(format!("twin-pediatrics-{}", std::process::id()));
+    let opts = twin::trial::job::TrialOptions {
+        trial: None,
+        seed: 7,
+        shard: None,
+        solve: SolveOptions::default(),
+        trajectories: false,
+        out: Some(dir.clone()),
+        progress: false,
+    };
+    let s = twin::trial::job::run_trial(&c, "peds.twin", &opts).unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.failures.is_empty(), "{:?}", s.failures);
+    let csv = std::fs::read_to_string(dir.join("patients.csv")).expect("patients.csv");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).expect(n);
+    let (sex, weight, age) = (col("sex"), col("weight [kg]"), col("age [year]"));
+    let mut n = 0;
+    for l in lines {
+        let c: Vec<&str> = l.split(',').collect();
+        let a: f64 = c[age].parse().expect("age");
+        let w: f64 = c[weight].parse().expect("weight");
+        let code = if c[sex] == "female" { "2" } else { "1" };
+        let want = cdc_median("cdc_wtage_2to20y_lms.csv", code, a * 12.0);
+        assert!(
+            (w - want).abs() <= 1e-12 * want,
+            "{} aged {a} y: {w} vs {want}",
+            c[sex]
+        );
+        n += 1;
+    }
+    assert_eq!(n, 40);
 }
