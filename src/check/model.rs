@@ -1832,7 +1832,7 @@ impl Merger {
             });
             let (Some(i), Some(key)) = (at, key) else {
                 out.push(st.clone());
-                self.layers.insert(st.span, layer);
+                self.record(st, layer);
                 continue;
             };
             let qualified = format!("{prefix}{key}");
@@ -1866,7 +1866,7 @@ impl Merger {
                 (_, StmtKind::Input { .. }) => {}
                 (StmtKind::Input { .. }, _) => {
                     out[i] = st.clone();
-                    self.layers.insert(st.span, layer);
+                    self.record(st, layer);
                 }
                 _ => {
                     match (earlier, layer) {
@@ -1890,8 +1890,18 @@ impl Merger {
                         _ => {}
                     }
                     out[i] = st.clone();
-                    self.layers.insert(st.span, layer);
+                    self.record(st, layer);
                 }
+            }
+        }
+    }
+
+    /// Notes that `st` (and everything inside it, for a pathway) came from `layer`.
+    fn record(&mut self, st: &ast::Stmt, layer: Layer) {
+        self.layers.insert(st.span, layer);
+        if let StmtKind::Pathway { body, .. } = &st.kind {
+            for s in body {
+                self.record(s, layer);
             }
         }
     }
