@@ -363,8 +363,38 @@ fn first_sentence(text: &str) -> String {
 }
 
 /// Doc or header text as Markdown prose: characters that Markdown would read as emphasis,
-/// strikethrough or HTML are escaped outside `code spans`; lines and paragraphs are kept.
+/// strikethrough or HTML are escaped outside `code spans` and indented code blocks (lines indented
+/// by four spaces after an empty line); lines and paragraphs are kept.
 fn prose(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut prose_lines: Vec<&str> = Vec::new();
+    let mut in_code = false;
+    let mut previous_empty = true;
+    for line in text.split('\n') {
+        let code = line.starts_with("    ") && (in_code || previous_empty);
+        if code {
+            if !prose_lines.is_empty() {
+                out.push_str(&prose_span(&prose_lines.join("\n")));
+                out.push('\n');
+                prose_lines.clear();
+            }
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            prose_lines.push(line);
+        }
+        in_code = code || (in_code && line.trim().is_empty());
+        previous_empty = line.trim().is_empty();
+    }
+    out.push_str(&prose_span(&prose_lines.join("\n")));
+    while out.ends_with('\n') && !text.ends_with('\n') {
+        out.pop();
+    }
+    out
+}
+
+/// [`prose`] for text without indented code blocks.
+fn prose_span(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_code = false;
     let chars: Vec<char> = text.chars().collect();
@@ -1125,6 +1155,11 @@ mod tests {
     #[test]
     fn prose_escapes_outside_code() {
         assert_eq!(prose("*2 and `*3` <b>"), "\\*2 and `*3` &lt;b>");
+        assert_eq!(
+            prose("e.g.\n\n    a * b\n    c\n\nafter *x"),
+            "e.g.\n\n    a * b\n    c\n\nafter \\*x"
+        );
+        assert_eq!(prose("one\n    two * 2"), "one\n    two \\* 2");
         assert_eq!(prose("fu_mic _x"), "fu_mic \\_x");
     }
 
