@@ -37,8 +37,10 @@ enum MethodArg {
     Auto,
     /// Exact solution (linear models only).
     Exact,
-    /// Variable-order BDF.
+    /// Variable-order BDF (NDF orders 1–5) for small dense systems.
     Bdf,
+    /// diffsol's variable-order BDF (a second implementation of the same method).
+    DiffsolBdf,
     /// ESDIRK3(4), cheap restarts for frequent doses.
     Esdirk,
     /// TR-BDF2.
@@ -439,6 +441,7 @@ fn solve_options(method: MethodArg, rtol: f64, atol: f64) -> twin::solve::SolveO
             MethodArg::Auto => twin::solve::Method::Auto,
             MethodArg::Exact => twin::solve::Method::Exact,
             MethodArg::Bdf => twin::solve::Method::Bdf,
+            MethodArg::DiffsolBdf => twin::solve::Method::DiffsolBdf,
             MethodArg::Esdirk => twin::solve::Method::Esdirk34,
             MethodArg::Trbdf2 => twin::solve::Method::TrBdf2,
         },

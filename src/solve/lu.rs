@@ -41,6 +41,31 @@ pub struct DenseLu {
 }
 
 impl DenseLu {
+    /// Factorises the `n × n` column-major matrix `a` directly (for the solvers in this crate
+    /// that drive the LU themselves). Returns `false` when a pivot is zero.
+    pub(crate) fn factorize(&mut self, n: usize, a: &[f64]) -> bool {
+        if self.n != n || self.lu.len() != n * n {
+            self.n = n;
+            self.lu = vec![0.0; n * n];
+            self.piv = vec![0; n];
+            self.inv_diag = vec![0.0; n];
+        }
+        if a.len() != n * n {
+            self.factored = false;
+            return false;
+        }
+        self.lu.copy_from_slice(a);
+        self.factor();
+        self.factored = true;
+        !self.singular
+    }
+
+    /// Solves `A x = b` in place with the factors of the last [`DenseLu::factorize`]. Returns
+    /// `false` when there is no usable factorisation.
+    pub(crate) fn solve(&self, b: &mut [f64]) -> bool {
+        self.solve_slice(b, false).is_ok()
+    }
+
     /// Factorises the `n × n` column-major matrix in `self.lu` in place (right-looking, so the
     /// inner loops run down contiguous columns).
     fn factor(&mut self) {

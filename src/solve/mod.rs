@@ -4,6 +4,7 @@
 //! Input: a [`ModelFns`] backend, inputs, a [`Regimen`], a grid, [`SolveOptions`].
 //! Output: a [`Simulation`] or a [`SolveError`].
 
+mod bdf;
 pub mod dosing;
 pub mod linear;
 pub mod lu;

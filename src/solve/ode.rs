@@ -1,4 +1,4 @@
-//! One patient, one regimen, one sampling grid → states and observables, with diffsol.
+//! One patient, one regimen, one sampling grid → states and observables.
 //!
 //! Input: a model ([`ModelFns`]: the JIT's [`CompiledModel`] or the [`Interpreter`]), the
 //! patient's inputs, a [`Regimen`], a sorted sampling grid and [`SolveOptions`].
@@ -6,32 +6,33 @@
 //! panic.
 //!
 //! How: `setup` computes the parameters once; the regimen expands to sorted discontinuities
-//! ([`super::dosing`]). The integrator runs from one discontinuity to the next with diffsol's
-//! stop time; at each one it edits the solver state in place (bolus amounts added to `y`, the
+//! ([`super::dosing`]). The integrator runs from one discontinuity to the next (for diffsol's
+//! methods with its stop time; [`super::bdf`] stops there itself); at each one it edits the solver state in place (bolus amounts added to `y`, the
 //! piecewise-constant infusion input changed, `dy` recomputed, a fresh step-size estimate) and
-//! carries on. diffsol then restarts the method at first order from the edited state; the
-//! problem, the solver, its linear solver and its Jacobian storage are reused, nothing is
-//! rebuilt. Infusion rates are added to `f` by the solver (they are not part of the IR).
+//! carries on. The method then restarts at first order from the edited state; the problem, the
+//! solver, its linear solver and its Jacobian storage are reused, nothing is rebuilt. Infusion rates are added to `f` by the solver (they are not part of the IR).
 //! Grid values between steps come from the method's dense output (interpolation within the
 //! step); grid points exactly at a discontinuity report the state *after* it (right-continuous,
 //! so a sample at a bolus time includes the bolus).
 //!
-//! Linear algebra: diffsol with the `nalgebra` backend only, and the Newton matrix factorised by
+//! Linear algebra (diffsol's methods): the `nalgebra` backend only, and the Newton matrix factorised by
 //! [`DenseLu`] (a contiguous dense LU whose solves are not one chain of dependent additions;
 //! 2–6 % faster BDF solves than with diffsol's nalgebra LU on a 7-state model). Pharmacometric models have a few to a few dozen states, where dense LU beats
 //! sparse factorisation and nalgebra is the lighter dependency; faer would add nothing here.
-//! BDF's step-size controller acts on growth from 1.2× up to 4× per step ([`BDF_MIN_GROWTH`],
+//! diffsol's BDF step-size controller acts on growth from 1.2× up to 4× per step ([`BDF_MIN_GROWTH`],
 //! [`BDF_MAX_GROWTH`]) instead of diffsol's fixed doubling. The Jacobian is the IR's symbolic one:
 //! diffsol asks for `J·v`, which is served from one evaluation of the JIT'd Jacobian cached per
 //! `(t, y)`.
 //!
 //! Methods: [`Method::Exact`] solves linear time-invariant models (`dy/dt = A·y + c`, detected
 //! from the IR by [`super::linear::is_linear`]) exactly between discontinuities with cached
-//! matrix exponentials ([`super::linear`]); BDF, ESDIRK3(4) and TR-BDF2 are diffsol's.
+//! matrix exponentials ([`super::linear`]); [`Method::Bdf`] is the crate's own variable-order
+//! BDF for small dense systems ([`super::bdf`]), the same method as diffsol's BDF with less
+//! overhead per step; [`Method::DiffsolBdf`], ESDIRK3(4) and TR-BDF2 are diffsol's, driven here.
 //!
 //! Defaults (see [`SolveOptions::default`]): [`Method::Auto`], `rtol = 1e-6`, `atol = 1e-9` (in
 //! the model's amount units, applied to every state), at most 1 000 000 steps. `Auto` is the
-//! exact method when the model is linear and BDF otherwise: for linear models the exact path is
+//! exact method when the model is linear and [`Method::Bdf`] otherwise: for linear models the exact path is
 //! both more accurate (rounding only, not `rtol`) and one to two orders of magnitude faster
 //! (BENCHMARKS.md), and every accuracy, dosing, mass-balance and failure test of the
 //! integrators passes unchanged with it as the default. Tolerances apply to the integrators
@@ -117,8 +118,12 @@ pub enum Method {
     /// ([`super::linear`]); a nonlinear model is a [`SolveError::BadOptions`]. Ignores the
     /// tolerances (the result is exact to rounding).
     Exact,
-    /// Variable-order BDF (orders 1–5): best for long smooth stretches of nonlinear models.
+    /// Variable-order BDF (NDF orders 1–5) for small dense systems ([`super::bdf`]): best for
+    /// long smooth stretches of nonlinear models; the default for them.
     Bdf,
+    /// diffsol's variable-order BDF (the same method family as [`Method::Bdf`], through
+    /// diffsol's generic vector and operator traits): a second implementation to compare with.
+    DiffsolBdf,
     /// ESDIRK3(4), an L-stable one-step method: restarts cost nothing, good for frequent doses.
     Esdirk34,
     /// TR-BDF2, a cheap second-order L-stable one-step method.
@@ -300,7 +305,7 @@ pub(super) fn same_time(a: f64, b: f64) -> bool {
 }
 
 /// Hairer–Wanner's first guess for a step size after a (re)start.
-fn initial_step(y: &[f64], f: &[f64], atol: f64, rtol: f64) -> f64 {
+pub(super) fn initial_step(y: &[f64], f: &[f64], atol: f64, rtol: f64) -> f64 {
     let n = y.len().max(1) as f64;
     let (mut d0, mut d1) = (0.0, 0.0);
     for (yi, fi) in y.iter().zip(f) {
@@ -425,6 +430,10 @@ pub fn simulate<F: ModelFns>(
         super::linear::drive(&mut drv, &sys, y0, t0)?;
         return Ok(drv.out);
     }
+    if matches!(opts.method, Method::Auto | Method::Bdf) {
+        super::bdf::drive(&mut drv, &y0, t0, h0, t_end)?;
+        return Ok(drv.out);
+    }
 
     let cache = RefCell::new(JacCache {
         valid: false,
@@ -482,7 +491,7 @@ pub fn simulate<F: ModelFns>(
         .map_err(|e| drv.failure(t0, &y0, FailureReason::Solver(e.to_string())))?;
 
     match opts.method {
-        Method::Bdf | Method::Auto | Method::Exact => {
+        Method::DiffsolBdf | Method::Bdf | Method::Auto | Method::Exact => {
             let mut s = problem
                 .bdf::<Lu>()
                 .map_err(|e| drv.failure(t0, &y0, FailureReason::Solver(e.to_string())))?;
@@ -508,8 +517,8 @@ pub fn simulate<F: ModelFns>(
 }
 
 pub(super) struct Driver<'d, F: ModelFns> {
-    model: &'d F,
-    params: &'d [f64],
+    pub(super) model: &'d F,
+    pub(super) params: &'d [f64],
     named: Vec<(String, f64)>,
     pub(super) grid: &'d [f64],
     pub(super) events: &'d [Event],
@@ -537,7 +546,7 @@ impl<F: ModelFns> Driver<'_, F> {
     }
 
     /// f(t, y) including the current infusion input.
-    fn eval_f(&self, t: f64, y: &[f64], f: &mut [f64]) {
+    pub(super) fn eval_f(&self, t: f64, y: &[f64], f: &mut [f64]) {
         if self.model.rhs(t, y, self.params, f).is_err() {
             f.fill(f64::NAN);
         }
