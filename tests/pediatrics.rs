@@ -165,6 +165,8 @@ model M {{
     // Constant beyond the first and the last row.
     assert_eq!(at(-5.0), 3.5);
     assert_eq!(at(240.0), 12.5);
+    // A NaN argument is not hidden behind a row value.
+    assert!(at(f64::NAN).is_nan());
     // The argument is converted exactly: 1.5 years = 18 months; 0.5 year = 6 months (a row).
     let years = |y: f64| param(&c, "M", "w_years", &[("age_years", Value::Num(y))]);
     assert!((years(1.5) - 11.05).abs() <= 1e-12, "{}", years(1.5));

@@ -4,7 +4,7 @@
 //! numbers in the header's units, with strictly increasing `x`. Between two rows the value is
 //! interpolated linearly; below the first row it is `y0` and above the last row the last `y`
 //! (constant extrapolation, so a lookup never runs away outside the published range). At a row's
-//! `x` the value is that row's `y` exactly.
+//! `x` the value is that row's `y` exactly; a NaN argument gives NaN.
 //!
 //! The checked table is an ordinary function whose body is a balanced tree of `if x < xk { … }
 //! else { … }` over the linear pieces, so everything downstream (the constant evaluator, lowering
@@ -216,7 +216,33 @@ impl Builder<'_> {
             return self.num(self.pts[0].1, self.yu);
         }
         if k >= n {
-            return self.num(self.pts[n - 1].1, self.yu);
+            // y_last + 0 · (x − x_last): y_last for every finite x, and NaN for a NaN argument
+            // (which fails every `x < xk` and so always lands here) instead of a silent y_last.
+            let (xl, yl) = self.pts[n - 1];
+            let dx = self.mk(
+                hir::ExprKind::Binary(
+                    ast::BinOp::Sub,
+                    Box::new(self.arg()),
+                    Box::new(self.num(xl, self.xu)),
+                ),
+                hir::Type::Num(self.xu),
+            );
+            let zero = self.mk(
+                hir::ExprKind::Binary(
+                    ast::BinOp::Mul,
+                    Box::new(self.num(0.0, self.slope_unit)),
+                    Box::new(dx),
+                ),
+                hir::Type::Num(self.yu),
+            );
+            return self.mk(
+                hir::ExprKind::Binary(
+                    ast::BinOp::Add,
+                    Box::new(self.num(yl, self.yu)),
+                    Box::new(zero),
+                ),
+                hir::Type::Num(self.yu),
+            );
         }
         let (x0, y0) = self.pts[k - 1];
         let (x1, y1) = self.pts[k];
