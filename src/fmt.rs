@@ -320,6 +320,7 @@ impl<'a> Node<'a> {
                 TrialStmt::Sample(Sampling::Every { span, .. } | Sampling::At { span, .. }) => {
                     *span
                 }
+                TrialStmt::FindDose(f) => f.span,
             },
             Node::Pop(p) => match p {
                 PopStmt::Ancestry(_, span)
@@ -842,6 +843,22 @@ impl<'s> Printer<'s> {
                         })
                         .collect();
                     format!("stratify by {}", ks.join(", "))
+                }
+                TrialStmt::FindDose(f) => {
+                    let arms: Vec<&str> = f.arms.iter().map(|a| a.text.as_str()).collect();
+                    let mut s = format!(
+                        "find dose of {} so {} == {}",
+                        arms.join(", "),
+                        add(&f.statistic),
+                        add(&f.target)
+                    );
+                    if let Some(r) = &f.reference {
+                        s.push_str(&format!(" of {}", r.text));
+                    }
+                    if let Some(t) = &f.tolerance {
+                        s.push_str(&format!(" within {}", add(t)));
+                    }
+                    s
                 }
                 TrialStmt::Population { .. } | TrialStmt::Arm { .. } | TrialStmt::Error(_) => {
                     String::new()
@@ -1416,6 +1433,13 @@ fn collect_regions_item(item: &Item, out: &mut Vec<(usize, usize)>) {
                             for b in k.bins.iter().flatten() {
                                 collect_regions(b, out);
                             }
+                        }
+                    }
+                    TrialStmt::FindDose(f) => {
+                        collect_regions(&f.statistic, out);
+                        collect_regions(&f.target, out);
+                        for t in f.tolerance.iter() {
+                            collect_regions(t, out);
                         }
                     }
                     TrialStmt::Model(_) | TrialStmt::Randomize(_) | TrialStmt::Error(_) => {}

@@ -698,7 +698,64 @@ pub struct Trial {
     pub endpoints: Vec<Endpoint>,
     /// Strata.
     pub strata: Vec<Stratum>,
+    /// Dose searches (`find dose of …`), one per searched arm, in the order written.
+    pub dose_searches: Vec<DoseSearch>,
     /// Declaration span.
+    pub span: Span,
+}
+
+/// A statistic of an endpoint over the patients of an arm.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Statistic {
+    /// Arithmetic mean.
+    Mean,
+    /// Median (type-7 quantile at 0.5, as in the summaries).
+    Median,
+    /// Geometric mean, exp(mean(log x)); every value must be positive.
+    GeometricMean,
+    /// A type-7 quantile in percent: `p90` → 90.
+    Quantile(u8),
+    /// Fraction of responders of a true/false endpoint.
+    Rate,
+}
+
+impl Statistic {
+    /// The name as written in a `find dose` clause (`median`, `p90`, `rate`).
+    pub fn name(self) -> String {
+        match self {
+            Statistic::Mean => "mean".into(),
+            Statistic::Median => "median".into(),
+            Statistic::GeometricMean => "geomean".into(),
+            Statistic::Quantile(q) => format!("p{q}"),
+            Statistic::Rate => "rate".into(),
+        }
+    }
+}
+
+/// What a dose search aims at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SearchTarget {
+    /// A value in the endpoint's unit (a fraction for a rate).
+    Value(f64),
+    /// The same statistic of the same endpoint in this arm, at its written dose.
+    Arm(usize),
+}
+
+/// `find dose of ARM so STAT(endpoint) == TARGET`: the factor on every dose amount and infusion
+/// rate of the arm that makes the statistic equal the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoseSearch {
+    /// The arm whose doses are scaled.
+    pub arm: usize,
+    /// The endpoint (index into [`Trial::endpoints`]).
+    pub endpoint: usize,
+    /// The statistic of the endpoint over the arm's patients.
+    pub statistic: Statistic,
+    /// The target.
+    pub target: SearchTarget,
+    /// Relative tolerance on the statistic (0.001 unless `within` says otherwise).
+    pub tolerance: f64,
+    /// The clause.
     pub span: Span,
 }
 

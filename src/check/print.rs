@@ -294,6 +294,26 @@ pub fn trial(p: &hir::Program, t: &hir::Trial, units: &UnitTable) -> String {
             cx.expr(&e.value)
         );
     }
+    for s in &t.dose_searches {
+        let e = &t.endpoints[s.endpoint];
+        let target = match &s.target {
+            hir::SearchTarget::Value(v) => match e.value.ty {
+                hir::Type::Num(u) if s.statistic != hir::Statistic::Rate => {
+                    format!("{} [{}]", num(*v), units.format_unit(u))
+                }
+                _ => num(*v),
+            },
+            hir::SearchTarget::Arm(a) => format!("arm {}", t.arms[*a].name),
+        };
+        let _ = writeln!(
+            out,
+            "  find dose of {} so {}({}) == {target} within {}",
+            t.arms[s.arm].name,
+            s.statistic.name(),
+            e.name,
+            num(s.tolerance)
+        );
+    }
     for s in &t.strata {
         let _ = match s {
             hir::Stratum::Genotype(g) => writeln!(out, "  stratify by {}", m.genotypes[*g].name),

@@ -691,11 +691,14 @@ impl Checker {
             sampling: None,
             endpoints: Vec::new(),
             strata: Vec::new(),
+            dose_searches: Vec::new(),
             span,
         };
+        let mut finds: Vec<&ast::FindDose> = Vec::new();
         for st in &t.body {
             match st {
                 TrialStmt::Model(_) | TrialStmt::Error(_) => {}
+                TrialStmt::FindDose(f) => finds.push(f),
                 TrialStmt::Population { size, body, span } => {
                     if trial.population.is_some() {
                         self.report(Diagnostic::error(
@@ -914,6 +917,34 @@ impl Checker {
         if trial.sampling.is_none() && !trial.endpoints.is_empty() {
             // Endpoints use dense output; without a schedule the simulation ends at the last window.
         }
+        // Dose searches refer to arms and endpoints, which may be declared after them.
+        for f in finds {
+            self.find_dose(f, &mut trial);
+        }
+        // A reference arm runs at its written dose: it cannot have its own dose searched.
+        let mut chained: Vec<(String, String, Span)> = Vec::new();
+        for s in &trial.dose_searches {
+            if let hir::SearchTarget::Arm(r) = s.target
+                && trial.dose_searches.iter().any(|x| x.arm == r)
+                && !chained.iter().any(|c| c.2 == s.span)
+            {
+                chained.push((
+                    trial.arms[r].name.clone(),
+                    trial.arms[s.arm].name.clone(),
+                    s.span,
+                ));
+            }
+        }
+        for (reference, arm, span) in chained {
+            self.report(
+                Diagnostic::error(
+                    codes::E0039,
+                    format!("reference arm `{reference}` of `{arm}` has its own dose searched"),
+                    span,
+                )
+                .with_help("a reference arm runs at its written dose; match both arms to a quantity, or to an arm whose dose is not searched"),
+            );
+        }
         // Ensure windows fit the simulation horizon when there is a sampling schedule.
         let _ = error_expr;
         self.model = None;
@@ -983,4 +1014,302 @@ impl Checker {
             }
         }
     }
+
+    /// An arm of the trial by name; reports E0004 (with a suggestion) when there is none.
+    fn arm_named(&mut self, trial: &hir::Trial, n: &ast::Name) -> Option<usize> {
+        if let Some(a) = trial.arms.iter().position(|a| a.name == n.text) {
+            return Some(a);
+        }
+        let names: Vec<&str> = trial.arms.iter().map(|a| a.name.as_str()).collect();
+        let mut d = Diagnostic::error(
+            codes::E0004,
+            format!("the trial has no arm `{}`", n.text),
+            n.span,
+        );
+        if let Some(s) = did_you_mean(&n.text, names.iter().copied()) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        } else if !names.is_empty() {
+            d = d.with_help(format!("the arms are {}", names.join(", ")));
+        }
+        self.report(d);
+        None
+    }
+
+    /// Reads `STAT(endpoint)` of a `find dose` clause: the statistic and the endpoint's index.
+    fn search_statistic(
+        &mut self,
+        trial: &hir::Trial,
+        e: &ast::Expr,
+    ) -> Option<(hir::Statistic, usize)> {
+        let form_error = |this: &mut Checker| {
+            this.report(
+                Diagnostic::error(
+                    codes::E0040,
+                    "expected a statistic of an endpoint",
+                    e.span,
+                )
+                .with_help(
+                    "write `median(auc24)`, `mean(x)`, `geomean(x)`, `p90(x)` or `rate(responder)`",
+                ),
+            );
+            None
+        };
+        let ast::ExprKind::Call(c) = &e.kind else {
+            return form_error(self);
+        };
+        let endpoint_name = match c.args.as_slice() {
+            [
+                ast::Arg {
+                    name: None,
+                    value:
+                        ast::Expr {
+                            kind: ast::ExprKind::Path(p),
+                            ..
+                        },
+                },
+            ] if p.parts.len() == 1 => &p.parts[0],
+            _ => return form_error(self),
+        };
+        let fname = c.func.joined();
+        let quantile = fname
+            .strip_prefix('p')
+            .and_then(|d| d.parse::<u8>().ok())
+            .filter(|q| (1..=99).contains(q) && !fname[1..].starts_with('0'));
+        let statistic = match (fname.as_str(), quantile) {
+            ("mean", _) => hir::Statistic::Mean,
+            ("median", _) => hir::Statistic::Median,
+            ("geomean" | "geometric_mean", _) => hir::Statistic::GeometricMean,
+            ("rate", _) => hir::Statistic::Rate,
+            (_, Some(q)) => hir::Statistic::Quantile(q),
+            (other, None) => {
+                let known = ["mean", "median", "geomean", "rate", "p90"];
+                let mut d = Diagnostic::error(
+                    codes::E0040,
+                    format!("`{other}` is not a statistic a dose search can target"),
+                    c.func.span,
+                )
+                .with_help("the statistics are mean, median, geomean, p1 … p99 (quantiles) and rate (of a true/false endpoint)");
+                if let Some(s) = did_you_mean(other, known) {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                }
+                self.report(d);
+                return None;
+            }
+        };
+        let Some(k) = trial
+            .endpoints
+            .iter()
+            .position(|x| x.name == endpoint_name.text)
+        else {
+            let names: Vec<&str> = trial.endpoints.iter().map(|x| x.name.as_str()).collect();
+            let mut d = Diagnostic::error(
+                codes::E0004,
+                format!("the trial has no endpoint `{}`", endpoint_name.text),
+                endpoint_name.span,
+            );
+            if let Some(s) = did_you_mean(&endpoint_name.text, names.iter().copied()) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            } else if names.is_empty() {
+                d = d.with_help("declare it with `endpoint NAME = …`");
+            } else {
+                d = d.with_help(format!("the endpoints are {}", names.join(", ")));
+            }
+            self.report(d);
+            return None;
+        };
+        let is_rule = trial.endpoints[k].value.ty == Type::Bool;
+        match (statistic, is_rule) {
+            (hir::Statistic::Rate, false) => {
+                self.report(
+                    Diagnostic::error(
+                        codes::E0040,
+                        format!(
+                            "`rate` needs a true/false endpoint; `{}` is a number",
+                            endpoint_name.text
+                        ),
+                        e.span,
+                    )
+                    .with_help("use `median`, `mean`, `geomean` or a quantile such as `p90` for a numeric endpoint, or define a responder endpoint such as `endpoint exposed = auc(conc) > 40 mg*h/L`"),
+                );
+                None
+            }
+            (s, true) if s != hir::Statistic::Rate => {
+                self.report(
+                    Diagnostic::error(
+                        codes::E0040,
+                        format!(
+                            "`{}` needs a numeric endpoint; `{}` is true/false",
+                            s.name(),
+                            endpoint_name.text
+                        ),
+                        e.span,
+                    )
+                    .with_help(format!(
+                        "the statistic of a true/false endpoint is its responder rate: `rate({})`",
+                        endpoint_name.text
+                    )),
+                );
+                None
+            }
+            _ => Some((statistic, k)),
+        }
+    }
+
+    /// Checks `find dose of ARM, … so STAT(endpoint) == TARGET [of REF] [within TOL]` into one
+    /// [`hir::DoseSearch`] per arm.
+    fn find_dose(&mut self, f: &ast::FindDose, trial: &mut hir::Trial) {
+        let Some((statistic, k)) = self.search_statistic(trial, &f.statistic) else {
+            return;
+        };
+        let endpoint_unit = match trial.endpoints[k].value.ty {
+            Type::Num(u) => Some(u),
+            _ => None,
+        };
+        let target = match &f.reference {
+            Some(r) => {
+                let same = self.search_statistic(trial, &f.target);
+                match same {
+                    Some((s2, k2)) if s2 == statistic && k2 == k => {}
+                    Some(_) => {
+                        self.report(
+                            Diagnostic::error(
+                                codes::E0039,
+                                "a reference arm is matched on the same statistic of the same endpoint",
+                                f.target.span,
+                            )
+                            .with_label_message("this differs from the left-hand side")
+                            .with_help(format!(
+                                "write `… == {} of {}`",
+                                span_text_hint(statistic, &trial.endpoints[k].name),
+                                r.text
+                            )),
+                        );
+                        return;
+                    }
+                    None => return,
+                }
+                let Some(a) = self.arm_named(trial, r) else {
+                    return;
+                };
+                if let Some(me) = f.arms.iter().find(|n| n.text == r.text) {
+                    self.report(
+                        Diagnostic::error(
+                            codes::E0039,
+                            format!("arm `{}` cannot be its own reference", r.text),
+                            me.span,
+                        )
+                        .with_label_message("searched here")
+                        .with_help("the reference arm runs at its written dose; name another arm after `of`, or give the target as a quantity"),
+                    );
+                    return;
+                }
+                hir::SearchTarget::Arm(a)
+            }
+            None => {
+                let saved = std::mem::replace(&mut self.scope, Scope::Const);
+                let h = self.expr(&f.target);
+                self.scope = saved;
+                let h = match (statistic, endpoint_unit) {
+                    (hir::Statistic::Rate, _) | (_, None) => {
+                        self.dimensionless(h, "a responder rate")
+                    }
+                    (_, Some(u)) => self.coerce(
+                        h,
+                        u,
+                        codes::E0007,
+                        &format!("the target of endpoint `{}`", trial.endpoints[k].name),
+                    ),
+                };
+                if h.ty == Type::Error {
+                    return;
+                }
+                let Some(v) = consts::eval(&h).filter(|v| v.is_finite()) else {
+                    self.report(
+                        Diagnostic::error(codes::E0039, "the target must be a constant", f.target.span)
+                            .with_help("write a quantity such as `40 mg*h/L`, or `… of ARM` to match another arm"),
+                    );
+                    return;
+                };
+                if statistic == hir::Statistic::Rate && !(0.0..=1.0).contains(&v) {
+                    self.report(Diagnostic::error(
+                        codes::E0039,
+                        "a responder rate is between 0% and 100%",
+                        f.target.span,
+                    ));
+                    return;
+                }
+                if statistic == hir::Statistic::GeometricMean && v <= 0.0 {
+                    self.report(Diagnostic::error(
+                        codes::E0039,
+                        "a geometric mean is positive",
+                        f.target.span,
+                    ));
+                    return;
+                }
+                hir::SearchTarget::Value(v)
+            }
+        };
+        let tolerance = match &f.tolerance {
+            None => 0.001,
+            Some(e) => {
+                let Some(v) = self.const_number(e, "a tolerance") else {
+                    return;
+                };
+                if !(v > 0.0 && v < 1.0) {
+                    self.report(
+                        Diagnostic::error(
+                            codes::E0039,
+                            "a tolerance is a fraction between 0 and 100% (exclusive)",
+                            e.span,
+                        )
+                        .with_help("e.g. `within 1%` (the default is 0.1%)"),
+                    );
+                    return;
+                }
+                v
+            }
+        };
+        for n in &f.arms {
+            let Some(a) = self.arm_named(trial, n) else {
+                continue;
+            };
+            if trial.arms[a].doses.is_empty() {
+                self.report(
+                    Diagnostic::error(
+                        codes::E0039,
+                        format!("arm `{}` has no doses to scale", n.text),
+                        n.span,
+                    )
+                    .with_help("a dose search multiplies the arm's dose amounts and infusion rates; add `dose … into …` to the arm"),
+                );
+                continue;
+            }
+            if trial.dose_searches.iter().any(|s| s.arm == a) {
+                self.report(
+                    Diagnostic::error(
+                        codes::E0039,
+                        format!("the dose of arm `{}` is searched twice", n.text),
+                        n.span,
+                    )
+                    .with_help(
+                        "an arm's doses are scaled by one factor; keep one `find dose` for it",
+                    ),
+                );
+                continue;
+            }
+            trial.dose_searches.push(hir::DoseSearch {
+                arm: a,
+                endpoint: k,
+                statistic,
+                target: target.clone(),
+                tolerance,
+                span: f.span,
+            });
+        }
+    }
+}
+
+/// `median(auc24)` as written in a help line.
+fn span_text_hint(s: hir::Statistic, endpoint: &str) -> String {
+    format!("{}({endpoint})", s.name())
 }

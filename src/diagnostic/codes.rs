@@ -985,6 +985,92 @@ table liver_mass(age: year) -> kg {
 }
 ```
 "#;
+    E0039 => "invalid dose search", r#"
+`find dose of ARM so STAT(endpoint) == TARGET` scales every dose amount and infusion rate of the
+arm by one factor until the statistic of the endpoint over the arm's patients equals the target.
+The clause is refused when the arm has no doses to scale, when its dose is searched twice, when
+an arm is its own reference (`… of ARM` names the searched arm), when a reference arm has its own
+dose searched (a reference runs at its written dose), when the reference side is not the same
+statistic of the same endpoint, when a rate target is outside 0–100 %, or when the tolerance of
+`within` is not a fraction between 0 and 100 %.
+
+Erroneous example:
+
+```twin
+model Pk {
+    compartment central: mg
+    flow central -> out = 0.1 /h * central
+    observe conc: mg/L = central / 20 L
+}
+
+trial T {
+    model Pk
+    arm adult { dose 100 mg into central }
+    arm child { dose 50 mg into central }
+    endpoint exposure = auc(conc, from 0 h to 48 h)
+    find dose of child so median(exposure) == median(exposure) of child
+}
+```
+
+Fixed:
+
+```twin
+model Pk {
+    compartment central: mg
+    flow central -> out = 0.1 /h * central
+    observe conc: mg/L = central / 20 L
+}
+
+trial T {
+    model Pk
+    arm adult { dose 100 mg into central }
+    arm child { dose 50 mg into central }
+    endpoint exposure = auc(conc, from 0 h to 48 h)
+    find dose of child so median(exposure) == median(exposure) of adult
+}
+```
+"#;
+    E0040 => "statistic does not apply to the endpoint", r#"
+A dose search targets a statistic of an endpoint over an arm's patients: `mean`, `median`,
+`geomean` (geometric mean) or a quantile `p1` … `p99` of a numeric endpoint, or `rate`, the
+responder rate of a true/false endpoint. Anything else on either side of `==` is this error: an
+unknown statistic, a statistic of something that is not a single endpoint name, `rate` of a
+numeric endpoint, or a median of a true/false endpoint.
+
+Erroneous example:
+
+```twin
+model Pk {
+    compartment central: mg
+    flow central -> out = 0.1 /h * central
+    observe conc: mg/L = central / 20 L
+}
+
+trial T {
+    model Pk
+    arm a { dose 100 mg into central }
+    endpoint peak = max(conc)
+    find dose of a so rate(peak) == 50%
+}
+```
+
+Fixed:
+
+```twin
+model Pk {
+    compartment central: mg
+    flow central -> out = 0.1 /h * central
+    observe conc: mg/L = central / 20 L
+}
+
+trial T {
+    model Pk
+    arm a { dose 100 mg into central }
+    endpoint above_target = max(conc) > 4 mg/L
+    find dose of a so rate(above_target) == 50%
+}
+```
+"#;
     W0001 => "unused parameter", r#"
 A `param` of a model is never used inside the model: no flow, equation, `let`, observable or
 other param refers to it. It is probably a leftover, or a sign of a misspelling. A `vary`

@@ -594,8 +594,29 @@ pub enum TrialStmt {
     },
     /// `stratify by cyp2c9, phenotype(cyp2c19), weight bins [60 kg, 80 kg]`.
     Stratify(Vec<Stratum>, Span),
+    /// `find dose of child so median(auc24) == median(auc24) of adult within 1%`.
+    FindDose(FindDose),
     /// A statement that did not parse (already reported).
     Error(Span),
+}
+
+/// `find dose of ARM, … so STAT(endpoint) == TARGET [of REFERENCE] [within TOLERANCE]`: scale
+/// each named arm's doses by one factor so that a statistic of an endpoint over the arm's patients
+/// equals a target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindDose {
+    /// The arms whose doses are searched (each on its own).
+    pub arms: Vec<Name>,
+    /// The statistic: a call such as `median(auc24)`, `p90(cmax)`, `rate(responder)`.
+    pub statistic: Expr,
+    /// The target: a quantity, or (with `reference`) the same statistic written again.
+    pub target: Expr,
+    /// `of ARM`: the target is the statistic in this arm, at its written dose.
+    pub reference: Option<Name>,
+    /// `within 1%`: relative tolerance on the statistic.
+    pub tolerance: Option<Expr>,
+    /// Whole statement.
+    pub span: Span,
 }
 
 /// A stratification key.

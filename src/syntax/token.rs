@@ -139,6 +139,14 @@ pub enum Token {
     By,
     #[token("bins")]
     Bins,
+    #[token("find")]
+    Find,
+    #[token("of")]
+    Of,
+    #[token("so")]
+    So,
+    #[token("within")]
+    Within,
 
     // ---- literals
     /// A name: ASCII letters, digits, `_`, and the micro signs `µ`/`μ`.
@@ -394,6 +402,10 @@ impl Token {
             Stratify => "stratify",
             By => "by",
             Bins => "bins",
+            Find => "find",
+            Of => "of",
+            So => "so",
+            Within => "within",
             LParen => "(",
             RParen => ")",
             LBrace => "{",

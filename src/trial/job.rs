@@ -85,8 +85,19 @@ pub fn run_trial(c: &Compilation, source: &str, opts: &TrialOptions) -> Result<S
     let t = choose_trial(c, opts.trial.as_deref())?;
     let trial = &c.program.trials[t];
     let mut prep = runner::prepare(&c.program, trial, opts.solve)?;
-    prep.trajectories = opts.trajectories && opts.out.is_some();
     let size = trial.population.as_ref().map(|p| p.size).unwrap_or(1);
+    if opts.shard.is_some() && !trial.dose_searches.is_empty() {
+        return Err(format!(
+            "trial `{}` searches doses (`find dose`), which needs every patient: run it without --shard",
+            trial.name
+        ));
+    }
+    // Dose searches first: the arms are then run (and reported) at the found doses.
+    let dose_search = super::optimize::search_all(&prep, &c.units, opts.seed, size)?;
+    for (ds, found) in trial.dose_searches.iter().zip(&dose_search) {
+        prep.dose_scale[ds.arm] = found.factor;
+    }
+    prep.trajectories = opts.trajectories && opts.out.is_some();
     let range = match opts.shard {
         Some((i, n)) if i >= 1 && i <= n => runner::shard_range(size, i, n),
         Some((i, n)) => return Err(format!("shard {i}/{n} does not exist")),
@@ -186,6 +197,7 @@ pub fn run_trial(c: &Compilation, source: &str, opts: &TrialOptions) -> Result<S
         seed: opts.seed,
         patients: size,
         shard: opts.shard.map(|(i, n)| [i, n]),
+        dose_search,
     };
     let summary = ctx.summarize(meta, &rows);
     if let (Some(dir), Some((path, f))) = (&opts.out, tmp) {

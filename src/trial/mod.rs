@@ -8,10 +8,13 @@
 //!   quantile, bins.
 //! - [`endpoints`]: endpoint values of one patient from the solver's dense output.
 //! - [`runner`]: compile once, simulate every patient in every arm in parallel.
+//! - [`optimize`]: dose finding (`find dose of ARM so STAT(endpoint) == TARGET`) on common
+//!   random numbers.
 //! - [`output`]: `patients.csv`, summaries by arm and stratum, `summary.csv`/`.json`, merging shards.
 
 pub mod endpoints;
 pub mod job;
+pub mod optimize;
 pub mod output;
 pub mod population;
 pub mod rng;

@@ -31,6 +31,10 @@ pub struct Meta {
     pub patients: u64,
     /// `[i, n]` for shard i of n; `None` for a whole trial.
     pub shard: Option<[u64; 2]>,
+    /// The doses found by `find dose` clauses (absent when the trial has none); the summaries and
+    /// `patients.csv` of these arms are at the found doses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dose_search: Vec<super::optimize::FoundDose>,
 }
 
 /// Everything needed to name and format a trial's columns.
@@ -598,6 +602,47 @@ impl Summary {
         }
         out.push('\n');
         group_lines(&mut out, &self.arms, false);
+        if !m.dose_search.is_empty() {
+            out.push('\n');
+            let _ = writeln!(
+                out,
+                "dose search (every dose amount and infusion rate × factor, timing unchanged; the arms above are at the found doses):"
+            );
+            for f in &m.dose_search {
+                let unit = if f.unit.is_empty() || f.statistic == "rate" {
+                    String::new()
+                } else {
+                    format!(" {}", f.unit)
+                };
+                let (achieved, target) = if f.statistic == "rate" {
+                    (
+                        format!("{:.1}%", 100.0 * f.achieved),
+                        format!("{:.1}%", 100.0 * f.target),
+                    )
+                } else {
+                    (
+                        format!("{}{unit}", super::optimize::sig4(f.achieved)),
+                        super::optimize::sig4(f.target),
+                    )
+                };
+                let reference = f
+                    .reference
+                    .as_deref()
+                    .map(|r| format!(", {} in {r}", f.statistic))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "{}: dose × {} → {}; {} {} = {achieved} (target {target}{reference}), {} iterations, n = {}",
+                    f.arm,
+                    super::optimize::sig4(f.factor),
+                    f.doses.join(", "),
+                    f.statistic,
+                    f.endpoint,
+                    f.iterations,
+                    f.n
+                );
+            }
+        }
         if !self.differences.is_empty() {
             out.push('\n');
             for d in &self.differences {
@@ -622,9 +667,16 @@ impl Summary {
 
     /// `summary.csv`: one row per group and endpoint.
     pub fn csv(&self) -> String {
+        // With dose searches, `dose_factor` (the factor on the arm's doses; 1 for arms not
+        // searched) comes before `seed`.
+        let searched = !self.meta.dose_search.is_empty();
         let mut out = String::from(
-            "stratum,level,arm,endpoint,patients,failed,n,rate,rate_low,rate_high,mean,sd,q05,q25,median,q75,q95,seed,twin_version\n",
+            "stratum,level,arm,endpoint,patients,failed,n,rate,rate_low,rate_high,mean,sd,q05,q25,median,q75,q95,",
         );
+        if searched {
+            out.push_str("dose_factor,");
+        }
+        out.push_str("seed,twin_version\n");
         for g in self.arms.iter().chain(&self.strata) {
             for e in &g.endpoints {
                 let r = e.rate.unwrap_or([f64::NAN; 3]);
@@ -639,6 +691,16 @@ impl Summary {
                     e.n.to_string(),
                 ];
                 cells.extend(r.iter().chain(&s).map(|v| num(*v)));
+                if searched {
+                    let factor = self
+                        .meta
+                        .dose_search
+                        .iter()
+                        .find(|f| f.arm == g.arm)
+                        .map(|f| f.factor)
+                        .unwrap_or(1.0);
+                    cells.push(num(factor));
+                }
                 cells.push(self.meta.seed.to_string());
                 cells.push(self.meta.twin_version.clone());
                 out.push_str(&cells.join(","));

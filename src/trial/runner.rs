@@ -62,6 +62,8 @@ pub struct Prepared<'p> {
     pub sample_index: Vec<usize>,
     /// Keep each patient's sampled observables.
     pub trajectories: bool,
+    /// Factor on every dose amount and infusion rate, per arm (1 unless a `find dose` set it).
+    pub dose_scale: Vec<f64>,
 }
 
 /// Lowers and compiles a trial's model.
@@ -141,6 +143,7 @@ pub fn prepare<'p>(
         options,
         sample_index,
         trajectories: false,
+        dose_scale: vec![1.0; trial.arms.len()],
     })
 }
 
@@ -154,6 +157,21 @@ impl Prepared<'_> {
         seed: u64,
         id: u64,
     ) -> Result<(Vec<f64>, Option<Vec<f64>>), String> {
+        let scale = self.dose_scale.get(arm).copied().unwrap_or(1.0);
+        self.simulate_scaled(inputs, arm, seed, id, scale, self.trajectories)
+    }
+
+    /// [`Prepared::simulate_arm`] with every dose amount and infusion rate multiplied by `scale`,
+    /// and the sampled observables only when `trajectories` is set.
+    pub fn simulate_scaled(
+        &self,
+        inputs: &[f64],
+        arm: usize,
+        seed: u64,
+        id: u64,
+        scale: f64,
+        trajectories: bool,
+    ) -> Result<(Vec<f64>, Option<Vec<f64>>), String> {
         let mut params = vec![0.0; self.compiled.module().n_params()];
         self.compiled
             .setup(inputs, &mut params)
@@ -165,7 +183,8 @@ impl Prepared<'_> {
             .get(arm)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
-        let regimen = run::regimen(&self.trial.arms[arm], slots, &params, end);
+        let mut regimen = run::regimen(&self.trial.arms[arm], slots, &params, end);
+        super::optimize::scale_regimen(&mut regimen, scale);
         let sim = simulate(&self.compiled, inputs, &regimen, &self.dense, &self.options)
             .map_err(|e| e.to_string())?;
         let values = endpoints::evaluate(
@@ -175,7 +194,7 @@ impl Prepared<'_> {
             inputs,
             &sim,
         );
-        let trajectory = self.trajectories.then(|| {
+        let trajectory = trajectories.then(|| {
             let mut stream = super::rng::Stream::substream(
                 seed,
                 id,
