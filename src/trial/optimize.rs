@@ -172,25 +172,92 @@ impl ArmPatients {
     }
 }
 
-/// The arm's doses at factor `s`, as text.
-fn describe_doses(prep: &Prepared<'_>, units: &UnitTable, arm: usize, s: f64) -> Vec<String> {
-    prep.trial.arms[arm]
+/// The value of every patient of the arm for each dose: (amount, rate) per dose, from the
+/// patient's computed params (amounts include the bioavailable fraction).
+fn dose_values(prep: &Prepared<'_>, patients: &ArmPatients) -> Vec<Vec<(f64, Option<f64>)>> {
+    let slots = prep
+        .lowered
+        .dose_params
+        .get(patients.arm)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let mut out = vec![Vec::new(); slots.len()];
+    let mut params = vec![0.0; prep.compiled.module().n_params()];
+    for (_, inputs) in &patients.patients {
+        if prep.compiled.setup(inputs, &mut params).is_err() {
+            continue;
+        }
+        for (k, sl) in slots.iter().enumerate() {
+            let get = |i: usize| params.get(i).copied().unwrap_or(f64::NAN);
+            out[k].push((get(sl.amount), sl.rate.map(get)));
+        }
+    }
+    out
+}
+
+/// A value that is the same for every patient, or its median and range.
+fn spread(values: &[f64], unit: &str) -> String {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if finite.is_empty() {
+        return format!("NA {unit}");
+    }
+    let (lo, hi) = finite
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    if sig4(lo) == sig4(hi) {
+        format!("{} {unit}", sig4(lo))
+    } else {
+        format!(
+            "median {} {unit} (range {}–{})",
+            sig4(stats::quantile(&finite, 0.5)),
+            sig4(lo),
+            sig4(hi)
+        )
+    }
+}
+
+/// The arm's doses at factor `s`, as text: the amount each patient receives (one number when every
+/// patient gets the same), the target, the infusion, the start and the repetition.
+fn describe_doses(
+    prep: &Prepared<'_>,
+    units: &UnitTable,
+    patients: &ArmPatients,
+    s: f64,
+) -> Vec<String> {
+    let values = dose_values(prep, patients);
+    prep.trial.arms[patients.arm]
         .doses
         .iter()
-        .map(|d| {
+        .enumerate()
+        .map(|(k, d)| {
             let st = &prep.model.states[d.target];
             let unit = units.format_unit(st.unit);
-            let mut text = match consts::eval(&d.amount) {
-                Some(a) => format!("{} {unit} into {}", sig4(a * s), st.name),
-                None => format!("{} × the written amount [{unit}] into {}", sig4(s), st.name),
+            let vals = values.get(k).map(Vec::as_slice).unwrap_or(&[]);
+            // Amounts in the params include a constant bioavailability: written amounts shown.
+            let f = match &d.bioavailability {
+                None => Some(1.0),
+                Some(e) => consts::eval(e),
             };
+            let amounts: Vec<f64> = vals.iter().map(|(a, _)| a * s / f.unwrap_or(1.0)).collect();
+            let mut text = format!("{} into {}", spread(&amounts, &unit), st.name);
+            if f.is_none() {
+                text.push_str(" (bioavailable amount)");
+            }
             match &d.infusion {
                 Some(hir::Infusion::Duration(h)) => text.push_str(&format!(" over {} h", sig4(*h))),
-                Some(hir::Infusion::Rate(r)) => match consts::eval(r) {
-                    Some(r) => text.push_str(&format!(" rate {} {unit}/h", sig4(r * s))),
-                    None => text.push_str(&format!(" at {} × the written rate", sig4(s))),
-                },
+                Some(hir::Infusion::Rate(_)) => {
+                    let rates: Vec<f64> = vals
+                        .iter()
+                        .map(|(_, r)| r.unwrap_or(f64::NAN) * s)
+                        .collect();
+                    text.push_str(&format!(" rate {}", spread(&rates, &format!("{unit}/h"))));
+                }
                 None => {}
+            }
+            if d.start > 0.0 {
+                text.push_str(&format!(" at {} h", sig4(d.start)));
             }
             if let Some(ii) = d.interval {
                 text.push_str(&format!(" every {} h", sig4(ii)));
@@ -271,7 +338,7 @@ pub fn search_all(
             Ok((s, y, n)) => found.push(FoundDose {
                 arm: arm_name.clone(),
                 factor: s,
-                doses: describe_doses(prep, units, ds.arm, s),
+                doses: describe_doses(prep, units, &patients, s),
                 statistic: ds.statistic.name(),
                 endpoint: endpoint.name.clone(),
                 unit: unit.clone(),
