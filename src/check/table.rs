@@ -78,12 +78,34 @@ impl Checker {
                         ),
                         xb.span,
                     )
+                    .with_label_message("not larger than the row before")
                     .with_label(xa.span, "the previous row")
                     .with_help(
                         "sort the rows by their first column; a jump needs two distinct x values (`4.999: 1, 5: 2`)",
                     ),
                 );
                 ok = false;
+            }
+        }
+        if ok {
+            // Rows so close for their values that the slope overflows would give NaN at the row.
+            for w in rows.windows(2) {
+                let ((xa, ya), (xb, yb)) = (w[0], w[1]);
+                if !((yb.value - ya.value) / (xb.value - xa.value)).is_finite() {
+                    self.report(
+                        Diagnostic::error(
+                            codes::E0034,
+                            format!(
+                                "the slope between two rows of table `{}` is not a finite number",
+                                t.name.text
+                            ),
+                            xb.span.to(yb.span),
+                        )
+                        .with_label(xa.span.to(ya.span), "the previous row")
+                        .with_help("the rows are too close for the difference of their values; rescale the units of the header"),
+                    );
+                    ok = false;
+                }
             }
         }
         if !ok {

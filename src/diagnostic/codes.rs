@@ -939,8 +939,9 @@ table dose_band(weight: kg) -> mg {
 "#;
     E0034 => "table too short or not finite", r#"
 A `table` needs at least two rows (a line between two points), and every number in it must be
-finite: a literal such as `1e400` does not fit in a 64-bit float. For a value that does not
-depend on the argument, write a `fn` instead.
+finite: a literal such as `1e400` does not fit in a 64-bit float, and neither may the slope
+between two rows (`0: 0, 1e-300: 1e300`). For a value that does not depend on the argument, write
+a `fn` instead.
 
 Erroneous example:
 
