@@ -239,6 +239,7 @@ fn two_compartment() {
         ("ESDIRK3(4) (JIT)", Method::Esdirk34),
         ("TR-BDF2 (JIT)", Method::TrBdf2),
         ("Exact (interpreter)", Method::Exact),
+        ("diffsol BDF (JIT)", Method::DiffsolBdf),
     ];
     let solve = |k: usize| {
         let o = opts(methods[k].1, 1e-6);
@@ -395,7 +396,11 @@ fn friberg() {
         &interp,
         &hand,
         &case,
-        &[(Method::Bdf, 300), (Method::Esdirk34, 200)],
+        &[
+            (Method::Bdf, 300),
+            (Method::DiffsolBdf, 300),
+            (Method::Esdirk34, 200),
+        ],
     );
 }
 
