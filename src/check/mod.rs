@@ -86,6 +86,10 @@ pub struct Checker {
     /// The inputs of the bases of the model about to be checked, whose definitions must match
     /// them (see [`model::merge_models`]).
     pub merged_inputs: Vec<model::MergedInput>,
+    /// For every checked model (by index), the statements of its bases (at any depth) that it
+    /// replaced: where two bases share an ancestor, the one that replaced an inherited statement
+    /// wins over the other's unchanged copy.
+    pub model_replaced: Vec<std::collections::HashSet<Span>>,
     /// How deeply the expression being checked is nested (see [`MAX_DEPTH`]).
     pub depth: usize,
     /// Whether the outermost expression being checked was already reported as too deep.
@@ -131,6 +135,7 @@ impl Checker {
             model_asts: Vec::new(),
             model_visibility: Vec::new(),
             merged_inputs: Vec::new(),
+            model_replaced: Vec::new(),
             depth: 0,
             too_deep: false,
         }
@@ -500,6 +505,7 @@ pub fn check_program(
                 let merged;
                 let own_visible = c.visible.clone();
                 let mut inherited_inputs = Vec::new();
+                let mut replaced = std::collections::HashSet::new();
                 let md = if md.bases.is_empty() {
                     md
                 } else {
@@ -533,7 +539,9 @@ pub fn check_program(
                         .iter()
                         .map(|b| c.model_asts[*b].body.as_slice())
                         .collect();
-                    let m = model::merge_models(&bodies, &md.body);
+                    let base_replaced: Vec<&std::collections::HashSet<Span>> =
+                        bases.iter().map(|b| &c.model_replaced[*b]).collect();
+                    let m = model::merge_models(&bodies, &base_replaced, &md.body);
                     for conflict in &m.conflicts {
                         let base_name = |i: usize| {
                             bases
@@ -571,6 +579,7 @@ pub fn check_program(
                         );
                     }
                     inherited_inputs = m.inputs;
+                    replaced = m.replaced;
                     merged = ast::ModelDecl {
                         name: md.name.clone(),
                         bases: Vec::new(),
@@ -581,6 +590,7 @@ pub fn check_program(
                 c.merged_inputs = inherited_inputs;
                 let model = c.check_model(md, item.span);
                 c.model_asts.push(md.clone());
+                c.model_replaced.push(replaced);
                 c.model_visibility
                     .push(std::mem::replace(&mut c.visible, own_visible));
                 let scope = c.model.take().unwrap_or_default();

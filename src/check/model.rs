@@ -12,7 +12,7 @@ use crate::diagnostic::{Diagnostic, codes, did_you_mean};
 use crate::source::Span;
 use crate::syntax::ast::{self, StmtKind};
 use crate::units::Unit;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// A definition whose value is checked on demand.
 #[derive(Debug, Clone)]
@@ -1790,6 +1790,8 @@ pub struct Merged {
     pub conflicts: Vec<MergeConflict>,
     /// Every input of every base and of the model.
     pub inputs: Vec<MergedInput>,
+    /// The statements of the bases (at any depth) that the merged model replaced.
+    pub replaced: HashSet<Span>,
 }
 
 /// Where a merged statement came from.
@@ -1807,6 +1809,10 @@ struct Merger {
     inputs: Vec<MergedInput>,
     /// The layer each statement in the result came from, by the statement's span.
     layers: HashMap<Span, Layer>,
+    /// For each base, the statements of its own bases that it replaced.
+    base_replaced: Vec<HashSet<Span>>,
+    /// Statements replaced so far (with those the bases replaced).
+    replaced: HashSet<Span>,
 }
 
 impl Merger {
@@ -1865,11 +1871,26 @@ impl Merger {
                 // An input is met by any definition of its name: the definition stays.
                 (_, StmtKind::Input { .. }) => {}
                 (StmtKind::Input { .. }, _) => {
+                    self.replaced.insert(out[i].span);
                     out[i] = st.clone();
                     self.record(st, layer);
                 }
                 _ => {
+                    let overrides = |base: usize, span: Span| {
+                        self.base_replaced
+                            .get(base)
+                            .is_some_and(|r| r.contains(&span))
+                    };
                     match (earlier, layer) {
+                        // Two bases with a common ancestor: the earlier base replaced the
+                        // ancestor's statement that the later one still carries. Keep the
+                        // earlier base's version.
+                        (Layer::Base(a), Layer::Base(b)) if a != b && overrides(a, st.span) => {
+                            continue;
+                        }
+                        // The later base replaced the ancestor's statement: it wins.
+                        (Layer::Base(a), Layer::Base(b)) if a != b && overrides(b, out[i].span) => {
+                        }
                         (Layer::Base(a), Layer::Base(b))
                             if a != b
                                 && out[i].span != st.span
@@ -1888,6 +1909,9 @@ impl Merger {
                         }
                         (_, Layer::Own) => self.resolved.push(qualified),
                         _ => {}
+                    }
+                    if out[i].span != st.span {
+                        self.replaced.insert(out[i].span);
                     }
                     out[i] = st.clone();
                     self.record(st, layer);
@@ -1912,13 +1936,24 @@ impl Merger {
 /// sets the same thing (same name at the same pathway level, same `d/dt` target, same flow, same
 /// `vary` target); pathways merge recursively; a definition meets an `input` of the same name
 /// (the input is dropped); everything else is added in order. Two bases that set the same thing
-/// differently are a conflict unless the model's own statements set it too.
-pub fn merge_models(bases: &[&[ast::Stmt]], own: &[ast::Stmt]) -> Merged {
+/// differently are a conflict unless the model's own statements set it too, or one of them
+/// replaced the very statement the other inherited from a common ancestor (`base_replaced[i]`:
+/// what base `i` replaced); that one wins.
+pub fn merge_models(
+    bases: &[&[ast::Stmt]],
+    base_replaced: &[&HashSet<Span>],
+    own: &[ast::Stmt],
+) -> Merged {
     let mut m = Merger {
         conflicts: Vec::new(),
         resolved: Vec::new(),
         inputs: Vec::new(),
         layers: HashMap::new(),
+        base_replaced: base_replaced.iter().map(|r| (*r).clone()).collect(),
+        replaced: base_replaced
+            .iter()
+            .flat_map(|r| r.iter().copied())
+            .collect(),
     };
     let mut out = Vec::new();
     for (b, body) in bases.iter().enumerate() {
@@ -1935,6 +1970,7 @@ pub fn merge_models(bases: &[&[ast::Stmt]], own: &[ast::Stmt]) -> Merged {
             .map(|(_, c)| c)
             .collect(),
         inputs: m.inputs,
+        replaced: m.replaced,
     }
 }
 
