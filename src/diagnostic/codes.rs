@@ -813,6 +813,81 @@ fn accumulation(k: 1/h, tau: h, n: 1) -> 1 =
     (1 - exp(-n * k * tau)) / (1 - exp(-k * tau))
 ```
 "#;
+    E0033 => "table rows not in increasing order", r#"
+The first column of a `table` must increase strictly from row to row: the value at `x` is
+interpolated between the two rows around it, which is only defined when every `x` appears once
+and in order. A repeated `x` usually means a copied row; a step (a jump in the value) is written
+with two close but distinct `x` values.
+
+Erroneous example:
+
+```twin
+table dose_band(weight: kg) -> mg {
+    10: 100,
+    30: 250,
+    20: 200,
+}
+```
+
+Fixed:
+
+```twin
+table dose_band(weight: kg) -> mg {
+    10: 100,
+    20: 200,
+    30: 250,
+}
+```
+"#;
+    E0034 => "table too short or not finite", r#"
+A `table` needs at least two rows (a line between two points), and every number in it must be
+finite: a literal such as `1e400` does not fit in a 64-bit float, and neither may the slope
+between two rows (`0: 0, 1e-300: 1e300`). For a value that does not depend on the argument, write
+a `fn` instead.
+
+Erroneous example:
+
+```twin
+table clearance_by_age(age: year) -> L/h {
+    0: 1.5,
+}
+```
+
+Fixed:
+
+```twin
+table clearance_by_age(age: year) -> L/h {
+    0: 1.5,
+    18: 6.0,
+}
+```
+"#;
+    E0035 => "malformed table row", r#"
+A `table` row is two plain numbers, `x: y`, in the units written in the header: the first column
+in the argument's unit, the second in the result unit. A row cannot carry its own unit or be an
+expression; convert the numbers when you write the table (a generator script can do it).
+
+Values between rows are interpolated linearly; below the first row a table gives the first row's
+value and above the last row the last row's value.
+
+Erroneous example:
+
+```twin
+table liver_mass(age: year) -> kg {
+    0 year: 130 g,
+    1 year: 330 g,
+}
+```
+
+Fixed:
+
+```twin
+table liver_mass(age: year) -> kg {
+    0: 0.13,
+    1: 0.33,
+}
+```
+"#;
     E0036 => "bases of a model disagree", r#"
 A model that `extends` several bases merges them left to right; a later base's statement replaces
 an earlier base's statement that sets the same thing (the same name at the same pathway level, the
@@ -908,81 +983,6 @@ model Drug extends Effect {
     compartment central: mg
     flow central -> out = 0.1 /h * central
     let conc: mg/L = central / 10 L
-}
-```
-"#;
-    E0033 => "table rows not in increasing order", r#"
-The first column of a `table` must increase strictly from row to row: the value at `x` is
-interpolated between the two rows around it, which is only defined when every `x` appears once
-and in order. A repeated `x` usually means a copied row; a step (a jump in the value) is written
-with two close but distinct `x` values.
-
-Erroneous example:
-
-```twin
-table dose_band(weight: kg) -> mg {
-    10: 100,
-    30: 250,
-    20: 200,
-}
-```
-
-Fixed:
-
-```twin
-table dose_band(weight: kg) -> mg {
-    10: 100,
-    20: 200,
-    30: 250,
-}
-```
-"#;
-    E0034 => "table too short or not finite", r#"
-A `table` needs at least two rows (a line between two points), and every number in it must be
-finite: a literal such as `1e400` does not fit in a 64-bit float, and neither may the slope
-between two rows (`0: 0, 1e-300: 1e300`). For a value that does not depend on the argument, write
-a `fn` instead.
-
-Erroneous example:
-
-```twin
-table clearance_by_age(age: year) -> L/h {
-    0: 1.5,
-}
-```
-
-Fixed:
-
-```twin
-table clearance_by_age(age: year) -> L/h {
-    0: 1.5,
-    18: 6.0,
-}
-```
-"#;
-    E0035 => "malformed table row", r#"
-A `table` row is two plain numbers, `x: y`, in the units written in the header: the first column
-in the argument's unit, the second in the result unit. A row cannot carry its own unit or be an
-expression; convert the numbers when you write the table (a generator script can do it).
-
-Values between rows are interpolated linearly; below the first row a table gives the first row's
-value and above the last row the last row's value.
-
-Erroneous example:
-
-```twin
-table liver_mass(age: year) -> kg {
-    0 year: 130 g,
-    1 year: 330 g,
-}
-```
-
-Fixed:
-
-```twin
-table liver_mass(age: year) -> kg {
-    0: 0.13,
-    1: 0.33,
 }
 ```
 "#;
