@@ -19,14 +19,11 @@
 //! Sources of the figures: docs/reference-data/exposure/README.md.
 
 mod common;
-use common::{column, table};
+use common::{column, table, typical_param as param};
 
-use twin::check::consts::{EvalError, Leaves, eval_in};
-use twin::check::hir::{self, Sym};
 use twin::driver::{Compilation, compile};
 use twin::run::Request;
 use twin::solve::{Method, SolveOptions};
-use twin::source::Span;
 use twin::trial::job::{TrialOptions, run_trial};
 
 const EXAMPLE: &str = "examples/consumer_safety.twin";
@@ -83,51 +80,6 @@ fn bsa(height_cm: f64, weight_kg: f64) -> f64 {
 /// SCCS amount scaled by the person's BSA over that of the ICRP reference male (176 cm, 73 kg).
 fn applied(w: f64, height_cm: f64, weight_kg: f64) -> f64 {
     w * LOTION_MG_PER_DAY * bsa(height_cm, weight_kg) / bsa(176.0, 73.0)
-}
-
-// ---------------------------------------------------------------- params at the typical patient
-
-/// Values of a model's params at the typical patient (covariates at their defaults).
-struct Typical<'a> {
-    model: &'a hir::Model,
-    fns: &'a [hir::Function],
-}
-
-impl Leaves for Typical<'_> {
-    fn sym(&mut self, s: Sym, span: Span) -> Result<f64, EvalError> {
-        match s {
-            Sym::Param(i) => {
-                let e = &self.model.params[i].value;
-                let (model, fns) = (self.model, self.fns);
-                eval_in(e, fns, &mut Typical { model, fns })
-            }
-            Sym::Covariate(i) => Ok(self.model.covariates[i].default),
-            _ => Err(EvalError::new("not available at the typical patient", span)),
-        }
-    }
-}
-
-fn param(c: &Compilation, model: &str, name: &str) -> f64 {
-    let m = c
-        .program
-        .models
-        .iter()
-        .find(|m| m.name == model)
-        .unwrap_or_else(|| panic!("no model {model}"));
-    let p = m
-        .params
-        .iter()
-        .find(|p| p.name == name)
-        .unwrap_or_else(|| panic!("no param {name} in {model}"));
-    eval_in(
-        &p.value,
-        &c.program.fns,
-        &mut Typical {
-            model: m,
-            fns: &c.program.fns,
-        },
-    )
-    .unwrap_or_else(|e| panic!("{name}: {}", e.message))
 }
 
 // ---------------------------------------------------------------- permeability and lag

@@ -15,14 +15,11 @@
 //!   range, the normal-metabolizer steady-state trough against the therapeutic window, and the trial.
 
 mod common;
-use common::{column, table};
+use common::{column, table, typical_param as param};
 
-use twin::check::consts::{EvalError, Leaves, eval_in};
-use twin::check::hir::{self, Sym};
 use twin::driver::{Compilation, compile};
 use twin::run::Request;
 use twin::solve::{Method, SolveOptions};
-use twin::source::Span;
 use twin::trial::job::{TrialOptions, run_trial};
 
 fn read(path: &str) -> String {
@@ -46,50 +43,6 @@ fn tight() -> SolveOptions {
         atol: 1e-10,
         ..Default::default()
     }
-}
-
-/// Values of a model's params at the typical patient: params are evaluated from their definitions,
-/// covariates take their defaults (genotypes are not needed by the params read here).
-struct Typical<'a> {
-    model: &'a hir::Model,
-    fns: &'a [hir::Function],
-}
-
-impl Leaves for Typical<'_> {
-    fn sym(&mut self, s: Sym, span: Span) -> Result<f64, EvalError> {
-        match s {
-            Sym::Param(i) => {
-                let e = &self.model.params[i].value;
-                let (model, fns) = (self.model, self.fns);
-                eval_in(e, fns, &mut Typical { model, fns })
-            }
-            Sym::Covariate(i) => Ok(self.model.covariates[i].default),
-            _ => Err(EvalError::new("not available at the typical patient", span)),
-        }
-    }
-}
-
-fn param(c: &Compilation, model: &str, name: &str) -> f64 {
-    let m = c
-        .program
-        .models
-        .iter()
-        .find(|m| m.name == model)
-        .unwrap_or_else(|| panic!("no model {model}"));
-    let p = m
-        .params
-        .iter()
-        .find(|p| p.name == name)
-        .unwrap_or_else(|| panic!("no param {name} in {model}"));
-    eval_in(
-        &p.value,
-        &c.program.fns,
-        &mut Typical {
-            model: m,
-            fns: &c.program.fns,
-        },
-    )
-    .unwrap_or_else(|e| panic!("{name}: {}", e.message))
 }
 
 /// A one-patient run of `model` (a file that extends a stdlib model holds several models).

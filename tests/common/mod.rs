@@ -1,6 +1,10 @@
 //! Helpers shared by the integration tests: run one patient and read its CSV back.
 
+use twin::check::consts::{EvalError, Leaves, eval_in};
+use twin::check::hir::{self, Sym};
+use twin::driver::Compilation;
 use twin::run::{Failure, Request, execute};
+use twin::source::Span;
 
 /// Runs a request and returns (headers, rows); panics with the rendered report on failure.
 pub fn table(req: &Request) -> (Vec<String>, Vec<Vec<f64>>) {
@@ -34,4 +38,51 @@ pub fn column(headers: &[String], name: &str) -> usize {
         .iter()
         .position(|h| h == name)
         .unwrap_or_else(|| panic!("no column {name} in {headers:?}"))
+}
+
+/// Values of a model's params at the typical patient: params are evaluated from their definitions,
+/// covariates take their defaults (genotypes are not available).
+#[allow(dead_code)]
+struct Typical<'a> {
+    model: &'a hir::Model,
+    fns: &'a [hir::Function],
+}
+
+impl Leaves for Typical<'_> {
+    fn sym(&mut self, s: Sym, span: Span) -> Result<f64, EvalError> {
+        match s {
+            Sym::Param(i) => {
+                let e = &self.model.params[i].value;
+                let (model, fns) = (self.model, self.fns);
+                eval_in(e, fns, &mut Typical { model, fns })
+            }
+            Sym::Covariate(i) => Ok(self.model.covariates[i].default),
+            _ => Err(EvalError::new("not available at the typical patient", span)),
+        }
+    }
+}
+
+/// The value of param `name` of `model` at the typical patient, by the checker's own evaluator.
+#[allow(dead_code)]
+pub fn typical_param(c: &Compilation, model: &str, name: &str) -> f64 {
+    let m = c
+        .program
+        .models
+        .iter()
+        .find(|m| m.name == model)
+        .unwrap_or_else(|| panic!("no model {model}"));
+    let p = m
+        .params
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("no param {name} in {model}"));
+    eval_in(
+        &p.value,
+        &c.program.fns,
+        &mut Typical {
+            model: m,
+            fns: &c.program.fns,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{name}: {}", e.message))
 }
