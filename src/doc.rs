@@ -1124,6 +1124,31 @@ fn collect_stmts(
             StmtKind::MolecularWeight { value } => rows
                 .molecular_weight
                 .push(vec![code_cell(&m.code(value.span)), doc]),
+            // The template statements, each noting the names it is written for.
+            StmtKind::For(f) => {
+                let each = format!(
+                    "For each `{}` in {}.",
+                    f.var.text,
+                    f.items
+                        .iter()
+                        .map(|n| format!("`{}`", n.text))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let body: Vec<Stmt> = f
+                    .body
+                    .iter()
+                    .map(|st| {
+                        let mut st = st.clone();
+                        if !s.doc.is_empty() {
+                            st.doc.extend(s.doc.iter().cloned());
+                        }
+                        st.doc.push(each.clone());
+                        st
+                    })
+                    .collect();
+                collect_stmts(rows, m, anchors, &body, prefix);
+            }
             _ => rows.other.push(first_line(m.src, s.span)),
         }
     }

@@ -7,6 +7,7 @@ use crate::source::{FileId, SourceMap};
 use crate::stdlib;
 use crate::syntax::{ast, parser};
 use crate::units::UnitTable;
+use std::collections::HashMap;
 
 /// The result of compiling one user file.
 pub struct Compilation {
@@ -175,7 +176,10 @@ fn compile_on_this_thread(name: &str, text: &str, extras: &[(String, String)]) -
         Ok(f) => f,
         Err(d) => {
             diagnostics.push(d);
-            ast::File { items: Vec::new() }
+            ast::File {
+                items: Vec::new(),
+                expansions: Vec::new(),
+            }
         }
     };
     fn load(
@@ -258,6 +262,26 @@ fn compile_on_this_thread(name: &str, text: &str, extras: &[(String, String)]) -
         }
     }
     diagnostics.append(&mut diags);
+    // Diagnostics about a statement written by a `for` name the instance.
+    let mut expansions: HashMap<FileId, &[String]> = HashMap::new();
+    for m in &modules {
+        if let Some(id) = m.file.items.first().map(|i| i.span.file) {
+            expansions.insert(id, &m.file.expansions);
+        }
+    }
+    for d in &mut diagnostics {
+        let span = d.primary.span;
+        if span.inst == 0 {
+            continue;
+        }
+        if let Some(note) = expansions
+            .get(&span.file)
+            .and_then(|e| e.get(span.inst as usize - 1))
+            && !d.notes.contains(note)
+        {
+            d.notes.push(note.clone());
+        }
+    }
     if user.is_some()
         && diagnostics
             .iter()

@@ -396,6 +396,12 @@ impl<'a> Node<'a> {
                     body.iter().map(Node::Stmt).collect(),
                     false,
                 ),
+                StmtKind::For(f) => (
+                    format!("for {} in [{}]", f.var.text, names(&f.items)),
+                    f.items.last().map_or(f.var.span, |n| n.span),
+                    f.body.iter().map(Node::Stmt).collect(),
+                    false,
+                ),
                 _ => return None,
             },
             Node::Trial(t) => match t {
@@ -982,7 +988,7 @@ impl<'s> Printer<'s> {
             StmtKind::Input { name, unit } => {
                 format!("input {}: {}", name.text, self.unit(unit, UnitPos::Top))
             }
-            StmtKind::Pathway { .. } | StmtKind::Error => String::new(),
+            StmtKind::Pathway { .. } | StmtKind::For(_) | StmtKind::Error => String::new(),
         }
     }
 
@@ -1337,7 +1343,13 @@ fn names(ns: &[Name]) -> String {
 /// `table name(x: unit) -> unit`, the header of a table block.
 fn table_header(t: &TableDecl) -> String {
     // Unit text needs no source: an empty printer writes it.
-    let p = Printer::new("", &File { items: Vec::new() });
+    let p = Printer::new(
+        "",
+        &File {
+            items: Vec::new(),
+            expansions: Vec::new(),
+        },
+    );
     format!(
         "table {}({}: {}) -> {}",
         t.name.text,
@@ -1476,6 +1488,7 @@ fn collect_regions_stmts(body: &[Stmt], out: &mut Vec<(usize, usize)>) {
             StmtKind::Flow { rate, .. } => collect_regions(rate, out),
             StmtKind::Vary { dist, .. } => collect_regions_call(dist, out),
             StmtKind::Pathway { body, .. } => collect_regions_stmts(body, out),
+            StmtKind::For(f) => collect_regions_stmts(&f.body, out),
             StmtKind::Genotype { .. } | StmtKind::Input { .. } | StmtKind::Error => {}
         }
     }

@@ -19,15 +19,22 @@ pub struct Span {
     pub start: u32,
     /// One past the last byte.
     pub end: u32,
+    /// Which expansion of a `for` template the text belongs to (0 for text written once). Every
+    /// instance of a templated statement points at the template's bytes; this tells them apart
+    /// and names the instance in diagnostics (see `ast::File::expansions`).
+    #[serde(skip)]
+    pub inst: u32,
 }
 
 impl Span {
-    /// A span over `start..end` in `file`.
+    /// A span over `start..end` in `file`. Bits above the low 32 of `start` carry the expansion
+    /// instance (the lexer of a `for` expansion offsets its positions by `inst << 32`).
     pub fn new(file: FileId, start: usize, end: usize) -> Span {
         Span {
             file,
             start: start as u32,
             end: end as u32,
+            inst: ((start as u64) >> 32) as u32,
         }
     }
 
@@ -37,6 +44,7 @@ impl Span {
             file: self.file,
             start: self.start.min(other.start),
             end: self.end.max(other.end),
+            inst: self.inst,
         }
     }
 

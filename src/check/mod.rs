@@ -506,6 +506,18 @@ pub fn check_program(
                 let own_visible = c.visible.clone();
                 let mut inherited_inputs = Vec::new();
                 let mut replaced = std::collections::HashSet::new();
+                // `for` statements are expanded in place before merging and checking.
+                let expanded_md;
+                let md = if ast::has_for(&md.body) {
+                    expanded_md = ast::ModelDecl {
+                        name: md.name.clone(),
+                        bases: md.bases.clone(),
+                        body: ast::expand_in_place(&md.body),
+                    };
+                    &expanded_md
+                } else {
+                    md
+                };
                 let md = if md.bases.is_empty() {
                     md
                 } else {

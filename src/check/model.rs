@@ -1718,7 +1718,7 @@ fn merge_key(k: &StmtKind) -> Option<String> {
         ),
         StmtKind::Correlate { a, b, .. } => format!("correlate {} {}", a.text, b.text),
         StmtKind::MolecularWeight { .. } => "molecular_weight".into(),
-        StmtKind::Error => return None,
+        StmtKind::For(_) | StmtKind::Error => return None,
     })
 }
 

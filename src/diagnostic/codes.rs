@@ -1072,6 +1072,121 @@ trial T {
 }
 ```
 "#;
+    E0041 => "`for` over an empty list", r#"
+A `for` statement repeats its body once for each name of its list; an empty list `[]` repeats it
+never, which is almost certainly a mistake (a list emptied while editing).
+
+Erroneous example:
+
+```twin
+model M {
+    for t in [] {
+        compartment {t}: mg
+    }
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    for t in [gut, central] {
+        compartment {t}: mg
+    }
+    flow gut -> central = 1 /h * gut
+    flow central -> out = 0.1 /h * central
+}
+```
+"#;
+    E0042 => "name listed twice in a `for`", r#"
+Every name in the list of a `for` must be different: the body would otherwise be expanded twice
+for the same name and define the same statements twice.
+
+Erroneous example:
+
+```twin
+model M {
+    for t in [gut, central, gut] {
+        compartment {t}: mg
+    }
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    for t in [gut, central] {
+        compartment {t}: mg
+    }
+    flow gut -> central = 1 /h * gut
+    flow central -> out = 0.1 /h * central
+}
+```
+"#;
+    E0043 => "unknown splice variable", r#"
+Inside a `for` body, `{name}` glued to a name (`cb_{t}`) or standing alone as a name (`{t}`) is a
+splice: it is replaced by the current element of the list of the enclosing `for` whose variable
+is `name`. A splice of a name that no enclosing `for` binds is this error, as is an inner `for`
+that reuses the variable of an outer one. A block written right after a name inside a `for` body
+(`if ok{x}`) needs a space before its `{`.
+
+Erroneous example:
+
+```twin
+model M {
+    param q_gut: L/h = 1 L/h
+    compartment central: mg
+    for t in [gut] {
+        compartment {t}: mg
+        flow {t} -> central = q_{organ} / 1 L * {t}
+    }
+    flow central -> out = 0.1 /h * central
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    param q_gut: L/h = 1 L/h
+    compartment central: mg
+    for t in [gut] {
+        compartment {t}: mg
+        flow {t} -> central = q_{t} / 1 L * {t}
+    }
+    flow central -> out = 0.1 /h * central
+}
+```
+"#;
+    E0044 => "splice makes a keyword", r#"
+Replacing the splices of a templated name must give a name. A list element can complete a
+template into a keyword (`le{t}` with `t = t` gives `let`), which cannot name anything.
+
+Erroneous example:
+
+```twin
+model M {
+    compartment central: mg
+    for t in [t, x] {
+        param le{t}: L = 1 L
+    }
+    flow central -> out = 0.1 /h * central
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    compartment central: mg
+    for t in [t, x] {
+        param v_{t}: L = 1 L
+    }
+    flow central -> out = 1 L/h / (v_t + v_x) * central
+}
+```
+"#;
     W0001 => "unused parameter", r#"
 A `param` of a model is never used inside the model: no flow, equation, `let`, observable or
 other param refers to it. It is probably a leftover, or a sign of a misspelling. A `vary`

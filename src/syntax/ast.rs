@@ -40,6 +40,9 @@ impl Path {
 pub struct File {
     /// Top-level items in source order.
     pub items: Vec<Item>,
+    /// For each `for` expansion instance `k` (spans with `inst == k`), at index `k - 1`: the
+    /// bindings it was made with, as a diagnostic note (``in the expansion for `t = bone` ``).
+    pub expansions: Vec<String>,
 }
 
 /// A top-level declaration with its doc comment.
@@ -397,8 +400,59 @@ pub enum StmtKind {
         /// The molar mass.
         value: Expr,
     },
+    /// `for t in [a, b] { … }`: the body once per name of the list, with `{t}` spliced.
+    For(ForLoop),
     /// A statement that did not parse (already reported).
     Error,
+}
+
+/// `for t in [adipose, bone] { let cb_{t} = … }`: statements written once for each name of a list.
+/// A splice `{t}` inside a name (`cb_{t}`) or standing alone as a name (`{t}`) is replaced by the
+/// list element. The expansion is syntactic and happens in the parser.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForLoop {
+    /// The loop variable.
+    pub var: Name,
+    /// The names it takes, in order.
+    pub items: Vec<Name>,
+    /// The template statements, as written (splices unreplaced).
+    pub body: Vec<Stmt>,
+    /// The source text of the body between its braces.
+    pub body_span: Span,
+    /// The body instantiated once per item, in order (a nested `for` carries its own expansion);
+    /// empty when
+    /// the loop is invalid (reported by the parser).
+    pub expanded: Vec<Stmt>,
+}
+
+/// `stmts` with every `for` replaced in place by its expansion (also inside pathways): the
+/// statements the checker sees.
+pub fn expand_in_place(stmts: &[Stmt]) -> Vec<Stmt> {
+    let mut out = Vec::with_capacity(stmts.len());
+    for st in stmts {
+        match &st.kind {
+            StmtKind::For(f) => out.extend(expand_in_place(&f.expanded)),
+            StmtKind::Pathway { name, body } => out.push(Stmt {
+                doc: st.doc.clone(),
+                kind: StmtKind::Pathway {
+                    name: name.clone(),
+                    body: expand_in_place(body),
+                },
+                span: st.span,
+            }),
+            _ => out.push(st.clone()),
+        }
+    }
+    out
+}
+
+/// Whether any statement (at any depth) is a `for`.
+pub fn has_for(stmts: &[Stmt]) -> bool {
+    stmts.iter().any(|s| match &s.kind {
+        StmtKind::For(_) => true,
+        StmtKind::Pathway { body, .. } => has_for(body),
+        _ => false,
+    })
 }
 
 /// The type of a covariate.

@@ -2,6 +2,13 @@
 //!
 //! Unknown characters and unterminated strings become [`LexError`]s carrying their byte range; the
 //! parser turns them into diagnostics.
+//!
+//! The adapter also tracks `for` bodies (`for t in [a, b] { … }`): inside one, a name with splices
+//! such as `cb_{t}` stays a [`Token::TName`]; outside, and for a lone `{x}` whose `x` no enclosing
+//! `for` binds, the text is split back into plain tokens, so `{x}` is still a block everywhere
+//! else. When lexing one instance of a `for` body, splices of bound variables are replaced
+//! ([`Lexer::substitute`]), and positions carry the instance in their high bits (see
+//! [`crate::source::Span::new`]).
 
 use crate::syntax::token::Token;
 use logos::Logos;
@@ -21,15 +28,237 @@ pub struct LexError {
 pub type Spanned = Result<(usize, Token, usize), LexError>;
 
 /// Tokenises `src`, yielding tokens with byte offsets or errors.
-pub fn lex(src: &str) -> impl Iterator<Item = Spanned> + '_ {
-    Token::lexer(src)
-        .spanned()
-        .map(move |(tok, range)| match tok {
-            Ok(t) => Ok((range.start, t, range.end)),
-            Err(()) => Err(LexError {
-                start: range.start,
-                end: range.end,
-                text: src.get(range).unwrap_or("").to_string(),
-            }),
-        })
+pub fn lex(src: &str) -> Lexer<'_> {
+    Lexer::new(src, 0, 0, Vec::new())
+}
+
+/// A splice problem met while lexing, reported by the parser.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpliceProblem {
+    /// A splice `{name}` inside a `for` body names no loop variable in scope.
+    Unbound {
+        /// Byte range of the templated name (with the instance bits).
+        start: usize,
+        /// One past its end.
+        end: usize,
+        /// The unknown variable.
+        var: String,
+    },
+    /// Replacing the splices produced a keyword.
+    Keyword {
+        /// Byte range of the templated name (with the instance bits).
+        start: usize,
+        /// One past its end.
+        end: usize,
+        /// The name as written.
+        template: String,
+        /// What it became.
+        result: String,
+    },
+}
+
+/// The token iterator with `for`-body tracking and splice substitution.
+pub struct Lexer<'a> {
+    inner: logos::SpannedIter<'a, Token>,
+    src: &'a str,
+    /// Added to every position: the byte offset of `src` in its file plus `inst << 32`.
+    base: usize,
+    /// Loop variables bound by enclosing `for`s outside `src`, with their values.
+    env: Vec<(String, String)>,
+    /// Loop variables of `for` bodies opened inside `src`, with the brace depth of the body.
+    scopes: Vec<(String, usize)>,
+    depth: usize,
+    /// Last two tokens, to recognise `for NAME in`.
+    prev: [Option<Token>; 2],
+    /// The variable of a `for` header whose body has not opened yet.
+    pending: Option<String>,
+    queue: std::collections::VecDeque<Spanned>,
+    /// Splice problems met so far.
+    pub problems: Vec<SpliceProblem>,
+}
+
+impl<'a> Lexer<'a> {
+    /// A lexer over `src`, whose first byte is at `offset` in its file, for expansion instance
+    /// `inst` (0 for ordinary text), with the loop variables `env` bound to their values.
+    pub fn new(src: &'a str, offset: usize, inst: u32, env: Vec<(String, String)>) -> Lexer<'a> {
+        Lexer {
+            inner: Token::lexer(src).spanned(),
+            src,
+            base: offset + ((u64::from(inst) << 32) as usize),
+            env,
+            scopes: Vec::new(),
+            depth: 0,
+            prev: [None, None],
+            pending: None,
+            queue: std::collections::VecDeque::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    fn bound(&self, var: &str) -> bool {
+        self.env.iter().any(|(v, _)| v == var) || self.scopes.iter().any(|(v, _)| v == var)
+    }
+
+    /// Replaces the splices of bound variables in `text` and returns the token: a plain name once
+    /// no splice is left, else the partly substituted template.
+    pub fn substitute(&mut self, text: &str, start: usize, end: usize) -> Token {
+        let pieces = split_template(text);
+        let mut out = String::new();
+        let mut spliced = false;
+        for p in &pieces {
+            match p {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Splice(v) => {
+                    if let Some((_, val)) = self.env.iter().find(|(n, _)| n == v) {
+                        out.push_str(val);
+                    } else {
+                        if !self.scopes.iter().any(|(n, _)| n == v) {
+                            self.problems.push(SpliceProblem::Unbound {
+                                start,
+                                end,
+                                var: (*v).to_string(),
+                            });
+                        }
+                        out.push('{');
+                        out.push_str(v);
+                        out.push('}');
+                        spliced = true;
+                    }
+                }
+            }
+        }
+        if spliced {
+            return Token::TName(out);
+        }
+        if crate::syntax::token::is_keyword(&out) {
+            self.problems.push(SpliceProblem::Keyword {
+                start,
+                end,
+                template: text.to_string(),
+                result: out.clone(),
+            });
+        }
+        Token::Ident(out)
+    }
+
+    /// Splits a templated name into plain tokens (`cb_{t}` → `cb_`, `{`, `t`, `}`).
+    fn split_plain(&mut self, text: &str, start: usize) {
+        let mut at = 0;
+        for p in split_template(text) {
+            match p {
+                Piece::Text(t) => {
+                    let tok = Token::lexer(t)
+                        .next()
+                        .and_then(Result::ok)
+                        .unwrap_or_else(|| Token::Ident(t.to_string()));
+                    self.queue
+                        .push_back(Ok((start + at, tok, start + at + t.len())));
+                    at += t.len();
+                }
+                Piece::Splice(v) => {
+                    let s = start + at;
+                    self.queue.push_back(Ok((s, Token::LBrace, s + 1)));
+                    let tok = Token::lexer(v)
+                        .next()
+                        .and_then(Result::ok)
+                        .unwrap_or_else(|| Token::Ident(v.to_string()));
+                    self.queue.push_back(Ok((s + 1, tok, s + 1 + v.len())));
+                    let e = s + 1 + v.len();
+                    self.queue.push_back(Ok((e, Token::RBrace, e + 1)));
+                    at += v.len() + 2;
+                }
+            }
+        }
+    }
+
+    fn note(&mut self, tok: &Token) {
+        match tok {
+            Token::In => {
+                if let [Some(Token::For), Some(Token::Ident(v))] = &self.prev {
+                    self.pending = Some(v.clone());
+                }
+            }
+            Token::LBrace => {
+                self.depth += 1;
+                if let Some(v) = self.pending.take() {
+                    self.scopes.push((v, self.depth));
+                }
+            }
+            Token::RBrace => {
+                if self.scopes.last().is_some_and(|(_, d)| *d == self.depth) {
+                    self.scopes.pop();
+                }
+                self.depth = self.depth.saturating_sub(1);
+            }
+            _ => {}
+        }
+        self.prev = [self.prev[1].take(), Some(tok.clone())];
+    }
+}
+
+enum Piece<'t> {
+    Text(&'t str),
+    Splice(&'t str),
+}
+
+fn split_template(text: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('{') {
+            let close = r.find('}').unwrap_or(r.len());
+            out.push(Piece::Splice(&r[..close]));
+            rest = r.get(close + 1..).unwrap_or("");
+        } else {
+            let open = rest.find('{').unwrap_or(rest.len());
+            out.push(Piece::Text(&rest[..open]));
+            rest = &rest[open..];
+        }
+    }
+    out
+}
+
+impl Iterator for Lexer<'_> {
+    type Item = Spanned;
+
+    fn next(&mut self) -> Option<Spanned> {
+        loop {
+            if let Some(t) = self.queue.pop_front() {
+                if let Ok((_, tok, _)) = &t {
+                    let tok = tok.clone();
+                    self.note(&tok);
+                }
+                return Some(t);
+            }
+            let (tok, range) = self.inner.next()?;
+            let (start, end) = (self.base + range.start, self.base + range.end);
+            match tok {
+                Ok(Token::TName(text)) => {
+                    let in_body = !self.env.is_empty() || !self.scopes.is_empty();
+                    let lone = text.starts_with('{')
+                        && text.ends_with('}')
+                        && text[1..].find('{').is_none();
+                    let lone_bound = lone && self.bound(&text[1..text.len() - 1]);
+                    if !in_body || (lone && !lone_bound) {
+                        self.split_plain(&text, start);
+                        continue;
+                    }
+                    let tok = self.substitute(&text, start, end);
+                    self.note(&tok);
+                    return Some(Ok((start, tok, end)));
+                }
+                Ok(t) => {
+                    self.note(&t);
+                    return Some(Ok((start, t, end)));
+                }
+                Err(()) => {
+                    return Some(Err(LexError {
+                        start,
+                        end,
+                        text: self.src.get(range).unwrap_or("").to_string(),
+                    }));
+                }
+            }
+        }
+    }
 }

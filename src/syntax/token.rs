@@ -147,11 +147,19 @@ pub enum Token {
     So,
     #[token("within")]
     Within,
+    #[token("in")]
+    In,
 
     // ---- literals
     /// A name: ASCII letters, digits, `_`, and the micro signs `µ`/`μ`.
     #[regex(r"[A-Za-z_µμ][A-Za-z0-9_µμ]*", |lex| lex.slice().to_string())]
     Ident(String),
+    /// A name with splices of `for` loop variables, such as `cb_{t}` or `{t}`: letters, digits,
+    /// `_` and `{name}` pieces, at least one of them a splice. Outside a `for` body, and for a
+    /// lone `{name}` that no enclosing `for` binds, the lexer adapter splits it back into plain
+    /// tokens (a block such as `{x}`).
+    #[regex(r"([A-Za-z_µμ][A-Za-z0-9_µμ]*)?\{[A-Za-z_µμ][A-Za-z0-9_µμ]*\}([A-Za-z0-9_µμ]|\{[A-Za-z_µμ][A-Za-z0-9_µμ]*\})*", |lex| lex.slice().to_string())]
+    TName(String),
     /// A decimal number, with the unit written right after it on the same line (`5 mg`, `31%`,
     /// `2 m^2`). Taking the unit in the lexer keeps the grammar free of juxtaposition conflicts.
     #[regex(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?", number)]
@@ -324,7 +332,7 @@ impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Token::Doc(_) => write!(f, "doc comment"),
-            Token::Ident(s) => write!(f, "name `{s}`"),
+            Token::Ident(s) | Token::TName(s) => write!(f, "name `{s}`"),
             Token::Number(n) => match &n.unit {
                 Some(u) => write!(f, "quantity `{} {}`", n.text, u.name),
                 None => write!(f, "number `{}`", n.text),
@@ -341,7 +349,7 @@ impl Token {
         use Token::*;
         match self {
             Doc(_) => "///",
-            Ident(_) => "name",
+            Ident(_) | TName(_) => "name",
             Number(_) => "number",
             Str(_) => "string",
             Use => "use",
@@ -406,6 +414,7 @@ impl Token {
             Of => "of",
             So => "so",
             Within => "within",
+            In => "in",
             LParen => "(",
             RParen => ")",
             LBrace => "{",
