@@ -262,6 +262,25 @@ fn compile_on_this_thread(name: &str, text: &str, extras: &[(String, String)]) -
         }
     }
     diagnostics.append(&mut diags);
+    // An unknown splice variable (E0043) leaves the name unexpanded: the checker's report of that
+    // name as unknown says nothing more.
+    let unbound: Vec<(FileId, u32, u32)> = diagnostics
+        .iter()
+        .filter(|d| d.code == codes::E0043)
+        .map(|d| {
+            (
+                d.primary.span.file,
+                d.primary.span.start,
+                d.primary.span.end,
+            )
+        })
+        .collect();
+    if !unbound.is_empty() {
+        diagnostics.retain(|d| {
+            let s = d.primary.span;
+            d.code == codes::E0043 || !unbound.contains(&(s.file, s.start, s.end))
+        });
+    }
     // Diagnostics about a statement written by a `for` name the instance.
     let mut expansions: HashMap<FileId, &[String]> = HashMap::new();
     for m in &modules {
