@@ -19,28 +19,13 @@
 //! Sources of the figures: docs/reference-data/exposure/README.md.
 
 mod common;
-use common::{column, table, typical_param as param};
+use common::{column, compiled, read, table, typical_param as param};
 
-use twin::driver::{Compilation, compile};
 use twin::run::Request;
 use twin::solve::{Method, SolveOptions};
 use twin::trial::job::{TrialOptions, run_trial};
 
 const EXAMPLE: &str = "examples/consumer_safety.twin";
-
-fn read(path: &str) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn compiled(name: &str, text: &str) -> Compilation {
-    let c = compile(name, text);
-    assert!(
-        !c.has_errors(),
-        "{}",
-        twin::diagnostic::render(&c.sources, &c.diagnostics, false)
-    );
-    c
-}
 
 fn tight() -> SolveOptions {
     SolveOptions {

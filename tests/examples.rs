@@ -7,27 +7,12 @@
 //!   rates monotone in dose intensity, and the summary table.
 
 mod common;
-use common::{column, table};
+use common::{column, compiled, read, table};
 
-use twin::driver::{Compilation, compile};
 use twin::run::Request;
 use twin::solve::{Method, SolveOptions};
 use twin::trial::job::{TrialOptions, run_trial};
 use twin::trial::output::Summary;
-
-fn read(path: &str) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn compiled(name: &str, text: &str) -> Compilation {
-    let c = compile(name, text);
-    assert!(
-        !c.has_errors(),
-        "{}",
-        twin::diagnostic::render(&c.sources, &c.diagnostics, false)
-    );
-    c
-}
 
 fn tight() -> SolveOptions {
     SolveOptions {

@@ -5,19 +5,10 @@
 //! search). Also: a reference arm with a covariate override (the allometric ratio), the tolerance,
 //! a responder rate, identical files on 1 and 2 threads, and the runtime errors.
 
-use twin::driver::{Compilation, compile};
+mod common;
+use common::compiled;
 use twin::solve::{Method, SolveOptions};
 use twin::trial::job::{TrialOptions, run_trial};
-
-fn compiled(name: &str, text: &str) -> Compilation {
-    let c = compile(name, text);
-    assert!(
-        !c.has_errors(),
-        "{}",
-        twin::diagnostic::render(&c.sources, &c.diagnostics, false)
-    );
-    c
-}
 
 fn opts(out: Option<std::path::PathBuf>) -> TrialOptions {
     TrialOptions {

@@ -1,19 +1,10 @@
 //! Trial runner tests: endpoints against closed forms, reproducibility across thread counts and
 //! shards, failing patients, and the snapshot of the genotype-stratified warfarin trial.
 
-use twin::driver::{Compilation, compile};
+mod common;
+use common::compiled;
 use twin::solve::{Method, SolveOptions};
 use twin::trial::job::{TrialOptions, merge, run_trial};
-
-fn compiled(name: &str, text: &str) -> Compilation {
-    let c = compile(name, text);
-    assert!(
-        !c.has_errors(),
-        "{}",
-        twin::diagnostic::render(&c.sources, &c.diagnostics, false)
-    );
-    c
-}
 
 fn opts(out: Option<std::path::PathBuf>) -> TrialOptions {
     TrialOptions {

@@ -1,12 +1,14 @@
-//! Helpers shared by the integration tests: run one patient and read its CSV back.
+//! Helpers shared by the integration tests: compile a source, run one patient and read its CSV
+//! back, evaluate a param at the typical patient. Each test binary uses some of them.
 
 use twin::check::consts::{EvalError, Leaves, eval_in};
 use twin::check::hir::{self, Sym};
-use twin::driver::Compilation;
+use twin::driver::{Compilation, compile};
 use twin::run::{Failure, Request, execute};
 use twin::source::Span;
 
 /// Runs a request and returns (headers, rows); panics with the rendered report on failure.
+#[allow(dead_code)]
 pub fn table(req: &Request) -> (Vec<String>, Vec<Vec<f64>>) {
     let out = match execute(req) {
         Ok(o) => o,
@@ -33,6 +35,7 @@ pub fn table(req: &Request) -> (Vec<String>, Vec<Vec<f64>>) {
 }
 
 /// The index of a column by its full header (`conc [mg/L]`).
+#[allow(dead_code)]
 pub fn column(headers: &[String], name: &str) -> usize {
     headers
         .iter()
@@ -85,4 +88,22 @@ pub fn typical_param(c: &Compilation, model: &str, name: &str) -> f64 {
         },
     )
     .unwrap_or_else(|e| panic!("{name}: {}", e.message))
+}
+
+/// Compiles a source text; panics with the rendered report if it has errors.
+#[allow(dead_code)]
+pub fn compiled(name: &str, text: &str) -> Compilation {
+    let c = compile(name, text);
+    assert!(
+        !c.has_errors(),
+        "{}",
+        twin::diagnostic::render(&c.sources, &c.diagnostics, false)
+    );
+    c
+}
+
+/// A file of the repository as text; panics naming the path if it cannot be read.
+#[allow(dead_code)]
+pub fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
