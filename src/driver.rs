@@ -1,7 +1,11 @@
 //! The one place that knows the order of the phases: source → parse → load stdlib modules →
-//! check. Everything here is pure (no file system access besides what the caller hands in).
+//! check ([`compile`]), then checked model → lowered IR → native code ([`prepare`]). Everything
+//! here is pure (no file system access besides what the caller hands in).
 
 use crate::check::{self, hir, model::ModelScope};
+use crate::ir::builder::BuildError;
+use crate::lower;
+use crate::sim::PreparedModel;
 use crate::diagnostic::{Diagnostic, codes};
 use crate::source::{FileId, SourceMap};
 use crate::stdlib;
@@ -316,4 +320,82 @@ fn compile_on_this_thread(name: &str, text: &str, extras: &[(String, String)]) -
         scopes,
         file,
     }
+}
+
+/// Why a checked model could not be prepared for simulation.
+#[derive(Debug)]
+pub enum PrepareError {
+    /// Lowering to IR failed (e.g. a parameter that depends on time).
+    Lower {
+        /// The model's name.
+        model: String,
+        /// Every lowering problem.
+        errors: Vec<BuildError>,
+    },
+    /// Native code generation failed.
+    Native {
+        /// The model's name.
+        model: String,
+        /// The code generator's message.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for PrepareError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrepareError::Lower { model, errors } => {
+                let msg: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                write!(f, "model `{model}` cannot be compiled: {}", msg.join("; "))
+            }
+            PrepareError::Native { message, .. } => {
+                write!(f, "native compilation failed: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PrepareError {}
+
+impl PrepareError {
+    /// The error as a diagnostic at the model's declaration.
+    pub fn diagnostic(&self, program: &hir::Program) -> Diagnostic {
+        let name = match self {
+            PrepareError::Lower { model, .. } | PrepareError::Native { model, .. } => model,
+        };
+        let span = program
+            .models
+            .iter()
+            .find(|m| &m.name == name)
+            .map(|m| m.span)
+            .unwrap_or_default();
+        Diagnostic::error(codes::E0019, self.to_string(), span)
+    }
+}
+
+/// Lowers model `model` of a checked program (with the doses of `arms` and the aggregates of
+/// `endpoints`) and compiles it to native code: the one place where both happen.
+pub fn prepare(
+    program: &hir::Program,
+    model: usize,
+    arms: &[&hir::Arm],
+    endpoints: &[hir::Endpoint],
+    options: lower::Options,
+) -> Result<PreparedModel, PrepareError> {
+    let m = &program.models[model];
+    let lowered = lower::lower_trial(program, m, arms, endpoints, options).map_err(|errors| {
+        PrepareError::Lower {
+            model: m.name.clone(),
+            errors,
+        }
+    })?;
+    let compiled = crate::jit::compile(&lowered.module).map_err(|e| PrepareError::Native {
+        model: m.name.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(PreparedModel {
+        model,
+        lowered,
+        compiled,
+    })
 }

@@ -249,7 +249,7 @@ fn main() -> ExitCode {
                 },
             };
             let options = solve_options(method, rtol, atol);
-            let req = twin::run::Request {
+            let req = twin::cmd::run::Request {
                 name,
                 text,
                 model,
@@ -418,7 +418,7 @@ fn doc(
         };
     }
     match out {
-        Some(path) => match twin::run::write_atomic(path, &text) {
+        Some(path) => match twin::files::write_atomic(path, &text) {
             Ok(()) => {
                 eprintln!("wrote {}", path.display());
                 ExitCode::SUCCESS
@@ -514,14 +514,14 @@ fn trial_cmd(file: &std::path::Path, opts: &twin::trial::job::TrialOptions) -> E
     }
 }
 
-fn run(req: &twin::run::Request, out: Option<&std::path::Path>) -> ExitCode {
+fn run(req: &twin::cmd::run::Request, out: Option<&std::path::Path>) -> ExitCode {
     let color = std::io::stderr().is_terminal();
-    match twin::run::execute(req) {
+    match twin::cmd::run::execute(req) {
         Ok(o) => {
             eprint!("{}", o.warnings);
             match out {
                 Some(p) => {
-                    if let Err(e) = twin::run::write_atomic(p, &o.csv) {
+                    if let Err(e) = twin::files::write_atomic(p, &o.csv) {
                         eprintln!("error: cannot write {}: {e}", p.display());
                         return ExitCode::FAILURE;
                     }
@@ -531,16 +531,16 @@ fn run(req: &twin::run::Request, out: Option<&std::path::Path>) -> ExitCode {
             eprint!("{}", o.summary);
             ExitCode::SUCCESS
         }
-        Err(twin::run::Failure::Diagnostics(c, diags)) => {
+        Err(twin::cmd::run::Failure::Diagnostics(c, diags)) => {
             eprint!("{}", diagnostic::render(&c.sources, &diags, color));
             ExitCode::FAILURE
         }
-        Err(twin::run::Failure::Usage(m)) => {
-            eprintln!("error: {m}");
+        Err(f @ (twin::cmd::run::Failure::Usage(_) | twin::cmd::run::Failure::Prepare(_))) => {
+            eprintln!("error: {f}");
             ExitCode::from(2)
         }
-        Err(twin::run::Failure::Solve(m)) => {
-            eprintln!("error: {m}");
+        Err(f @ twin::cmd::run::Failure::Simulate { .. }) => {
+            eprintln!("error: {f}");
             ExitCode::FAILURE
         }
     }
@@ -586,7 +586,7 @@ fn fmt(files: &[std::path::PathBuf], check: bool) -> ExitCode {
                 }
                 None => println!("{name}: line endings or trailing whitespace"),
             }
-        } else if let Err(e) = twin::run::write_atomic(path, &formatted) {
+        } else if let Err(e) = twin::files::write_atomic(path, &formatted) {
             eprintln!("error: cannot write {name}: {e}");
             io_error = true;
         } else {

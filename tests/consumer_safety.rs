@@ -21,7 +21,7 @@
 mod common;
 use common::{column, compiled, read, table, typical_param as param};
 
-use twin::run::Request;
+use twin::cmd::run::Request;
 use twin::solve::{Method, SolveOptions};
 use twin::trial::job::{TrialOptions, run_trial};
 

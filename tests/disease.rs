@@ -22,7 +22,7 @@
 mod common;
 use common::{column, table};
 
-use twin::run::{Failure, Request, execute};
+use twin::cmd::run::{Failure, Request, execute};
 use twin::solve::{Method, SolveOptions};
 
 fn tight() -> SolveOptions {

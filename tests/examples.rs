@@ -9,7 +9,7 @@
 mod common;
 use common::{column, compiled, read, table};
 
-use twin::run::Request;
+use twin::cmd::run::Request;
 use twin::solve::{Method, SolveOptions};
 use twin::trial::job::{TrialOptions, run_trial};
 use twin::trial::output::Summary;

@@ -15,7 +15,7 @@
 mod common;
 
 use common::{column, table};
-use twin::run::Request;
+use twin::cmd::run::Request;
 use twin::solve::{Method, SolveOptions};
 use twin::trial::job::{TrialOptions, run_trial};
 

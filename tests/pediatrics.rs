@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use twin::check::consts::{EvalError, Leaves, eval_in};
 use twin::check::hir::{self, Sym};
 use twin::driver::{Compilation, compile};
-use twin::run::Request;
+use twin::cmd::run::Request;
 use twin::solve::{Method, SolveOptions};
 use twin::source::Span;
 

@@ -4,7 +4,7 @@
 mod common;
 use common::{column, table};
 
-use twin::run::{Failure, Request, execute};
+use twin::cmd::run::{Failure, Request, execute};
 use twin::solve::{Method, SolveOptions};
 
 fn read(path: &str) -> String {
@@ -242,15 +242,16 @@ fn a_failing_solve_names_time_state_and_parameters() {
         ..Default::default()
     };
     match execute(&req) {
-        Err(Failure::Solve(m)) => {
+        Err(f @ Failure::Simulate { .. }) => {
+            let m = f.to_string();
             assert!(m.contains("t = "), "{m}");
             assert!(m.contains("`x`"), "{m}");
             assert!(m.contains("k = 1"), "{m}");
         }
-        Err(Failure::Usage(m)) => panic!("usage error instead of a solve failure: {m}"),
         Err(Failure::Diagnostics(c, d)) => {
             panic!("{}", twin::diagnostic::render(&c.sources, &d, false))
         }
+        Err(f) => panic!("not a solve failure: {f}"),
         Ok(_) => panic!("the solve should fail"),
     }
 }

@@ -204,7 +204,7 @@ pub fn run(req: &PlotRequest) -> Result<String, PlotError> {
         let text = read(&req.input)?;
         profile::profile_svg_named(&req.input.display().to_string(), &text, &opts)?
     };
-    crate::run::write_atomic(&req.out, &svg).map_err(|source| PlotError::Io {
+    crate::files::write_atomic(&req.out, &svg).map_err(|source| PlotError::Io {
         path: req.out.clone(),
         source,
     })?;

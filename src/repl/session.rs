@@ -1379,13 +1379,19 @@ impl Session {
         let t1 = Instant::now();
         let mut err = String::new();
         if let Some(mi) = self.model_index() {
-            match crate::run::lower_for_run(&self.comp, mi, &[]) {
-                Ok(l) => {
-                    if let Err(e) = crate::jit::compile(&l.module) {
-                        let _ = writeln!(err, "error: native compilation failed: {e}");
+            let options = crate::lower::Options {
+                track_elimination: true,
+            };
+            if let Err(e) = crate::driver::prepare(&self.comp.program, mi, &[], &[], options) {
+                match e {
+                    crate::driver::PrepareError::Lower { .. } => {
+                        let d = e.diagnostic(&self.comp.program);
+                        err.push_str(&self.render(&self.comp.sources, &[d]));
+                    }
+                    crate::driver::PrepareError::Native { .. } => {
+                        let _ = writeln!(err, "error: {e}");
                     }
                 }
-                Err(d) => err.push_str(&self.render(&self.comp.sources, &[d])),
             }
         }
         let native = t1.elapsed();
@@ -1671,7 +1677,7 @@ impl Session {
                 return Reply::err(format!("error: `{k}` needs a duration, e.g. `{k} 24 h`\n"));
             }
         }
-        let req = crate::run::Request {
+        let req = crate::cmd::run::Request {
             name: self.source_name(),
             text: self.text.clone(),
             model: Some(model.clone()),
@@ -1687,30 +1693,18 @@ impl Session {
             events: None,
             options: crate::solve::SolveOptions::default(),
         };
-        let out = match crate::run::execute(&req) {
+        let out = match crate::cmd::run::simulate(&req) {
             Ok(o) => o,
-            Err(crate::run::Failure::Diagnostics(c, diags)) => {
+            Err(crate::cmd::run::Failure::Diagnostics(c, diags)) => {
                 return Reply::err(self.render_in(&c.sources, c.file, self.split, &diags));
             }
-            Err(crate::run::Failure::Usage(m)) => return Reply::err(format!("error: {m}\n")),
-            Err(crate::run::Failure::Solve(m)) => {
-                return Reply::err(format!("error: the solver failed: {m}\n"));
+            Err(f @ crate::cmd::run::Failure::Simulate { .. }) => {
+                return Reply::err(format!("error: the solver failed: {f}\n"));
             }
+            Err(f) => return Reply::err(format!("error: {f}\n")),
         };
-        let mut lines = out.csv.lines();
-        let headers: Vec<String> = lines
-            .next()
-            .unwrap_or_default()
-            .split(',')
-            .map(str::to_string)
-            .collect();
-        let rows: Vec<Vec<f64>> = lines
-            .map(|l| {
-                l.split(',')
-                    .map(|c| c.parse::<f64>().unwrap_or(f64::NAN))
-                    .collect()
-            })
-            .collect();
+        let headers = out.headers.clone();
+        let rows = out.rows();
         let n_obs = self
             .model_index()
             .map_or(0, |mi| self.comp.program.models[mi].observables.len());
@@ -1723,7 +1717,7 @@ impl Session {
         let doses = self.dose_times(&model, end);
         let run = LastRun {
             model,
-            csv: out.csv.clone(),
+            csv: out.csv(),
             headers,
             rows,
             shown,
@@ -1992,6 +1986,6 @@ fn run_text(run: &LastRun, no_doses: bool) -> String {
 /// Writes an SVG of one column of a `twin run` CSV (atomically).
 fn plot_svg(csv: &str, path: &Path, opts: &crate::plot::ProfileOptions) -> Result<(), String> {
     let svg = crate::plot::profile_svg(csv, opts).map_err(|e| e.to_string())?;
-    crate::run::write_atomic(path, &svg)
+    crate::files::write_atomic(path, &svg)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

@@ -8,7 +8,7 @@
 use super::output::{Context, Meta, Summary};
 use super::runner::{self, Row};
 use crate::driver::Compilation;
-use crate::run::write_atomic;
+use crate::files::write_atomic;
 use crate::solve::SolveOptions;
 use std::io::Write as _;
 use std::path::Path;
@@ -84,7 +84,7 @@ fn write_outputs(
 pub fn run_trial(c: &Compilation, source: &str, opts: &TrialOptions) -> Result<Summary, String> {
     let t = choose_trial(c, opts.trial.as_deref())?;
     let trial = &c.program.trials[t];
-    let mut prep = runner::prepare(&c.program, trial, opts.solve)?;
+    let mut prep = runner::prepare(&c.program, trial, opts.solve).map_err(|e| e.to_string())?;
     let size = trial.population.as_ref().map(|p| p.size).unwrap_or(1);
     if opts.shard.is_some() && !trial.dose_searches.is_empty() {
         return Err(format!(
@@ -107,7 +107,7 @@ pub fn run_trial(c: &Compilation, source: &str, opts: &TrialOptions) -> Result<S
         program: &c.program,
         trial,
         model: prep.model,
-        slots: &prep.lowered.inputs,
+        slots: &prep.sim.lowered.inputs,
         units: &c.units,
         seed: opts.seed,
     };
@@ -272,12 +272,12 @@ pub fn merge(
     }
     let t = choose_trial(c, Some(&first.trial))?;
     let trial = &c.program.trials[t];
-    let prep = runner::prepare(&c.program, trial, solve)?;
+    let prep = runner::prepare(&c.program, trial, solve).map_err(|e| e.to_string())?;
     let ctx = Context {
         program: &c.program,
         trial,
         model: prep.model,
-        slots: &prep.lowered.inputs,
+        slots: &prep.sim.lowered.inputs,
         units: &c.units,
         seed: first.seed,
     };

@@ -143,7 +143,7 @@ impl ArmPatients {
                     prep.program,
                     prep.model,
                     &prep.trial.arms[arm],
-                    &prep.lowered.inputs,
+                    &prep.sim.lowered.inputs,
                     &mut inputs,
                 )
                 .ok()?;
@@ -176,19 +176,18 @@ impl ArmPatients {
 /// patient's computed params (amounts include the bioavailable fraction).
 fn dose_values(prep: &Prepared<'_>, patients: &ArmPatients) -> Vec<Vec<(f64, Option<f64>)>> {
     let slots = prep
-        .lowered
+        .sim.lowered
         .dose_params
         .get(patients.arm)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
     let mut out = vec![Vec::new(); slots.len()];
-    let mut params = vec![0.0; prep.compiled.module().n_params()];
     for (_, inputs) in &patients.patients {
-        if prep.compiled.setup(inputs, &mut params).is_err() {
+        let Ok(patient) = crate::sim::Patient::new(&prep.sim, inputs.clone()) else {
             continue;
-        }
+        };
         for (k, sl) in slots.iter().enumerate() {
-            let get = |i: usize| params.get(i).copied().unwrap_or(f64::NAN);
+            let get = |i: usize| patient.params.get(i).copied().unwrap_or(f64::NAN);
             out[k].push((get(sl.amount), sl.rate.map(get)));
         }
     }
@@ -283,7 +282,7 @@ pub fn search_all(
         return Ok(Vec::new());
     }
     let sampler =
-        Sampler::new(prep.program, trial, &prep.lowered.inputs).map_err(|e| e.to_string())?;
+        Sampler::new(prep.program, trial, &prep.sim.lowered.inputs).map_err(|e| e.to_string())?;
     let mut found = Vec::new();
     for ds in &trial.dose_searches {
         let endpoint = &trial.endpoints[ds.endpoint];

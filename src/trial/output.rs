@@ -12,7 +12,7 @@ use super::runner::Row;
 use super::stats::{self, Interval};
 use crate::check::hir::{self, Type};
 use crate::lower::InputSlot;
-use crate::run::fmt_num;
+use crate::csv_text::fmt_num;
 use crate::units::UnitTable;
 use std::fmt::Write;
 

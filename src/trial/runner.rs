@@ -11,10 +11,10 @@
 use super::endpoints;
 use super::population::{self, Sampler};
 use crate::check::hir;
-use crate::jit::CompiledModel;
-use crate::lower::{self, Lowered};
-use crate::run;
-use crate::solve::{SolveOptions, simulate};
+use crate::driver::PrepareError;
+use crate::lower;
+use crate::sim::{self, Patient, PreparedModel, SimError, grid};
+use crate::solve::{Regimen, SolveOptions};
 use rayon::prelude::*;
 
 /// Patients per parallel chunk.
@@ -48,10 +48,8 @@ pub struct Prepared<'p> {
     pub trial: &'p hir::Trial,
     /// Its model.
     pub model: &'p hir::Model,
-    /// The lowered model (all arms, all endpoint aggregates).
-    pub lowered: Lowered,
-    /// Native code.
-    pub compiled: CompiledModel,
+    /// The model lowered with all arms and all endpoint aggregates, and its native code.
+    pub sim: PreparedModel,
     /// The sampling grid, h.
     pub sampling: Vec<f64>,
     /// The dense evaluation grid, h.
@@ -66,78 +64,38 @@ pub struct Prepared<'p> {
     pub dose_scale: Vec<f64>,
 }
 
+/// The trial's model lowered with every arm's doses and every endpoint aggregate, compiled: the
+/// module every patient of the trial runs, and the one `twin run --arm` runs for one patient.
+pub fn prepare_model(
+    program: &hir::Program,
+    trial: &hir::Trial,
+) -> Result<PreparedModel, PrepareError> {
+    let arms: Vec<&hir::Arm> = trial.arms.iter().collect();
+    crate::driver::prepare(
+        program,
+        trial.model,
+        &arms,
+        &trial.endpoints,
+        lower::Options::default(),
+    )
+}
+
 /// Lowers and compiles a trial's model.
 pub fn prepare<'p>(
     program: &'p hir::Program,
     trial: &'p hir::Trial,
     options: SolveOptions,
-) -> Result<Prepared<'p>, String> {
-    let model = program
-        .models
-        .get(trial.model)
-        .ok_or("the trial's model is missing")?;
-    let arms: Vec<&hir::Arm> = trial.arms.iter().collect();
-    let lowered = lower::lower_trial(
-        program,
-        model,
-        &arms,
-        &trial.endpoints,
-        lower::Options::default(),
-    )
-    .map_err(|e| {
-        e.iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join("; ")
-    })?;
-    let compiled = crate::jit::compile(&lowered.module)
-        .map_err(|e| format!("native compilation failed: {e}"))?;
-    let sampling = match &trial.sampling {
-        Some(hir::Sampling::Every { step, until }) => run::grid(*until, *step),
-        Some(hir::Sampling::At(ts)) => {
-            let mut g = ts.clone();
-            if g.first() != Some(&0.0) {
-                g.insert(0, 0.0);
-            }
-            g
-        }
-        None => {
-            // Without a schedule, simulate to the last window edge or dose, at least 24 h.
-            let last_window = lowered
-                .aggregates
-                .iter()
-                .filter_map(|a| a.to.or(a.from))
-                .fold(0.0, f64::max);
-            let last_dose = trial
-                .arms
-                .iter()
-                .flat_map(|a| &a.doses)
-                .map(|d| {
-                    d.start
-                        + d.lag
-                        + d.interval.unwrap_or(0.0)
-                            * f64::from(d.count.unwrap_or(1).saturating_sub(1))
-                })
-                .fold(0.0, f64::max);
-            run::grid(last_window.max(last_dose + 24.0).max(24.0), 1.0)
-        }
-    };
-    let dense = endpoints::dense_grid(&sampling, &lowered.aggregates);
-    let sample_index = sampling
-        .iter()
-        .map(|t| {
-            dense
-                .iter()
-                .position(|d| (d - t).abs() <= 1e-9 * t.abs().max(1.0))
-                .unwrap_or(0)
-        })
-        .collect();
+) -> Result<Prepared<'p>, PrepareError> {
+    let sim = prepare_model(program, trial)?;
+    let model = &program.models[sim.model];
+    let sampling = grid::trial_sampling(trial, &sim.lowered.aggregates);
+    let dense = endpoints::dense_grid(&sampling, &sim.lowered.aggregates);
+    let sample_index = grid::positions(&sampling, &dense);
     Ok(Prepared {
         program,
         trial,
         model,
-        lowered,
-        compiled,
+        sim,
         sampling,
         dense,
         options,
@@ -148,6 +106,22 @@ pub fn prepare<'p>(
 }
 
 impl Prepared<'_> {
+    /// The regimen of `arm` for `patient`, with every dose amount and infusion rate multiplied by
+    /// `scale`, open-ended repeats running to the end of the dense grid.
+    pub fn regimen(&self, patient: &Patient, arm: usize, scale: f64) -> Regimen {
+        let end = self.dense.last().copied().unwrap_or(0.0);
+        let slots = self
+            .sim
+            .lowered
+            .dose_params
+            .get(arm)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let mut regimen = sim::arm_regimen(&self.trial.arms[arm], slots, &patient.params, end);
+        super::optimize::scale_regimen(&mut regimen, scale);
+        regimen
+    }
+
     /// Simulates one arm for one patient; returns the endpoints and, if asked for, the sampled
     /// observables with residual error drawn from the patient's own stream.
     pub fn simulate_arm(
@@ -156,7 +130,7 @@ impl Prepared<'_> {
         arm: usize,
         seed: u64,
         id: u64,
-    ) -> Result<(Vec<f64>, Option<Vec<f64>>), String> {
+    ) -> Result<(Vec<f64>, Option<Vec<f64>>), SimError> {
         let scale = self.dose_scale.get(arm).copied().unwrap_or(1.0);
         self.simulate_scaled(inputs, arm, seed, id, scale, self.trajectories)
     }
@@ -171,26 +145,14 @@ impl Prepared<'_> {
         id: u64,
         scale: f64,
         trajectories: bool,
-    ) -> Result<(Vec<f64>, Option<Vec<f64>>), String> {
-        let mut params = vec![0.0; self.compiled.module().n_params()];
-        self.compiled
-            .setup(inputs, &mut params)
-            .map_err(|e| e.to_string())?;
-        let end = self.dense.last().copied().unwrap_or(0.0);
-        let slots = self
-            .lowered
-            .dose_params
-            .get(arm)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let mut regimen = run::regimen(&self.trial.arms[arm], slots, &params, end);
-        super::optimize::scale_regimen(&mut regimen, scale);
-        let sim = simulate(&self.compiled, inputs, &regimen, &self.dense, &self.options)
-            .map_err(|e| e.to_string())?;
+    ) -> Result<(Vec<f64>, Option<Vec<f64>>), SimError> {
+        let patient = Patient::new(&self.sim, inputs.to_vec())?;
+        let regimen = self.regimen(&patient, arm, scale);
+        let sim = sim::simulate(&self.sim, &patient, &regimen, &self.dense, &self.options)?;
         let values = endpoints::evaluate(
             self.program,
             &self.trial.endpoints,
-            &self.lowered,
+            &self.sim.lowered,
             inputs,
             &sim,
         );
@@ -254,7 +216,7 @@ impl Prepared<'_> {
                     self.program,
                     self.model,
                     &self.trial.arms[a],
-                    &self.lowered.inputs,
+                    &self.sim.lowered.inputs,
                     &mut inputs,
                 ) {
                     return failed(a, p.ancestry, inputs, e.to_string());
@@ -269,7 +231,7 @@ impl Prepared<'_> {
                         error: None,
                         trajectory,
                     },
-                    Err(e) => failed(a, p.ancestry, inputs, e),
+                    Err(e) => failed(a, p.ancestry, inputs, e.to_string()),
                 }
             })
             .collect()
@@ -286,7 +248,7 @@ pub fn run(
     mut progress: impl FnMut(u64),
 ) -> Result<(), String> {
     let sampler =
-        Sampler::new(prep.program, prep.trial, &prep.lowered.inputs).map_err(|e| e.to_string())?;
+        Sampler::new(prep.program, prep.trial, &prep.sim.lowered.inputs).map_err(|e| e.to_string())?;
     let mut start = range.start;
     while start < range.end {
         let end = (start + CHUNK).min(range.end);

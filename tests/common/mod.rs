@@ -4,7 +4,7 @@
 use twin::check::consts::{EvalError, Leaves, eval_in};
 use twin::check::hir::{self, Sym};
 use twin::driver::{Compilation, compile};
-use twin::run::{Failure, Request, execute};
+use twin::cmd::run::{Failure, Request, execute};
 use twin::source::Span;
 
 /// Runs a request and returns (headers, rows); panics with the rendered report on failure.
@@ -12,10 +12,10 @@ use twin::source::Span;
 pub fn table(req: &Request) -> (Vec<String>, Vec<Vec<f64>>) {
     let out = match execute(req) {
         Ok(o) => o,
-        Err(Failure::Usage(m)) | Err(Failure::Solve(m)) => panic!("run failed: {m}"),
         Err(Failure::Diagnostics(c, d)) => {
             panic!("{}", twin::diagnostic::render(&c.sources, &d, false))
         }
+        Err(f) => panic!("run failed: {f}"),
     };
     let mut lines = out.csv.lines();
     let headers: Vec<String> = lines

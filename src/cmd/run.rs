@@ -1,22 +1,27 @@
-//! One patient: a checked model, a regimen, a grid → a table of states and observables.
+//! `twin run`: one patient (or every subject of an event file) → a table of states and
+//! observables.
 //!
-//! This is the engine of `twin run`: it lowers and JIT-compiles the model once, sets the patient's
-//! inputs (typical values, `--set` overrides, arm overrides), turns the arm's doses into a solver
-//! [`Regimen`] (amounts and infusion rates come from the compiled setup function, so they may
-//! depend on covariates and genotypes), solves, and formats CSV with `name [unit]` headers plus a
+//! [`simulate`] chooses the model and regimen from the request, prepares the model through
+//! [`crate::driver::prepare`] (with `--arm`, exactly the module the trial runs:
+//! [`crate::trial::runner::prepare_model`]), sets the patient's inputs (typical values, the arm's
+//! overrides with the population's semantics, then `--set`), and solves through [`crate::sim`],
+//! returning typed trajectories. [`execute`] formats them: CSV with `name [unit]` headers plus a
 //! summary of each observable.
 
 use crate::check::{self, Checker, Scope, hir};
+use crate::csv_text::{csv_cell, fmt_num};
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
-use crate::driver::Compilation;
-use crate::lower::{self, DoseSlots, InputSlot, Lowered};
-use crate::solve::dosing::{Dose, Regimen};
+use crate::driver::{Compilation, PrepareError};
+use crate::lower::{self, InputSlot, Lowered};
+use crate::sim::{self, Patient, PreparedModel, SimError, grid};
+use crate::solve::{Regimen, Simulation};
 use crate::source::Span;
 use crate::syntax::parser;
 use std::fmt::Write;
 
-/// Sets one input from `name=value` text (`weight=80 kg`, `cyp2c9=*1/*3`, `sex=female`).
-/// Values are checked against the covariate's unit and converted exactly.
+/// Sets one input from `name=value` text (`weight=80 kg`, `cyp2c9=*1/*3`, `sex=female`, or the
+/// random effect of a varied param, `eta_cl=0.2`). Values are checked against the covariate's unit
+/// and converted exactly.
 pub fn apply_set(
     c: &mut Compilation,
     model: usize,
@@ -104,81 +109,60 @@ pub fn apply_set(
             }
         };
     }
+    let eta_names: Vec<String> = m
+        .effects
+        .iter()
+        .map(|e| format!("eta_{}", m.params[e.param].name))
+        .collect();
+    if let Some(k) = eta_names.iter().position(|e| e == name) {
+        let slot = slots
+            .iter()
+            .position(|s| *s == InputSlot::Eta(k))
+            .unwrap_or(0);
+        return match value.parse::<f64>() {
+            Ok(v) if v.is_finite() => {
+                inputs[slot] = v;
+                Ok(())
+            }
+            _ => Err(Diagnostic::error(
+                codes::E0019,
+                format!("`{name}` needs a finite number"),
+                vspan,
+            )
+            .with_help(format!("e.g. --set {name}=0.2 (a random effect has no unit)"))),
+        };
+    }
     let names: Vec<&str> = m
         .covariates
         .iter()
         .map(|c| c.name.as_str())
         .chain(m.genotypes.iter().map(|g| g.name.as_str()))
+        .chain(eta_names.iter().map(String::as_str))
         .collect();
     let nspan = Span::new(file, 0, name.len());
     let mut d = Diagnostic::error(
         codes::E0004,
-        format!("`{name}` is not a covariate or genotype of `{}`", m.name),
+        if eta_names.is_empty() {
+            format!("`{name}` is not a covariate or genotype of `{}`", m.name)
+        } else {
+            format!(
+                "`{name}` is not a covariate, genotype or random effect of `{}`",
+                m.name
+            )
+        },
         nspan,
     );
     if let Some(s) = did_you_mean(name, names.iter().copied()) {
         d = d.with_help(format!("did you mean `{s}`?"));
+    } else if names.is_empty() {
+        d = d.with_help(format!(
+            "`{}` has no covariates, genotypes or random effects to set",
+            m.name
+        ));
     } else {
         d = d.with_help(format!("the model's inputs are {}", names.join(", ")));
     }
     Err(d)
-}
-
-/// Applies an arm's covariate and genotype overrides.
-pub fn apply_overrides(arm: &hir::Arm, slots: &[InputSlot], inputs: &mut [f64]) {
-    for (sym, value) in &arm.overrides {
-        let slot = match sym {
-            hir::Sym::Covariate(i) => slots.iter().position(|s| *s == InputSlot::Covariate(*i)),
-            hir::Sym::Genotype(i) => slots.iter().position(|s| *s == InputSlot::Genotype(*i)),
-            _ => None,
-        };
-        if let (Some(s), Some(v)) = (slot, check::consts::eval(value)) {
-            inputs[s] = v;
-        }
-    }
-}
-
-/// The solver regimen of an arm for one patient, given the patient's computed params.
-pub fn regimen(arm: &hir::Arm, slots: &[DoseSlots], params: &[f64], end: f64) -> Regimen {
-    let mut r = Regimen::new();
-    for (d, s) in arm.doses.iter().zip(slots) {
-        let amount = params.get(s.amount).copied().unwrap_or(f64::NAN);
-        let t = d.start + d.lag;
-        let target = d.target as u32;
-        let mut dose = match (&d.infusion, s.rate) {
-            (Some(hir::Infusion::Duration(dur)), _) => {
-                Dose::infusion_duration(t, amount, target, *dur)
-            }
-            (Some(hir::Infusion::Rate(_)), Some(k)) => Dose::infusion_rate(
-                t,
-                amount,
-                target,
-                params.get(k).copied().unwrap_or(f64::NAN),
-            ),
-            _ => Dose::bolus(t, amount, target),
-        };
-        if let Some(ii) = d.interval {
-            dose = match d.count {
-                Some(n) if n > 1 => dose.additional(ii, n - 1),
-                Some(_) => dose,
-                None => dose.until(ii, end),
-            };
-        }
-        r = r.with(dose);
-    }
-    r
-}
-
-/// `0, step, 2·step, …, until` (the end included).
-pub fn grid(until: f64, step: f64) -> Vec<f64> {
-    let n = (until / step + 1e-9).floor() as usize;
-    let mut g: Vec<f64> = (0..=n).map(|k| k as f64 * step).collect();
-    if g.last()
-        .is_some_and(|&t| (until - t) > 1e-9 * until.max(1.0))
-    {
-        g.push(until);
-    }
-    g
 }
 
 /// Column headers: `time [h]`, each state, each observable, as `name [unit]`.
@@ -204,15 +188,6 @@ pub fn headers(c: &Compilation, m: &hir::Model, lowered: &Lowered) -> Vec<String
         h.push(format!("{} [{unit}]", o.name));
     }
     h
-}
-
-/// Writes a number so that it reads back to the same f64.
-pub fn fmt_num(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else {
-        format!("{v:?}")
-    }
 }
 
 /// Summary statistics of one observable on the grid.
@@ -295,35 +270,6 @@ pub fn summary_text(sums: &[Summary]) -> String {
     out
 }
 
-/// Lowers a model for a run with the given arms, reporting lowering problems as diagnostics.
-pub fn lower_for_run(
-    c: &Compilation,
-    model: usize,
-    arms: &[&hir::Arm],
-) -> Result<Lowered, Diagnostic> {
-    let m = &c.program.models[model];
-    lower::lower(
-        &c.program,
-        m,
-        arms,
-        lower::Options {
-            track_elimination: true,
-        },
-    )
-    .map_err(|errs| {
-        let msg = errs
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("; ");
-        Diagnostic::error(
-            codes::E0019,
-            format!("model `{}` cannot be compiled: {msg}", m.name),
-            m.span,
-        )
-    })
-}
-
 /// What `twin run` was asked to do.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
@@ -349,7 +295,7 @@ pub struct Request {
     pub options: crate::solve::SolveOptions,
 }
 
-/// The result of a run: CSV text and a summary table.
+/// The result of a run as CSV text and a summary table.
 #[derive(Debug, Clone)]
 pub struct Output {
     /// The CSV table.
@@ -360,14 +306,70 @@ pub struct Output {
     pub warnings: String,
 }
 
+/// One simulated subject.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// The event file's `ID`, if the run came from one.
+    pub id: Option<String>,
+    /// Its inputs and parameters.
+    pub patient: Patient,
+    /// Its states and observables on the grid.
+    pub sim: Simulation,
+}
+
+/// The typed result of a run.
+#[derive(Debug, Clone)]
+pub struct Trajectories {
+    /// Column headers of the table: (`ID`), `time [h]`, every state, (`eliminated`), every
+    /// observable, each as `name [unit]`.
+    pub headers: Vec<String>,
+    /// Name and unit text of every observable.
+    pub observables: Vec<(String, String)>,
+    /// How many of the simulation's states are shown (the model's, and `eliminated` when
+    /// tracked; running integrals of a trial's endpoints are not).
+    pub shown_states: usize,
+    /// Every subject, in file order.
+    pub subjects: Vec<Subject>,
+    /// Warnings from the checker, rendered.
+    pub warnings: String,
+}
+
 /// Why a run did not produce output.
 pub enum Failure {
     /// Problems in the model or the command-line additions, with the sources to render them.
     Diagnostics(Box<Compilation>, Vec<Diagnostic>),
     /// A problem with the request itself.
     Usage(String),
-    /// The solver failed.
-    Solve(String),
+    /// The model could not be lowered or compiled.
+    Prepare(PrepareError),
+    /// A subject could not be simulated.
+    Simulate {
+        /// The event file's `ID`, if any.
+        subject: Option<String>,
+        /// Why.
+        error: SimError,
+    },
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Diagnostics(_, d) => {
+                let msgs: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+                write!(f, "{}", msgs.join("; "))
+            }
+            Failure::Usage(m) => write!(f, "{m}"),
+            Failure::Prepare(e) => write!(f, "{e}"),
+            Failure::Simulate {
+                subject: Some(id),
+                error,
+            } => write!(f, "subject {id}: {error}"),
+            Failure::Simulate {
+                subject: None,
+                error,
+            } => write!(f, "{error}"),
+        }
+    }
 }
 
 fn duration(c: &mut Compilation, flag: &str, text: &str) -> Result<f64, Diagnostic> {
@@ -390,14 +392,8 @@ fn duration(c: &mut Compilation, flag: &str, text: &str) -> Result<f64, Diagnost
     }
 }
 
-/// Runs one patient (or every subject of an event file).
-pub fn execute(req: &Request) -> Result<Output, Failure> {
-    // The model, found once without command-line additions.
-    let first = crate::driver::compile(&req.name, &req.text);
-    if first.has_errors() {
-        let diags = first.diagnostics.clone();
-        return Err(Failure::Diagnostics(Box::new(first), diags));
-    }
+/// Which model the request names (by `--model`, by the trial of `--arm`, or the file's only one).
+fn choose_model(req: &Request, first: &Compilation) -> Result<String, Failure> {
     let models: Vec<String> = first
         .program
         .models
@@ -405,7 +401,7 @@ pub fn execute(req: &Request) -> Result<Output, Failure> {
         .filter(|m| m.span.file == first.file)
         .map(|m| m.name.clone())
         .collect();
-    let model_name = match (&req.model, &req.arm) {
+    match (&req.model, &req.arm) {
         (Some(m), _) => {
             if !models.contains(m) {
                 return Err(Failure::Usage(format!(
@@ -414,7 +410,7 @@ pub fn execute(req: &Request) -> Result<Output, Failure> {
                     models.join(", ")
                 )));
             }
-            m.clone()
+            Ok(m.clone())
         }
         (None, Some(arm)) => {
             let t = first.program.trials.iter().find(|t| {
@@ -423,7 +419,7 @@ pub fn execute(req: &Request) -> Result<Output, Failure> {
                     .any(|a| *arm == a.name || *arm == format!("{}.{}", t.name, a.name))
             });
             match t {
-                Some(t) => first.program.models[t.model].name.clone(),
+                Some(t) => Ok(first.program.models[t.model].name.clone()),
                 None => {
                     let all: Vec<String> = first
                         .program
@@ -431,7 +427,7 @@ pub fn execute(req: &Request) -> Result<Output, Failure> {
                         .iter()
                         .flat_map(|t| t.arms.iter().map(move |a| format!("{}.{}", t.name, a.name)))
                         .collect();
-                    return Err(Failure::Usage(format!(
+                    Err(Failure::Usage(format!(
                         "no arm `{arm}` in {}; arms: {}",
                         req.name,
                         if all.is_empty() {
@@ -439,22 +435,105 @@ pub fn execute(req: &Request) -> Result<Output, Failure> {
                         } else {
                             all.join(", ")
                         }
-                    )));
+                    )))
                 }
             }
         }
         (None, None) => match models.as_slice() {
-            [one] => one.clone(),
-            [] => return Err(Failure::Usage(format!("{} has no model", req.name))),
-            many => {
-                return Err(Failure::Usage(format!(
-                    "{} has several models ({}); choose one with --model",
-                    req.name,
-                    many.join(", ")
-                )));
-            }
+            [one] => Ok(one.clone()),
+            [] => Err(Failure::Usage(format!("{} has no model", req.name))),
+            many => Err(Failure::Usage(format!(
+                "{} has several models ({}); choose one with --model",
+                req.name,
+                many.join(", ")
+            ))),
         },
-    };
+    }
+}
+
+/// Runs one patient (or every subject of an event file) and formats the result.
+pub fn execute(req: &Request) -> Result<Output, Failure> {
+    let t = simulate(req)?;
+    Ok(Output {
+        csv: t.csv(),
+        summary: t.summary(),
+        warnings: t.warnings.clone(),
+    })
+}
+
+impl Trajectories {
+    /// Every row of every subject as numbers, in the order of [`Trajectories::headers`] (without
+    /// the `ID` column).
+    pub fn rows(&self) -> Vec<Vec<f64>> {
+        let mut rows = Vec::new();
+        for s in &self.subjects {
+            let sim = &s.sim;
+            for (k, time) in sim.times.iter().enumerate() {
+                let mut row = Vec::with_capacity(1 + sim.n_states + sim.n_observables);
+                row.push(*time);
+                row.extend((0..self.shown_states).map(|i| sim.state(k, i)));
+                row.extend((0..self.observables.len()).map(|j| sim.observable(k, j)));
+                rows.push(row);
+            }
+        }
+        rows
+    }
+
+    /// The CSV table: a header line, then one line per subject and grid time; numbers read back
+    /// to the same `f64`.
+    pub fn csv(&self) -> String {
+        let mut csv = self
+            .headers
+            .iter()
+            .map(|h| csv_cell(h))
+            .collect::<Vec<_>>()
+            .join(",");
+        csv.push('\n');
+        for s in &self.subjects {
+            let sim = &s.sim;
+            for (k, time) in sim.times.iter().enumerate() {
+                let mut row: Vec<String> = Vec::new();
+                if let Some(id) = &s.id {
+                    row.push(csv_cell(id));
+                }
+                row.push(fmt_num(*time));
+                for i in 0..self.shown_states {
+                    row.push(fmt_num(sim.state(k, i)));
+                }
+                for j in 0..self.observables.len() {
+                    row.push(fmt_num(sim.observable(k, j)));
+                }
+                csv.push_str(&row.join(","));
+                csv.push('\n');
+            }
+        }
+        csv
+    }
+
+    /// The summary table of every subject's observables.
+    pub fn summary(&self) -> String {
+        let mut summary = String::new();
+        for s in &self.subjects {
+            let sim = &s.sim;
+            let sums = summarise(&self.observables, &sim.times, |k, j| sim.observable(k, j));
+            if let Some(id) = &s.id {
+                let _ = writeln!(summary, "subject {id}");
+            }
+            summary.push_str(&summary_text(&sums));
+        }
+        summary
+    }
+}
+
+/// Runs one patient (or every subject of an event file): typed trajectories.
+pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
+    // The model, found once without command-line additions.
+    let first = crate::driver::compile(&req.name, &req.text);
+    if first.has_errors() {
+        let diags = first.diagnostics.clone();
+        return Err(Failure::Diagnostics(Box::new(first), diags));
+    }
+    let model_name = choose_model(req, &first)?;
     if let Some(m) = first.program.models.iter().find(|m| m.name == model_name) {
         let diags = crate::check::model::undefined_inputs(m, None);
         if !diags.is_empty() {
@@ -478,10 +557,11 @@ pub fn execute(req: &Request) -> Result<Output, Failure> {
         let diags = c.diagnostics.clone();
         return Err(Failure::Diagnostics(Box::new(c), diags));
     }
-    let warnings = crate::diagnostic::render(&c.sources, &c.diagnostics, false);
+    let mut warnings = crate::diagnostic::render(&c.sources, &c.diagnostics, false);
     let Some(model) = c.program.models.iter().position(|m| m.name == model_name) else {
         return Err(Failure::Usage(format!("no model `{model_name}`")));
     };
+    // (trial, arm): the `--dose` regimen's synthetic trial, or the trial arm named by `--arm`.
     let arm: Option<(usize, usize)> = if !req.doses.is_empty() {
         c.program
             .trials
@@ -499,21 +579,76 @@ pub fn execute(req: &Request) -> Result<Output, Failure> {
         None
     };
     let program = c.program.clone();
-    let arm_ref: Option<&hir::Arm> = arm.map(|(t, a)| &program.trials[t].arms[a]);
-    let lowered = lower_for_run(&c, model, &arm_ref.into_iter().collect::<Vec<_>>())
-        .map_err(|d| Failure::Usage(d.message))?;
-    let compiled = crate::jit::compile(&lowered.module)
-        .map_err(|e| Failure::Usage(format!("native compilation failed: {e}")))?;
-    let m = &program.models[model];
-    let mut inputs = lower::typical_inputs(m, &lowered.inputs);
-    if let Some(a) = arm_ref {
-        apply_overrides(a, &lowered.inputs, &mut inputs);
+    // A trial arm runs in the trial's own module (every arm, every endpoint aggregate), so the
+    // patient is solved exactly as `twin trial` solves it.
+    let from_trial = req.doses.is_empty() && arm.is_some();
+    let prepared: PreparedModel = match arm {
+        Some((t, _)) if from_trial => {
+            crate::trial::runner::prepare_model(&program, &program.trials[t])
+        }
+        Some((t, a)) => crate::driver::prepare(
+            &program,
+            model,
+            &[&program.trials[t].arms[a]],
+            &[],
+            lower::Options {
+                track_elimination: true,
+            },
+        ),
+        None => crate::driver::prepare(
+            &program,
+            model,
+            &[],
+            &[],
+            lower::Options {
+                track_elimination: true,
+            },
+        ),
     }
+    .map_err(Failure::Prepare)?;
+    let (arm_ref, dose_slots): (Option<&hir::Arm>, &[lower::DoseSlots]) = match arm {
+        Some((t, a)) => (
+            Some(&program.trials[t].arms[a]),
+            prepared
+                .lowered
+                .dose_params
+                .get(if from_trial { a } else { 0 })
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        ),
+        None => (None, &[]),
+    };
+    if let (true, Some((t, a))) = (from_trial, arm) {
+        let trial = &program.trials[t];
+        if trial.dose_searches.iter().any(|d| d.arm == a) {
+            let _ = writeln!(
+                warnings,
+                "note: trial `{}` searches the doses of arm `{}` (`find dose`); twin run gives them as written, twin trial at the dose found",
+                trial.name, trial.arms[a].name
+            );
+        }
+    }
+    let m = &program.models[model];
+    let mut inputs = lower::typical_inputs(m, &prepared.lowered.inputs);
+    // The patient first (`--set`), then the arm's overrides applied to that patient, as in a trial.
     for s in &req.sets {
-        if let Err(d) = apply_set(&mut c, model, &lowered.inputs, &mut inputs, s) {
+        if let Err(d) = apply_set(&mut c, model, &prepared.lowered.inputs, &mut inputs, s) {
             let diags = vec![d];
             return Err(Failure::Diagnostics(Box::new(c), diags));
         }
+    }
+    if let Some(a) = arm_ref {
+        crate::trial::population::apply_overrides(
+            &program,
+            m,
+            a,
+            &prepared.lowered.inputs,
+            &mut inputs,
+        )
+        .map_err(|e| Failure::Simulate {
+            subject: None,
+            error: SimError::Patient(e),
+        })?;
     }
     let flag_duration =
         |c: &mut Compilation, flag: &str, v: &Option<String>| -> Result<Option<f64>, Failure> {
@@ -527,28 +662,26 @@ pub fn execute(req: &Request) -> Result<Output, Failure> {
         };
     let until = flag_duration(&mut c, "--until", &req.until)?;
     let every = flag_duration(&mut c, "--every", &req.every)?;
-    let trial_sampling = arm.and_then(|(t, _)| program.trials[t].sampling.clone());
+    let trial = arm.map(|(t, _)| &program.trials[t]);
     let default_grid = || -> Vec<f64> {
-        match (&trial_sampling, until, every) {
+        match (trial.and_then(|t| t.sampling.as_ref()), until, every) {
             (_, Some(u), Some(e)) => grid(u, e),
             (Some(hir::Sampling::Every { step, until: tu }), u, e) => {
                 grid(u.unwrap_or(*tu), e.unwrap_or(*step))
             }
-            (Some(hir::Sampling::At(ts)), None, None) => {
-                let mut g = ts.clone();
-                if g.first() != Some(&0.0) {
-                    g.insert(0, 0.0);
-                }
-                g
-            }
+            (Some(hir::Sampling::At(ts)), None, None) => grid::from_zero(ts),
+            // A trial arm without a schedule: the trial's own default grid.
+            (None, None, None) if from_trial => trial
+                .map(|t| grid::trial_sampling(t, &prepared.lowered.aggregates))
+                .unwrap_or_default(),
             (_, u, e) => {
                 let u = u.unwrap_or(24.0);
                 grid(u, e.unwrap_or((u / 48.0).min(0.5)))
             }
         }
     };
-    let mut names = headers(&c, m, &lowered);
-    let obs_units: Vec<(String, String)> = m
+    let mut headers = headers(&c, m, &prepared.lowered);
+    let observables: Vec<(String, String)> = m
         .observables
         .iter()
         .map(|o| {
@@ -561,12 +694,11 @@ pub fn execute(req: &Request) -> Result<Output, Failure> {
             )
         })
         .collect();
-    let n_states = compiled.module().n_states();
-    let mut params = vec![0.0; compiled.module().n_params()];
-    compiled
-        .setup(&inputs, &mut params)
-        .map_err(|e| Failure::Usage(e.to_string()))?;
-    let mut subjects: Vec<(Option<String>, Regimen, Vec<f64>)> = Vec::new();
+    let patient = Patient::new(&prepared, inputs).map_err(|error| Failure::Simulate {
+        subject: None,
+        error,
+    })?;
+    let mut runs: Vec<(Option<String>, Regimen, Vec<f64>)> = Vec::new();
     if let Some(ev) = &req.events {
         let states: Vec<String> = m.states.iter().map(|s| s.name.clone()).collect();
         let subs = crate::events::parse(ev, &states)
@@ -575,88 +707,52 @@ pub fn execute(req: &Request) -> Result<Output, Failure> {
             let g = if until.is_some() || s.observations.is_empty() {
                 default_grid()
             } else {
-                let mut g = s.observations.clone();
-                if g.first() != Some(&0.0) {
-                    g.insert(0, 0.0);
-                }
-                g
+                grid::from_zero(&s.observations)
             };
-            subjects.push((Some(s.id), s.regimen, g));
+            runs.push((Some(s.id), s.regimen, g));
         }
-        names.insert(0, "ID".into());
+        headers.insert(0, "ID".into());
     } else {
         let g = default_grid();
         let end = g.last().copied().unwrap_or(0.0);
-        let r = match (arm_ref, arm) {
-            (Some(a), Some(_)) => regimen(a, &lowered.dose_params[0], &params, end),
-            _ => Regimen::new(),
+        let r = match arm_ref {
+            Some(a) => sim::arm_regimen(a, dose_slots, &patient.params, end),
+            None => Regimen::new(),
         };
-        subjects.push((None, r, g));
+        runs.push((None, r, g));
     }
-    let mut csv = names
-        .iter()
-        .map(|h| csv_cell(h))
-        .collect::<Vec<_>>()
-        .join(",");
-    csv.push('\n');
-    let mut summary = String::new();
-    for (id, reg, g) in &subjects {
-        let sim =
-            crate::solve::simulate(&compiled, &inputs, reg, g, &req.options).map_err(|e| {
-                Failure::Solve(match id {
-                    Some(id) => format!("subject {id}: {e}"),
-                    None => e.to_string(),
-                })
+    let mut subjects = Vec::with_capacity(runs.len());
+    for (id, regimen, g) in runs {
+        // A trial arm is solved on the trial's dense grid (the sampling times refined, with every
+        // endpoint window edge), so that every reported value is the trial's to the last bit.
+        let dense = if from_trial {
+            crate::trial::endpoints::dense_grid(&g, &prepared.lowered.aggregates)
+        } else {
+            g.clone()
+        };
+        let s = sim::simulate(&prepared, &patient, &regimen, &dense, &req.options)
+            .map(|s| {
+                if from_trial {
+                    grid::select_rows(&s, &grid::positions(&g, &dense))
+                } else {
+                    s
+                }
+            })
+            .map_err(|error| Failure::Simulate {
+                subject: id.clone(),
+                error,
             })?;
-        for (k, t) in sim.times.iter().enumerate() {
-            let mut row: Vec<String> = Vec::new();
-            if let Some(id) = id {
-                row.push(csv_cell(id));
-            }
-            row.push(fmt_num(*t));
-            for i in 0..n_states {
-                row.push(fmt_num(sim.state(k, i)));
-            }
-            for j in 0..sim.n_observables {
-                row.push(fmt_num(sim.observable(k, j)));
-            }
-            csv.push_str(&row.join(","));
-            csv.push('\n');
-        }
-        let sums = summarise(&obs_units, &sim.times, |k, j| sim.observable(k, j));
-        if let Some(id) = id {
-            let _ = writeln!(summary, "subject {id}");
-        }
-        summary.push_str(&summary_text(&sums));
+        subjects.push(Subject {
+            id,
+            patient: patient.clone(),
+            sim: s,
+        });
     }
-    Ok(Output {
-        csv,
-        summary,
+    Ok(Trajectories {
+        headers,
+        observables,
+        shown_states: m.states.len() + usize::from(prepared.lowered.eliminated.is_some()),
+        subjects,
         warnings,
-    })
-}
-
-fn csv_cell(s: &str) -> String {
-    if s.contains(',') || s.contains('"') {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-/// Writes `text` to `path` atomically: a temporary file in the same directory, then a rename.
-pub fn write_atomic(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
     })
 }

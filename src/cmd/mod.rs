@@ -1,0 +1,6 @@
+//! The commands: each reads its request, calls the library ([`crate::sim`], [`crate::trial`]) and
+//! writes tables and files at the edge.
+//!
+//! - [`run`]: `twin run`, one patient or every subject of an event file.
+
+pub mod run;

@@ -1,0 +1,38 @@
+//! Simulating one patient: the one path that `twin run`, `twin trial`, dose finding, the REPL and
+//! plots take from a checked model to typed trajectories.
+//!
+//! - [`model`]: a model lowered and compiled to native code ([`PreparedModel`], made by
+//!   [`crate::driver::prepare`], the one place that lowers and JIT-compiles).
+//! - [`patient`]: one patient's inputs and the parameters computed from them by one `setup` call.
+//! - [`regimen`]: an arm's doses as a solver [`crate::solve::Regimen`] for one patient.
+//! - [`grid`]: sampling grids (`0, step, …, until`; a trial's schedule).
+//! - [`error`]: [`SimError`], the typed reason a patient could not be simulated.
+//!
+//! [`simulate`] solves a patient under a regimen on a grid. CSV, tables and summaries are written
+//! by the commands (`crate::cmd`), never here.
+
+pub mod error;
+pub mod grid;
+pub mod model;
+pub mod patient;
+pub mod regimen;
+
+pub use error::SimError;
+pub use grid::grid;
+pub use model::PreparedModel;
+pub use patient::Patient;
+pub use regimen::arm_regimen;
+
+use crate::solve::{Regimen, Simulation, SolveOptions};
+
+/// Solves `patient` under `regimen` on `grid` (sorted, h) with the prepared model's native code.
+pub fn simulate(
+    model: &PreparedModel,
+    patient: &Patient,
+    regimen: &Regimen,
+    grid: &[f64],
+    options: &SolveOptions,
+) -> Result<Simulation, SimError> {
+    crate::solve::simulate(&model.compiled, &patient.inputs, regimen, grid, options)
+        .map_err(SimError::Solve)
+}

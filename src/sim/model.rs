@@ -1,0 +1,27 @@
+//! A checked model lowered to IR and compiled to native code: what every simulation runs.
+
+use crate::jit::CompiledModel;
+use crate::lower::Lowered;
+
+/// A model ready to simulate patients: its lowered IR (input layout, dose and aggregate slots)
+/// and the native code of its functions. Made by [`crate::driver::prepare`].
+pub struct PreparedModel {
+    /// Index of the model in the checked program.
+    pub model: usize,
+    /// The lowered model.
+    pub lowered: Lowered,
+    /// Native code of the lowered module.
+    pub compiled: CompiledModel,
+}
+
+impl PreparedModel {
+    /// Number of parameter slots of the module.
+    pub fn n_params(&self) -> usize {
+        self.compiled.module().n_params()
+    }
+
+    /// Number of states of the module (model states, then accumulators and running integrals).
+    pub fn n_states(&self) -> usize {
+        self.compiled.module().n_states()
+    }
+}
