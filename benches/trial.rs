@@ -6,8 +6,8 @@
 //! and is timed separately.
 
 use std::time::Instant;
+use twin::cmd::trial::{TrialOptions, run_trial};
 use twin::solve::{Method, SolveOptions};
-use twin::trial::job::{TrialOptions, run_trial};
 
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -3,10 +3,10 @@
 //! here is pure (no file system access besides what the caller hands in).
 
 use crate::check::{self, hir, model::ModelScope};
+use crate::diagnostic::{Diagnostic, codes};
 use crate::ir::builder::BuildError;
 use crate::lower;
 use crate::sim::PreparedModel;
-use crate::diagnostic::{Diagnostic, codes};
 use crate::source::{FileId, SourceMap};
 use crate::stdlib;
 use crate::syntax::{ast, parser};

@@ -20,6 +20,7 @@ pub mod files;
 pub mod fmt;
 pub mod ir;
 pub mod jit;
+pub mod linalg;
 pub mod lower;
 pub mod plot;
 pub mod repl;

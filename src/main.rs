@@ -283,7 +283,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let opts = twin::trial::job::TrialOptions {
+            let opts = twin::cmd::trial::TrialOptions {
                 trial,
                 seed,
                 shard,
@@ -298,7 +298,7 @@ fn main() -> ExitCode {
             let Some(c) = compile_file(&file) else {
                 return ExitCode::FAILURE;
             };
-            match twin::trial::job::merge(&c, &shards, &out, twin::solve::SolveOptions::default()) {
+            match twin::cmd::trial::merge(&c, &shards, &out, twin::solve::SolveOptions::default()) {
                 Ok(s) => {
                     print!("{}", s.table());
                     ExitCode::SUCCESS
@@ -498,11 +498,11 @@ fn compile_file(path: &std::path::Path) -> Option<twin::driver::Compilation> {
     if c.has_errors() { None } else { Some(c) }
 }
 
-fn trial_cmd(file: &std::path::Path, opts: &twin::trial::job::TrialOptions) -> ExitCode {
+fn trial_cmd(file: &std::path::Path, opts: &twin::cmd::trial::TrialOptions) -> ExitCode {
     let Some(c) = compile_file(file) else {
         return ExitCode::FAILURE;
     };
-    match twin::trial::job::run_trial(&c, &file.display().to_string(), opts) {
+    match twin::cmd::trial::run_trial(&c, &file.display().to_string(), opts) {
         Ok(s) => {
             print!("{}", s.table());
             ExitCode::SUCCESS

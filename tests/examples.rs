@@ -10,8 +10,8 @@ mod common;
 use common::{column, compiled, read, table};
 
 use twin::cmd::run::Request;
+use twin::cmd::trial::{TrialOptions, run_trial};
 use twin::solve::{Method, SolveOptions};
-use twin::trial::job::{TrialOptions, run_trial};
 use twin::trial::output::Summary;
 
 fn tight() -> SolveOptions {

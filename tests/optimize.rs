@@ -7,8 +7,8 @@
 
 mod common;
 use common::compiled;
+use twin::cmd::trial::{TrialOptions, run_trial};
 use twin::solve::{Method, SolveOptions};
-use twin::trial::job::{TrialOptions, run_trial};
 
 fn opts(out: Option<std::path::PathBuf>) -> TrialOptions {
     TrialOptions {
@@ -315,9 +315,12 @@ trial T {
     match run_trial(&flat, "flat.twin", &opts(None)) {
         Ok(_) => panic!("a dose-independent endpoint cannot be matched"),
         Err(e) => {
-            assert!(e.contains("arm `a`"), "{e}");
-            assert!(e.contains("values seen: 0 at ×1, 0 at ×2"), "{e}");
-            assert!(e.contains("hint"), "{e}");
+            assert!(e.to_string().contains("arm `a`"), "{e}");
+            assert!(
+                e.to_string().contains("values seen: 0 at ×1, 0 at ×2"),
+                "{e}"
+            );
+            assert!(e.to_string().contains("hint"), "{e}");
         }
     }
     // A saturating endpoint: the fraction of time above 1 mg/L cannot exceed 100 %.
@@ -341,7 +344,8 @@ trial T {
     match run_trial(&saturating, "sat.twin", &opts(None)) {
         Ok(s) => panic!("found {:?}", s.meta.dose_search),
         Err(e) => assert!(
-            e.contains("no dose of arm `a` gives mean(above) = 30 h"),
+            e.to_string()
+                .contains("no dose of arm `a` gives mean(above) = 30 h"),
             "{e}"
         ),
     }
@@ -351,6 +355,6 @@ trial T {
     o.shard = Some((1, 2));
     match run_trial(&c, "find.twin", &o) {
         Ok(_) => panic!("a shard of a dose search ran"),
-        Err(e) => assert!(e.contains("--shard"), "{e}"),
+        Err(e) => assert!(e.to_string().contains("--shard"), "{e}"),
     }
 }

@@ -18,8 +18,8 @@ mod common;
 use common::{column, compiled, read, table, typical_param as param};
 
 use twin::cmd::run::Request;
+use twin::cmd::trial::{TrialOptions, run_trial};
 use twin::solve::{Method, SolveOptions};
-use twin::trial::job::{TrialOptions, run_trial};
 
 fn tight() -> SolveOptions {
     SolveOptions {

@@ -16,8 +16,8 @@ mod common;
 
 use common::{column, table};
 use twin::cmd::run::Request;
+use twin::cmd::trial::{TrialOptions, run_trial};
 use twin::solve::{Method, SolveOptions};
-use twin::trial::job::{TrialOptions, run_trial};
 
 const FILE: &str = "examples/pediatric_pbpk.twin";
 

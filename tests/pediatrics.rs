@@ -17,8 +17,8 @@ use common::{column, table};
 use std::collections::HashMap;
 use twin::check::consts::{EvalError, Leaves, eval_in};
 use twin::check::hir::{self, Sym};
-use twin::driver::{Compilation, compile};
 use twin::cmd::run::Request;
+use twin::driver::{Compilation, compile};
 use twin::solve::{Method, SolveOptions};
 use twin::source::Span;
 
@@ -659,7 +659,7 @@ trial Peds {
     assert_eq!(twin::fmt::format(text).expect("formats"), text);
     let c = compiled(text);
     let dir = std::env::temp_dir().join(format!("twin-pediatrics-{}", std::process::id()));
-    let opts = twin::trial::job::TrialOptions {
+    let opts = twin::cmd::trial::TrialOptions {
         trial: None,
         seed: 7,
         shard: None,
@@ -668,7 +668,7 @@ trial Peds {
         out: Some(dir.clone()),
         progress: false,
     };
-    let s = twin::trial::job::run_trial(&c, "peds.twin", &opts).unwrap_or_else(|e| panic!("{e}"));
+    let s = twin::cmd::trial::run_trial(&c, "peds.twin", &opts).unwrap_or_else(|e| panic!("{e}"));
     assert!(s.failures.is_empty(), "{:?}", s.failures);
     let csv = std::fs::read_to_string(dir.join("patients.csv")).expect("patients.csv");
     let _ = std::fs::remove_dir_all(&dir);

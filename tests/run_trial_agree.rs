@@ -90,7 +90,12 @@ fn trial_endpoint_agrees_with_run_for_every_override_kind() {
 }
 
 /// `--set` lines that give `twin run` the trial patient's inputs (before the arm's overrides).
-fn sets_for(c: &twin::driver::Compilation, m: &hir::Model, slots: &[InputSlot], inputs: &[f64]) -> Vec<String> {
+fn sets_for(
+    c: &twin::driver::Compilation,
+    m: &hir::Model,
+    slots: &[InputSlot],
+    inputs: &[f64],
+) -> Vec<String> {
     slots
         .iter()
         .zip(inputs)
@@ -140,8 +145,14 @@ fn every_example_arm_gives_the_same_patient_in_run_and_trial() {
                         continue;
                     }
                     let mut inputs = p.inputs.clone();
-                    twin::trial::population::apply_overrides(&c.program, m, arm, &slots, &mut inputs)
-                        .expect("overrides");
+                    twin::trial::population::apply_overrides(
+                        &c.program,
+                        m,
+                        arm,
+                        &slots,
+                        &mut inputs,
+                    )
+                    .expect("overrides");
                     let (_, traj) = prep
                         .simulate_scaled(&inputs, a, 7, id, 1.0, true)
                         .unwrap_or_else(|e| panic!("{name} {}: {e}", arm.name));

@@ -3,8 +3,8 @@
 
 mod common;
 use common::compiled;
+use twin::cmd::trial::{TrialOptions, merge, run_trial};
 use twin::solve::{Method, SolveOptions};
-use twin::trial::job::{TrialOptions, merge, run_trial};
 
 fn opts(out: Option<std::path::PathBuf>) -> TrialOptions {
     TrialOptions {

@@ -1479,15 +1479,15 @@ impl Checker {
         entries: &[(usize, usize, f64, Span)],
         what: &str,
     ) {
-        let mut m = vec![vec![0.0; n]; n];
-        for (i, row) in m.iter_mut().enumerate() {
-            row[i] = 1.0;
+        let mut m = vec![0.0; n * n];
+        for i in 0..n {
+            m[i * n + i] = 1.0;
         }
         for &(a, b, r, _) in entries {
-            m[a][b] = r;
-            m[b][a] = r;
+            m[a * n + b] = r;
+            m[b * n + a] = r;
         }
-        if cholesky(&m).is_none() {
+        if crate::linalg::cholesky(&m, n).is_none() {
             let mut d = Diagnostic::error(codes::E0030, format!("the correlations between {what} do not form a valid correlation matrix"), entries[0].3)
                 .with_help("the matrix must be positive definite; some of these correlations contradict each other");
             for e in entries.iter().skip(1) {
@@ -1673,26 +1673,6 @@ impl Checker {
         }
         (params, lets, order)
     }
-}
-
-/// Cholesky factor of a symmetric matrix, `None` if it is not positive definite.
-pub fn cholesky(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
-    let n = a.len();
-    let mut l = vec![vec![0.0; n]; n];
-    for i in 0..n {
-        for j in 0..=i {
-            let s = a[i][j] - (0..j).map(|k| l[i][k] * l[j][k]).sum::<f64>();
-            if i == j {
-                if s <= 1e-12 {
-                    return None;
-                }
-                l[i][i] = s.sqrt();
-            } else {
-                l[i][j] = s / l[j][j];
-            }
-        }
-    }
-    Some(l)
 }
 
 /// What a statement declares or sets, for merging a model into the one it `extends`.

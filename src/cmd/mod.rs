@@ -2,5 +2,7 @@
 //! writes tables and files at the edge.
 //!
 //! - [`run`]: `twin run`, one patient or every subject of an event file.
+//! - [`trial`]: `twin trial` and `twin merge`: run a trial (or join shards) and write its files.
 
 pub mod run;
+pub mod trial;

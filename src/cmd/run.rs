@@ -129,7 +129,9 @@ pub fn apply_set(
                 format!("`{name}` needs a finite number"),
                 vspan,
             )
-            .with_help(format!("e.g. --set {name}=0.2 (a random effect has no unit)"))),
+            .with_help(format!(
+                "e.g. --set {name}=0.2 (a random effect has no unit)"
+            ))),
         };
     }
     let names: Vec<&str> = m

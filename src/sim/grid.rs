@@ -80,7 +80,8 @@ pub fn select_rows(sim: &Simulation, rows: &[usize]) -> Simulation {
     };
     for &k in rows {
         out.times.push(sim.times[k]);
-        out.states.extend_from_slice(&sim.states[k * ns..(k + 1) * ns]);
+        out.states
+            .extend_from_slice(&sim.states[k * ns..(k + 1) * ns]);
         out.observables
             .extend_from_slice(&sim.observables[k * no..(k + 1) * no]);
         if let Some(d) = sim.dosed.get(k) {

@@ -11,9 +11,10 @@
 //! - [`optimize`]: dose finding (`find dose of ARM so STAT(endpoint) == TARGET`) on common
 //!   random numbers.
 //! - [`output`]: `patients.csv`, summaries by arm and stratum, `summary.csv`/`.json`, merging shards.
+//! - [`error`]: [`TrialError`], why a trial job stopped.
 
 pub mod endpoints;
-pub mod job;
+pub mod error;
 pub mod optimize;
 pub mod output;
 pub mod population;
@@ -21,6 +22,7 @@ pub mod rng;
 pub mod runner;
 pub mod stats;
 
+pub use error::TrialError;
 pub use population::{
     Patient, PatientEnv, PopError, Sampler, eval_patient_expr, generate, residual,
 };

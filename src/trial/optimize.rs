@@ -176,7 +176,8 @@ impl ArmPatients {
 /// patient's computed params (amounts include the bioavailable fraction).
 fn dose_values(prep: &Prepared<'_>, patients: &ArmPatients) -> Vec<Vec<(f64, Option<f64>)>> {
     let slots = prep
-        .sim.lowered
+        .sim
+        .lowered
         .dose_params
         .get(patients.arm)
         .map(Vec::as_slice)

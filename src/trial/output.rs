@@ -11,8 +11,8 @@ use super::population;
 use super::runner::Row;
 use super::stats::{self, Interval};
 use crate::check::hir::{self, Type};
-use crate::lower::InputSlot;
 use crate::csv_text::fmt_num;
+use crate::lower::InputSlot;
 use crate::units::UnitTable;
 use std::fmt::Write;
 

@@ -253,27 +253,6 @@ impl Leaves for PatientLeaves<'_, '_> {
 // ------------------------------------------------------------------------------------------------
 // Linear algebra
 
-/// The lower Cholesky factor L (row-major, n×n) of a symmetric positive-definite matrix `a`
-/// (row-major), with A = L Lᵀ; `None` if a pivot is not positive.
-fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
-    let mut l = vec![0.0; n * n];
-    for i in 0..n {
-        for j in 0..=i {
-            let s: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
-            if i == j {
-                let d = a[i * n + i] - s;
-                if d.is_nan() || d <= 1e-12 * a[i * n + i].abs().max(f64::MIN_POSITIVE) {
-                    return None;
-                }
-                l[i * n + i] = d.sqrt();
-            } else {
-                l[i * n + j] = (a[i * n + j] - s) / l[j * n + j];
-            }
-        }
-    }
-    Some(l)
-}
-
 /// y = L z for lower-triangular row-major L.
 fn lower_mul(l: &[f64], z: &[f64]) -> Vec<f64> {
     let n = z.len();
@@ -542,7 +521,7 @@ impl<'a> Sampler<'a> {
             r[i * n + j] = rho;
             r[j * n + i] = rho;
         }
-        let copula_chol = cholesky(&r, n).ok_or_else(|| {
+        let copula_chol = crate::linalg::cholesky(&r, n).ok_or_else(|| {
             PopError::at(
                 "the covariate correlation matrix is not positive definite",
                 trial.span,
@@ -577,7 +556,7 @@ impl<'a> Sampler<'a> {
             omega[i * n + j] = cov;
             omega[j * n + i] = cov;
         }
-        let omega_chol = cholesky(&omega, n).ok_or_else(|| {
+        let omega_chol = crate::linalg::cholesky(&omega, n).ok_or_else(|| {
             PopError::at(
                 "the random-effect covariance matrix (Ω) is not positive definite",
                 model.span,

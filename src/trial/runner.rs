@@ -8,6 +8,7 @@
 //! shard (a range of patient indices) produces exactly its rows of the full trial. Memory holds one
 //! chunk of solutions at a time: rows keep only inputs and endpoint values.
 
+use super::TrialError;
 use super::endpoints;
 use super::population::{self, Sampler};
 use crate::check::hir;
@@ -244,11 +245,10 @@ pub fn run(
     prep: &Prepared<'_>,
     seed: u64,
     range: std::ops::Range<u64>,
-    mut sink: impl FnMut(Vec<Row>) -> Result<(), String>,
+    mut sink: impl FnMut(Vec<Row>) -> Result<(), TrialError>,
     mut progress: impl FnMut(u64),
-) -> Result<(), String> {
-    let sampler =
-        Sampler::new(prep.program, prep.trial, &prep.sim.lowered.inputs).map_err(|e| e.to_string())?;
+) -> Result<(), TrialError> {
+    let sampler = Sampler::new(prep.program, prep.trial, &prep.sim.lowered.inputs)?;
     let mut start = range.start;
     while start < range.end {
         let end = (start + CHUNK).min(range.end);

@@ -3,8 +3,8 @@
 
 use twin::check::consts::{EvalError, Leaves, eval_in};
 use twin::check::hir::{self, Sym};
-use twin::driver::{Compilation, compile};
 use twin::cmd::run::{Failure, Request, execute};
+use twin::driver::{Compilation, compile};
 use twin::source::Span;
 
 /// Runs a request and returns (headers, rows); panics with the rendered report on failure.

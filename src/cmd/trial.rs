@@ -5,11 +5,12 @@
 //! [`Meta`]: version, source, trial, seed, population size, shard). A shard writes the same files
 //! for its patients; `merge` joins shards of one run into exactly the files a single run writes.
 
-use super::output::{Context, Meta, Summary};
-use super::runner::{self, Row};
 use crate::driver::Compilation;
 use crate::files::write_atomic;
 use crate::solve::SolveOptions;
+use crate::trial::TrialError;
+use crate::trial::output::{Context, Meta, Summary};
+use crate::trial::runner::{self, Row};
 use std::io::Write as _;
 use std::path::Path;
 
@@ -34,26 +35,26 @@ pub struct TrialOptions {
 }
 
 /// Picks the trial to run.
-pub fn choose_trial(c: &Compilation, name: Option<&str>) -> Result<usize, String> {
+pub fn choose_trial(c: &Compilation, name: Option<&str>) -> Result<usize, TrialError> {
     let names: Vec<&str> = c.program.trials.iter().map(|t| t.name.as_str()).collect();
     match name {
         Some(n) => names.iter().position(|t| *t == n).ok_or_else(|| {
-            format!(
+            TrialError::Request(format!(
                 "no trial `{n}`; the file has {}",
                 if names.is_empty() {
                     "none".into()
                 } else {
                     names.join(", ")
                 }
-            )
+            ))
         }),
         None => match names.len() {
             1 => Ok(0),
-            0 => Err("the file has no trial".into()),
-            _ => Err(format!(
+            0 => Err(TrialError::Request("the file has no trial".into())),
+            _ => Err(TrialError::Request(format!(
                 "the file has several trials ({}); choose one with --trial",
                 names.join(", ")
-            )),
+            ))),
         },
     }
 }
@@ -63,44 +64,53 @@ fn write_outputs(
     ctx: &Context<'_>,
     summary: &Summary,
     patients: Option<&str>,
-) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+) -> Result<(), TrialError> {
+    std::fs::create_dir_all(dir).map_err(TrialError::io(dir))?;
     let w = |name: &str, text: &str| {
-        write_atomic(&dir.join(name), text)
-            .map_err(|e| format!("cannot write {}: {e}", dir.join(name).display()))
+        write_atomic(&dir.join(name), text).map_err(TrialError::io(dir.join(name)))
     };
     if let Some(p) = patients {
         w("patients.csv", p)?;
     }
     w("summary.csv", &summary.csv())?;
     w("summary.json", &summary.json())?;
-    let meta = serde_json::to_string_pretty(&summary.meta).map_err(|e| e.to_string())? + "\n";
+    let meta = serde_json::to_string_pretty(&summary.meta).map_err(|e| TrialError::Parse {
+        path: dir.join("run.json"),
+        message: e.to_string(),
+    })? + "\n";
     w("run.json", &meta)?;
     let _ = ctx;
     Ok(())
 }
 
 /// Runs a trial from a compiled file; writes the files when `out` is set; returns the summary.
-pub fn run_trial(c: &Compilation, source: &str, opts: &TrialOptions) -> Result<Summary, String> {
+pub fn run_trial(
+    c: &Compilation,
+    source: &str,
+    opts: &TrialOptions,
+) -> Result<Summary, TrialError> {
     let t = choose_trial(c, opts.trial.as_deref())?;
     let trial = &c.program.trials[t];
-    let mut prep = runner::prepare(&c.program, trial, opts.solve).map_err(|e| e.to_string())?;
+    let mut prep = runner::prepare(&c.program, trial, opts.solve)?;
     let size = trial.population.as_ref().map(|p| p.size).unwrap_or(1);
     if opts.shard.is_some() && !trial.dose_searches.is_empty() {
-        return Err(format!(
+        return Err(TrialError::Request(format!(
             "trial `{}` searches doses (`find dose`), which needs every patient: run it without --shard",
             trial.name
-        ));
+        )));
     }
     // Dose searches first: the arms are then run (and reported) at the found doses.
-    let dose_search = super::optimize::search_all(&prep, &c.units, opts.seed, size)?;
+    let dose_search = crate::trial::optimize::search_all(&prep, &c.units, opts.seed, size)
+        .map_err(TrialError::DoseSearch)?;
     for (ds, found) in trial.dose_searches.iter().zip(&dose_search) {
         prep.dose_scale[ds.arm] = found.factor;
     }
     prep.trajectories = opts.trajectories && opts.out.is_some();
     let range = match opts.shard {
         Some((i, n)) if i >= 1 && i <= n => runner::shard_range(size, i, n),
-        Some((i, n)) => return Err(format!("shard {i}/{n} does not exist")),
+        Some((i, n)) => {
+            return Err(TrialError::Request(format!("shard {i}/{n} does not exist")));
+        }
         None => 0..size,
     };
     let ctx = Context {
@@ -114,28 +124,24 @@ pub fn run_trial(c: &Compilation, source: &str, opts: &TrialOptions) -> Result<S
     // patients.csv (and trajectories.csv) stream into temporary files next to the final ones.
     let mut traj = match (&opts.out, prep.trajectories) {
         (Some(dir), true) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(TrialError::io(dir))?;
             let path = dir.join(format!(".trajectories.csv.tmp{}", std::process::id()));
             let mut f = std::io::BufWriter::new(
-                std::fs::File::create(&path)
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                std::fs::File::create(&path).map_err(TrialError::io(&path))?,
             );
-            writeln!(f, "{}", ctx.trajectories_header()).map_err(|e| e.to_string())?;
+            writeln!(f, "{}", ctx.trajectories_header()).map_err(TrialError::io(&path))?;
             Some((path, f))
         }
         _ => None,
     };
     let mut tmp = match &opts.out {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(TrialError::io(dir))?;
             let path = dir.join(format!(".patients.csv.tmp{}", std::process::id()));
             let mut f = std::io::BufWriter::new(
-                std::fs::File::create(&path)
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                std::fs::File::create(&path).map_err(TrialError::io(&path))?,
             );
-            writeln!(f, "{}", ctx.patients_header()).map_err(|e| e.to_string())?;
+            writeln!(f, "{}", ctx.patients_header()).map_err(TrialError::io(&path))?;
             Some((path, f))
         }
         None => None,
@@ -158,19 +164,20 @@ pub fn run_trial(c: &Compilation, source: &str, opts: &TrialOptions) -> Result<S
         opts.seed,
         range,
         |chunk| {
-            if let Some((_, f)) = tmp.as_mut() {
+            if let Some((path, f)) = tmp.as_mut() {
                 for r in &chunk {
-                    writeln!(f, "{}", ctx.patient_line(r)).map_err(|e| e.to_string())?;
+                    writeln!(f, "{}", ctx.patient_line(r)).map_err(TrialError::io(&*path))?;
                 }
             }
             let mut chunk = chunk;
-            if let Some((_, f)) = traj.as_mut() {
+            if let Some((path, f)) = traj.as_mut() {
                 let mut text = String::new();
                 for r in &mut chunk {
                     ctx.trajectory_lines(r, &prep.sampling, &mut text);
                     r.trajectory = None;
                 }
-                f.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+                f.write_all(text.as_bytes())
+                    .map_err(TrialError::io(&*path))?;
             }
             rows.extend(chunk);
             Ok(())
@@ -202,20 +209,27 @@ pub fn run_trial(c: &Compilation, source: &str, opts: &TrialOptions) -> Result<S
     let summary = ctx.summarize(meta, &rows);
     if let (Some(dir), Some((path, f))) = (&opts.out, tmp) {
         f.into_inner()
-            .map_err(|e| e.to_string())?
+            .map_err(|e| TrialError::Io {
+                path: path.clone(),
+                source: e.into_error(),
+            })?
             .sync_all()
-            .map_err(|e| e.to_string())?;
-        std::fs::rename(&path, dir.join("patients.csv")).map_err(|e| e.to_string())?;
+            .map_err(TrialError::io(&path))?;
+        std::fs::rename(&path, dir.join("patients.csv")).map_err(TrialError::io(&path))?;
         write_outputs(dir, &ctx, &summary, None)?;
         if let Some((tpath, tf)) = traj {
             tf.into_inner()
-                .map_err(|e| e.to_string())?
+                .map_err(|e| TrialError::Io {
+                    path: tpath.clone(),
+                    source: e.into_error(),
+                })?
                 .sync_all()
-                .map_err(|e| e.to_string())?;
-            let text = std::fs::read_to_string(&tpath).map_err(|e| e.to_string())?;
-            std::fs::rename(&tpath, dir.join("trajectories.csv")).map_err(|e| e.to_string())?;
-            write_atomic(&dir.join("bands.csv"), &super::output::bands(&text))
-                .map_err(|e| e.to_string())?;
+                .map_err(TrialError::io(&tpath))?;
+            let text = std::fs::read_to_string(&tpath).map_err(TrialError::io(&tpath))?;
+            std::fs::rename(&tpath, dir.join("trajectories.csv"))
+                .map_err(TrialError::io(&tpath))?;
+            write_atomic(&dir.join("bands.csv"), &crate::trial::output::bands(&text))
+                .map_err(TrialError::io(dir.join("bands.csv")))?;
         }
     }
     Ok(summary)
@@ -227,24 +241,29 @@ pub fn merge(
     shards: &[std::path::PathBuf],
     out: &Path,
     solve: SolveOptions,
-) -> Result<Summary, String> {
+) -> Result<Summary, TrialError> {
     let mut metas: Vec<(Meta, String, std::path::PathBuf)> = Vec::new();
     for d in shards {
+        let run_json = d.join("run.json");
         let meta: Meta = serde_json::from_str(
-            &std::fs::read_to_string(d.join("run.json"))
-                .map_err(|e| format!("{}: {e}", d.join("run.json").display()))?,
+            &std::fs::read_to_string(&run_json).map_err(TrialError::io(&run_json))?,
         )
-        .map_err(|e| format!("{}: {e}", d.join("run.json").display()))?;
+        .map_err(|e| TrialError::Parse {
+            path: run_json.clone(),
+            message: e.to_string(),
+        })?;
         let patients = std::fs::read_to_string(d.join("patients.csv"))
-            .map_err(|e| format!("{}: {e}", d.join("patients.csv").display()))?;
+            .map_err(TrialError::io(d.join("patients.csv")))?;
         metas.push((meta, patients, d.clone()));
     }
     let Some((first, _, _)) = metas.first() else {
-        return Err("nothing to merge".into());
+        return Err(TrialError::Shards("nothing to merge".into()));
     };
     let first = first.clone();
     let Some([_, n]) = first.shard else {
-        return Err("the first directory is not a shard".into());
+        return Err(TrialError::Shards(
+            "the first directory is not a shard".into(),
+        ));
     };
     let mut seen = vec![false; n as usize];
     for (m, _, _) in &metas {
@@ -256,23 +275,30 @@ pub fn merge(
                 first.patients,
             )
         {
-            return Err(
+            return Err(TrialError::Shards(
                 "the shards come from different runs (source, trial, seed or size differ)".into(),
-            );
+            ));
         }
         match m.shard {
             Some([i, k]) if k == n && i >= 1 && i <= n && !seen[(i - 1) as usize] => {
                 seen[(i - 1) as usize] = true
             }
-            _ => return Err("the shards are not distinct parts of one split".into()),
+            _ => {
+                return Err(TrialError::Shards(
+                    "the shards are not distinct parts of one split".into(),
+                ));
+            }
         }
     }
     if let Some(missing) = seen.iter().position(|s| !s) {
-        return Err(format!("shard {}/{n} is missing", missing + 1));
+        return Err(TrialError::Shards(format!(
+            "shard {}/{n} is missing",
+            missing + 1
+        )));
     }
     let t = choose_trial(c, Some(&first.trial))?;
     let trial = &c.program.trials[t];
-    let prep = runner::prepare(&c.program, trial, solve).map_err(|e| e.to_string())?;
+    let prep = runner::prepare(&c.program, trial, solve)?;
     let ctx = Context {
         program: &c.program,
         trial,
@@ -285,8 +311,11 @@ pub fn merge(
     let shards_sorted: Vec<std::path::PathBuf> = metas.iter().map(|(_, _, d)| d.clone()).collect();
     let mut rows = Vec::new();
     let mut text = ctx.patients_header() + "\n";
-    for (_, p, _) in &metas {
-        let part = ctx.parse_patients(p)?;
+    for (_, p, dir) in &metas {
+        let part = ctx.parse_patients(p).map_err(|message| TrialError::Parse {
+            path: dir.join("patients.csv"),
+            message,
+        })?;
         for r in &part {
             text.push_str(&ctx.patient_line(r));
             text.push('\n');
@@ -309,9 +338,10 @@ pub fn merge(
         for p in parts.iter().flatten() {
             all.extend(p.lines().skip(1).map(|l| format!("{l}\n")));
         }
-        write_atomic(&out.join("trajectories.csv"), &all).map_err(|e| e.to_string())?;
-        write_atomic(&out.join("bands.csv"), &super::output::bands(&all))
-            .map_err(|e| e.to_string())?;
+        write_atomic(&out.join("trajectories.csv"), &all)
+            .map_err(TrialError::io(out.join("trajectories.csv")))?;
+        write_atomic(&out.join("bands.csv"), &crate::trial::output::bands(&all))
+            .map_err(TrialError::io(out.join("bands.csv")))?;
     }
     Ok(summary)
 }
