@@ -184,7 +184,7 @@ impl Prepared<'_> {
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         let mut regimen = run::regimen(&self.trial.arms[arm], slots, &params, end);
-        super::optimize::scale_regimen(&mut regimen, scale);
+        regimen.scale(scale);
         let sim = simulate(&self.compiled, inputs, &regimen, &self.dense, &self.options)
             .map_err(|e| e.to_string())?;
         let values = endpoints::evaluate(
