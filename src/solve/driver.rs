@@ -1,17 +1,17 @@
-//! The shared kernel of the solvers: options, results and errors, and the [`Driver`] that every
+//! The shared kernel of the solvers: options, results and errors, and the `Driver` that every
 //! method uses for dose events and grid output.
 //!
 //! [`SolveOptions`] (method, tolerances, step limit), [`Simulation`] (one row per grid time),
 //! [`SolveError`] and [`Failure`] (what a modeller needs to find the cause of a failed solve) are
-//! the solver's public types. [`prepare`] checks the grid and computes what a solve needs once
+//! the solver's public types. `prepare` checks the grid and computes what a solve needs once
 //! per patient: the parameters (`setup`), the regimen expanded to sorted discontinuities
 //! ([`super::dosing`]) and the initial state (`init`).
 //!
-//! How a method uses the [`Driver`]: it integrates from one discontinuity to the next (diffsol's
-//! methods with its stop time; [`super::bdf`] and [`super::linear`] stop there themselves); at
-//! each one [`Driver::apply_events`] edits the state (bolus amounts added to `y`) and the
+//! How a method uses the `Driver`: it integrates from one discontinuity to the next (diffsol's
+//! methods with its stop time; `super::bdf` and [`super::linear`] stop there themselves); at
+//! each one `Driver::apply_events` edits the state (bolus amounts added to `y`) and the
 //! piecewise-constant infusion input, and the method carries on from the edited state with
-//! `dy` recomputed by [`Driver::eval_f`] and a fresh step-size estimate ([`initial_step`]).
+//! `dy` recomputed by `Driver::eval_f` and a fresh step-size estimate (`initial_step`).
 //! Infusion rates are added to `f` by the solver (they are not part of the IR). Grid values
 //! between steps come from the method's dense output (interpolation within the step); grid
 //! points exactly at a discontinuity report the state *after* it (right-continuous, so a sample
