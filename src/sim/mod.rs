@@ -33,6 +33,12 @@ pub fn simulate(
     grid: &[f64],
     options: &SolveOptions,
 ) -> Result<Simulation, SimError> {
-    crate::solve::simulate(&model.compiled, &patient.inputs, regimen, grid, options)
-        .map_err(SimError::Solve)
+    crate::solve::simulate_with_params(
+        &model.compiled,
+        patient.params.clone(),
+        regimen,
+        grid,
+        options,
+    )
+    .map_err(SimError::Solve)
 }

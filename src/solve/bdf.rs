@@ -25,12 +25,13 @@
 //! 1.3–1.4× the patients per second of diffsol's BDF in the same run, at the same accuracy
 //! against a tight reference. diffsol's BDF remains available as `Method::DiffsolBdf`.
 //!
-//! Dose events: the integration stops exactly at each discontinuity ([`super::ode`]'s driver
+//! Dose events: the integration stops exactly at each discontinuity ([`super::driver`]
 //! applies it), and the method restarts at first order from the edited state with a fresh
 //! Jacobian and a Hairer–Wanner step estimate.
 
+use super::driver::{Driver, FailureReason, SolveError, initial_step, same_time};
 use super::lu::DenseLu;
-use super::ode::{Driver, FailureReason, ModelFns, SolveError, initial_step, same_time};
+use super::model::ModelFns;
 
 /// Highest order.
 const MAX_ORDER: usize = 5;
@@ -222,7 +223,7 @@ impl Bdf {
     }
 
     /// Evaluates the Jacobian at `(t, y)` into the dense column-major matrix; infinite slopes
-    /// (x^0.4 at 0) are dropped from the Newton matrix only (see [`super::ode`]).
+    /// (x^0.4 at 0) are dropped from the Newton matrix only (as in [`super::diffsol_methods`]).
     fn eval_jac<F: ModelFns>(&mut self, drv: &Driver<'_, F>, t: f64, y: &[f64]) {
         let m = drv.model.module();
         let n = self.n;

@@ -123,6 +123,29 @@ impl Regimen {
         self.doses.push(dose);
         self
     }
+
+    /// Multiplies every dose amount and every infusion rate by `factor`; times, durations and
+    /// repeats are unchanged (so an infusion given by duration delivers `factor` times the amount
+    /// over the same time). A factor of exactly 1 leaves the regimen untouched.
+    pub fn scale(&mut self, factor: f64) {
+        if factor == 1.0 {
+            return;
+        }
+        for d in &mut self.doses {
+            d.amount *= factor;
+            if let DoseKind::Rate(rate) = &mut d.kind {
+                *rate *= factor;
+            }
+        }
+    }
+
+    /// A copy with every dose amount and infusion rate multiplied by `factor` (see
+    /// [`Regimen::scale`]).
+    pub fn scaled(&self, factor: f64) -> Regimen {
+        let mut r = self.clone();
+        r.scale(factor);
+        r
+    }
 }
 
 /// A dose record that cannot be given.

@@ -2,7 +2,7 @@
 //!
 //! Input: a model whose right-hand side is *affine* in the states with per-patient coefficients,
 //! `dy/dt = A·y + c` (every linear compartment model, with or without zero-order production),
-//! plus the dose events and sampling grid prepared by [`super::ode::simulate`].
+//! plus the dose events and sampling grid prepared by [`super::simulate`].
 //! Output: the same [`super::Simulation`] as the integrators, exact up to rounding at every grid
 //! time: between two consecutive stops (grid times and discontinuities) the input
 //! `b = c + infusion rates` is constant, so
@@ -39,7 +39,8 @@
 //! exact to rounding); `max_steps` bounds the number of propagations, which is what
 //! [`super::Simulation::steps`] counts for this method.
 
-use super::ode::{Driver, FailureReason, ModelFns, SolveError, same_time};
+use super::driver::{Driver, FailureReason, SolveError, same_time};
+use super::model::ModelFns;
 use crate::ir::{BinOp, Class, Inst, Module, UnOp};
 
 /// How a value depends on the states, for the affinity check.

@@ -13,7 +13,7 @@
 //! orders (BENCHMARKS.md, section (d)).
 //!
 //! It implements diffsol's linear-solver trait for [`diffsol::NalgebraMat`] with one batch,
-//! which is what [`super::ode`] builds.
+//! which is what diffsol's methods here (`diffsol_methods`) build.
 
 use diffsol::{Context, LaError, Matrix, MatrixCommon, NalgebraMat, NalgebraVec, Vector};
 use diffsol_la::LinearOp;

@@ -408,3 +408,24 @@ fn bdf_agrees_with_diffsol_bdf_on_friberg() {
         }
     }
 }
+
+#[test]
+fn scaling_a_regimen_scales_amounts_and_rates_only() {
+    let reg = Regimen::new()
+        .with(Dose::bolus(1.0, 100.0, 0).additional(12.0, 3))
+        .with(Dose::infusion_rate(2.0, 50.0, 1, 10.0))
+        .with(Dose::infusion_duration(3.0, 30.0, 1, 2.0).until(24.0, 96.0));
+    let s = reg.scaled(0.3);
+    assert_eq!(s.doses.len(), 3);
+    for (a, b) in reg.doses.iter().zip(&s.doses) {
+        assert_eq!(b.amount, a.amount * 0.3);
+        assert_eq!((b.time, b.target, b.repeat), (a.time, a.target, a.repeat));
+    }
+    assert_eq!(s.doses[0].kind, DoseKind::Bolus);
+    assert_eq!(s.doses[1].kind, DoseKind::Rate(10.0 * 0.3));
+    assert_eq!(s.doses[2].kind, DoseKind::Duration(2.0));
+    assert_eq!(reg.scaled(1.0), reg);
+    let mut in_place = reg.clone();
+    in_place.scale(0.3);
+    assert_eq!(in_place, s);
+}

@@ -22,7 +22,6 @@ use super::population::{self, Sampler};
 use super::runner::Prepared;
 use super::stats;
 use crate::check::{consts, hir};
-use crate::solve::dosing::{DoseKind, Regimen};
 use crate::units::UnitTable;
 use rayon::prelude::*;
 
@@ -61,19 +60,6 @@ pub struct FoundDose {
     pub iterations: usize,
     /// Every evaluation in order: `[factor, statistic]`.
     pub history: Vec<[f64; 2]>,
-}
-
-/// Multiplies every dose amount and infusion rate of a regimen by `s` (times unchanged).
-pub fn scale_regimen(r: &mut Regimen, s: f64) {
-    if s == 1.0 {
-        return;
-    }
-    for d in &mut r.doses {
-        d.amount *= s;
-        if let DoseKind::Rate(rate) = &mut d.kind {
-            *rate *= s;
-        }
-    }
 }
 
 /// The statistic of a set of endpoint values (NaN when there are none).

@@ -119,7 +119,7 @@ impl Prepared<'_> {
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         let mut regimen = sim::arm_regimen(&self.trial.arms[arm], slots, &patient.params, end);
-        super::optimize::scale_regimen(&mut regimen, scale);
+        regimen.scale(scale);
         regimen
     }
 
