@@ -7,12 +7,15 @@
 //! - [`stats`]: summaries and intervals (quantiles, Wilson, Newcombe, Welch), normal CDF and
 //!   quantile, bins.
 //! - [`endpoints`]: endpoint values of one patient from the solver's dense output.
+//! - [`evaluator`]: the compiled per-patient expressions (generator arguments, arm overrides,
+//!   endpoints) that population, runner and endpoints call.
 //! - [`runner`]: compile once, simulate every patient in every arm in parallel.
 //! - [`optimize`]: dose finding (`find dose of ARM so STAT(endpoint) == TARGET`) on common
 //!   random numbers.
 //! - [`output`]: `patients.csv`, summaries by arm and stratum, `summary.csv`/`.json`, merging shards.
 
 pub mod endpoints;
+pub mod evaluator;
 pub mod job;
 pub mod optimize;
 pub mod output;
@@ -21,7 +24,6 @@ pub mod rng;
 pub mod runner;
 pub mod stats;
 
-pub use population::{
-    Patient, PatientEnv, PopError, Sampler, eval_patient_expr, generate, residual,
-};
+pub use evaluator::{Backend, Evaluator};
+pub use population::{Patient, PopError, Sampler, generate, residual};
 pub use rng::{Purpose, Stream};

@@ -8,7 +8,10 @@
 //! shard (a range of patient indices) produces exactly its rows of the full trial. Memory holds one
 //! chunk of solutions at a time: rows keep only inputs and endpoint values.
 
+use std::sync::Arc;
+
 use super::endpoints;
+use super::evaluator::{Backend, Evaluator};
 use super::population::{self, Sampler};
 use crate::check::hir;
 use crate::jit::CompiledModel;
@@ -52,6 +55,8 @@ pub struct Prepared<'p> {
     pub lowered: Lowered,
     /// Native code.
     pub compiled: CompiledModel,
+    /// The compiled per-patient expressions: population generators, arm overrides, endpoints.
+    pub evaluator: Arc<Evaluator>,
     /// The sampling grid, h.
     pub sampling: Vec<f64>,
     /// The dense evaluation grid, h.
@@ -92,6 +97,8 @@ pub fn prepare<'p>(
     })?;
     let compiled = crate::jit::compile(&lowered.module)
         .map_err(|e| format!("native compilation failed: {e}"))?;
+    let evaluator =
+        Evaluator::for_trial(program, trial, &lowered, Backend::Jit).map_err(|e| e.to_string())?;
     let sampling = match &trial.sampling {
         Some(hir::Sampling::Every { step, until }) => run::grid(*until, *step),
         Some(hir::Sampling::At(ts)) => {
@@ -138,6 +145,7 @@ pub fn prepare<'p>(
         model,
         lowered,
         compiled,
+        evaluator: Arc::new(evaluator),
         sampling,
         dense,
         options,
@@ -148,6 +156,17 @@ pub fn prepare<'p>(
 }
 
 impl Prepared<'_> {
+    /// The trial's population sampler, sharing the prepared evaluator.
+    pub fn sampler(&self) -> Result<Sampler<'_>, String> {
+        Sampler::with_evaluator(
+            self.program,
+            self.trial,
+            &self.lowered.inputs,
+            Arc::clone(&self.evaluator),
+        )
+        .map_err(|e| e.to_string())
+    }
+
     /// Simulates one arm for one patient; returns the endpoints and, if asked for, the sampled
     /// observables with residual error drawn from the patient's own stream.
     pub fn simulate_arm(
@@ -187,13 +206,7 @@ impl Prepared<'_> {
         super::optimize::scale_regimen(&mut regimen, scale);
         let sim = simulate(&self.compiled, inputs, &regimen, &self.dense, &self.options)
             .map_err(|e| e.to_string())?;
-        let values = endpoints::evaluate(
-            self.program,
-            &self.trial.endpoints,
-            &self.lowered,
-            inputs,
-            &sim,
-        );
+        let values = endpoints::evaluate(&self.evaluator, &self.lowered, inputs, &sim);
         let trajectory = trajectories.then(|| {
             let mut stream = super::rng::Stream::substream(
                 seed,
@@ -251,9 +264,8 @@ impl Prepared<'_> {
             .map(|a| {
                 let mut inputs = p.inputs.clone();
                 if let Err(e) = population::apply_overrides(
-                    self.program,
-                    self.model,
-                    &self.trial.arms[a],
+                    &self.evaluator,
+                    a,
                     &self.lowered.inputs,
                     &mut inputs,
                 ) {
@@ -285,8 +297,7 @@ pub fn run(
     mut sink: impl FnMut(Vec<Row>) -> Result<(), String>,
     mut progress: impl FnMut(u64),
 ) -> Result<(), String> {
-    let sampler =
-        Sampler::new(prep.program, prep.trial, &prep.lowered.inputs).map_err(|e| e.to_string())?;
+    let sampler = prep.sampler()?;
     let mut start = range.start;
     while start < range.end {
         let end = (start + CHUNK).min(range.end);
