@@ -6,10 +6,12 @@ use crate::check::{self, hir, model::ModelScope};
 use crate::diagnostic::{Diagnostic, codes};
 use crate::ir::builder::BuildError;
 use crate::lower;
+use crate::lower::patient::{ParamLayout, PatientExprs};
 use crate::sim::PreparedModel;
 use crate::source::{FileId, SourceMap};
 use crate::stdlib;
 use crate::syntax::{ast, parser};
+use crate::trial::{Backend, Evaluator};
 use crate::units::UnitTable;
 use std::collections::HashMap;
 
@@ -332,6 +334,9 @@ pub enum PrepareError {
         /// Every lowering problem.
         errors: Vec<BuildError>,
     },
+    /// A per-patient expression (population generator, arm override, endpoint) cannot be
+    /// evaluated per patient.
+    Evaluator(crate::trial::PopError),
     /// Native code generation failed.
     Native {
         /// The model's name.
@@ -351,6 +356,7 @@ impl std::fmt::Display for PrepareError {
             PrepareError::Native { message, .. } => {
                 write!(f, "native compilation failed: {message}")
             }
+            PrepareError::Evaluator(e) => write!(f, "{e}"),
         }
     }
 }
@@ -362,6 +368,13 @@ impl PrepareError {
     pub fn diagnostic(&self, program: &hir::Program) -> Diagnostic {
         let name = match self {
             PrepareError::Lower { model, .. } | PrepareError::Native { model, .. } => model,
+            PrepareError::Evaluator(e) => {
+                return Diagnostic::error(
+                    codes::E0019,
+                    e.message.clone(),
+                    e.span.unwrap_or_default(),
+                );
+            }
         };
         let span = program
             .models
@@ -373,29 +386,56 @@ impl PrepareError {
     }
 }
 
-/// Lowers model `model` of a checked program (with the doses of `arms` and the aggregates of
-/// `endpoints`) and compiles it to native code: the one place where both happen.
+/// What [`prepare`] compiles besides the model: a trial's population, and the arms and endpoints
+/// whose doses, overrides and summaries a simulation needs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Parts<'a> {
+    /// The population whose generators are compiled (a trial's).
+    pub population: Option<&'a hir::Population>,
+    /// Arms: their doses are lowered into the model, their overrides into the evaluator (arm `k`
+    /// of the slice is dose set and override function `k`).
+    pub arms: &'a [&'a hir::Arm],
+    /// Endpoints: their aggregates are lowered into the model, their expressions into the
+    /// evaluator.
+    pub endpoints: &'a [hir::Endpoint],
+}
+
+/// Lowers model `model` of a checked program with `parts`, and compiles the model and its
+/// per-patient expressions (the [`Evaluator`]) to native code: the one place where lowering and
+/// native compilation happen.
 pub fn prepare(
     program: &hir::Program,
     model: usize,
-    arms: &[&hir::Arm],
-    endpoints: &[hir::Endpoint],
+    parts: Parts<'_>,
     options: lower::Options,
 ) -> Result<PreparedModel, PrepareError> {
     let m = &program.models[model];
-    let lowered = lower::lower_trial(program, m, arms, endpoints, options).map_err(|errors| {
-        PrepareError::Lower {
-            model: m.name.clone(),
-            errors,
-        }
-    })?;
+    let lowered =
+        lower::lower_trial(program, m, parts.arms, parts.endpoints, options).map_err(|errors| {
+            PrepareError::Lower {
+                model: m.name.clone(),
+                errors,
+            }
+        })?;
     let compiled = crate::jit::compile(&lowered.module).map_err(|e| PrepareError::Native {
         model: m.name.clone(),
         message: e.to_string(),
     })?;
+    let exprs = PatientExprs {
+        population: parts.population,
+        arms: parts.arms,
+        endpoints: parts.endpoints,
+    };
+    let params = ParamLayout {
+        index: &lowered.param_index,
+        count: lowered.module.n_params(),
+    };
+    let evaluator =
+        Evaluator::new(program, m, exprs, params, Backend::Jit).map_err(PrepareError::Evaluator)?;
     Ok(PreparedModel {
         model,
         lowered,
         compiled,
+        evaluator: std::sync::Arc::new(evaluator),
     })
 }

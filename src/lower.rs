@@ -11,7 +11,10 @@
 use crate::check::hir::{self, Builtin, EffectKind, ExprKind, Sym, Type};
 use crate::ir::builder::{BuildError, Expr, ModuleBuilder, StateId};
 use crate::ir::ir::Module;
+use crate::source::Span;
 use crate::syntax::ast::{BinOp, UnOp};
+
+pub mod patient;
 
 /// What each per-patient input slot holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,24 +98,221 @@ pub struct Options {
     pub track_elimination: bool,
 }
 
+/// What the expressions being lowered may see.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode<'a> {
+    /// The model itself: every symbol; aggregates are NaN (endpoints are lowered separately).
+    Model,
+    /// A per-patient expression evaluated before the simulation (population generators, arm
+    /// overrides): covariates, genotypes and params (recomputed from their definitions with the
+    /// patient's η); anything that changes over time is an error.
+    Patient,
+    /// An endpoint: covariates, genotypes, params read from the model's parameter slots
+    /// (`param_index`) and aggregates read from the inputs after the patient's
+    /// (`aggregates`, in the order of [`aggregates`]).
+    Endpoint {
+        param_index: &'a [usize],
+        aggregates: &'a [Expr],
+    },
+}
+
 struct Lower<'a> {
     p: &'a hir::Program,
     m: &'a hir::Model,
     b: ModuleBuilder,
     covs: Vec<Expr>,
     genos: Vec<Expr>,
+    etas: Vec<Expr>,
     params: Vec<Option<Expr>>,
     lets: Vec<Option<Expr>>,
     states: Vec<StateId>,
     args: Vec<Vec<Expr>>,
+    mode: Mode<'a>,
+    /// Errors of patient and endpoint expressions (message, where).
+    errors: Vec<(String, Span)>,
+    /// What is being lowered, outermost first (`in `cl``), for error messages.
+    context: Vec<String>,
+    /// Aggregates met so far in endpoint mode.
+    next_aggregate: usize,
 }
 
-impl Lower<'_> {
+impl<'a> Lower<'a> {
+    /// A lowering of `m` into `b` after declaring the model's inputs (covariates, genotypes, one
+    /// η per random effect, in that order): the layout of [`Lowered::inputs`].
+    fn new(
+        p: &'a hir::Program,
+        m: &'a hir::Model,
+        mut b: ModuleBuilder,
+        mode: Mode<'a>,
+    ) -> (Lower<'a>, Vec<InputSlot>) {
+        let mut inputs = Vec::new();
+        let mut covs = Vec::new();
+        for (i, c) in m.covariates.iter().enumerate() {
+            covs.push(b.input(&c.name));
+            inputs.push(InputSlot::Covariate(i));
+        }
+        let mut genos = Vec::new();
+        for (i, g) in m.genotypes.iter().enumerate() {
+            genos.push(b.input(&g.name));
+            inputs.push(InputSlot::Genotype(i));
+        }
+        let mut etas = Vec::new();
+        for (i, e) in m.effects.iter().enumerate() {
+            etas.push(b.input(&format!("eta({})", m.params[e.param].name)));
+            inputs.push(InputSlot::Eta(i));
+        }
+        let l = Lower {
+            p,
+            m,
+            b,
+            covs,
+            genos,
+            etas,
+            params: vec![None; m.params.len()],
+            lets: vec![None; m.lets.len()],
+            states: Vec::new(),
+            args: Vec::new(),
+            mode,
+            errors: Vec::new(),
+            context: Vec::new(),
+            next_aggregate: 0,
+        };
+        (l, inputs)
+    }
+
     fn c(&mut self, v: f64) -> Expr {
         self.b.constant(v)
     }
 
-    fn sym(&mut self, s: Sym) -> Expr {
+    /// Records an error of a patient or endpoint expression (prefixed with the context) and
+    /// returns NaN in its place.
+    fn error(&mut self, message: String, span: Span) -> Expr {
+        let mut text = String::new();
+        for c in &self.context {
+            text.push_str(c);
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+        self.errors.push((text, span));
+        self.c(f64::NAN)
+    }
+
+    /// A parameter with its random effect applied to `typical`: `typical·e^η`, `typical + η` or
+    /// `expit(logit(typical) + η)`.
+    fn with_effect(&mut self, typical: Expr, eta: Expr, kind: EffectKind) -> Expr {
+        match kind {
+            EffectKind::LogNormal => {
+                let x = self.b.exp(eta);
+                self.b.mul(typical, x)
+            }
+            EffectKind::Normal => self.b.add(typical, eta),
+            EffectKind::Logit => {
+                let one = self.b.constant(1.0);
+                let q = self.b.sub(one, typical);
+                let r = self.b.div(typical, q);
+                let lg = self.b.log(r);
+                let z = self.b.add(lg, eta);
+                let nz = self.b.neg(z);
+                let ex = self.b.exp(nz);
+                let den = self.b.add(one, ex);
+                self.b.div(one, den)
+            }
+        }
+    }
+
+    /// A symbol of a per-patient (`Mode::Patient`) or endpoint expression.
+    fn patient_sym(&mut self, s: Sym, span: Span) -> Expr {
+        let m = self.m;
+        let endpoint = matches!(self.mode, Mode::Endpoint { .. });
+        let time_varying = |what: &str, name: &str| {
+            if endpoint {
+                "only covariates, genotypes, params and time-course summaries are known in an endpoint".to_string()
+            } else {
+                format!(
+                    "{what} `{name}` changes during the simulation; only covariates, genotypes and parameters are known when a patient is generated"
+                )
+            }
+        };
+        match s {
+            Sym::Covariate(i) => match self.covs.get(i) {
+                Some(&e) => e,
+                None => self.error("unknown covariate".into(), span),
+            },
+            Sym::Genotype(i) => match self.genos.get(i) {
+                Some(&e) => e,
+                None => self.error("unknown genotype variable".into(), span),
+            },
+            Sym::Param(i) => {
+                if let Mode::Endpoint { param_index, .. } = self.mode {
+                    return match param_index.get(i) {
+                        Some(&slot) => self.b.param_slot(slot as u32),
+                        None => self.error("parameters are not known here".into(), span),
+                    };
+                }
+                if let Some(e) = self.params.get(i).copied().flatten() {
+                    return e;
+                }
+                let Some(p) = m.params.get(i) else {
+                    return self.error("unknown parameter".into(), span);
+                };
+                self.context.push(format!("in `{}`", p.name));
+                let typical = self.expr(&p.value);
+                self.context.pop();
+                let v = match m.effects.iter().position(|e| e.param == i) {
+                    Some(k) => {
+                        let eta = self.etas[k];
+                        self.with_effect(typical, eta, m.effects[k].kind)
+                    }
+                    None => typical,
+                };
+                self.params[i] = Some(v);
+                v
+            }
+            Sym::Let(i) if !endpoint => {
+                if let Some(e) = self.lets.get(i).copied().flatten() {
+                    return e;
+                }
+                let Some(l) = m.lets.get(i) else {
+                    return self.error("unknown definition".into(), span);
+                };
+                self.context.push(format!("in `{}`", l.name));
+                let v = self.expr(&l.value);
+                self.context.pop();
+                self.lets[i] = Some(v);
+                v
+            }
+            Sym::Let(i) => {
+                let name = m.lets.get(i).map_or("?", |l| l.name.as_str());
+                self.error(time_varying("definition", name), span)
+            }
+            Sym::State(i) => {
+                let name = m.states.get(i).map_or("?", |s| s.name.as_str());
+                self.error(time_varying("state", name), span)
+            }
+            Sym::Observable(i) => {
+                let name = m.observables.get(i).map_or("?", |o| o.name.as_str());
+                self.error(time_varying("observable", name), span)
+            }
+            Sym::Time => self.error(time_varying("time", "t"), span),
+            Sym::Input(i) => {
+                let name = m.inputs.get(i).map_or("?", |x| x.name.as_str());
+                self.error(format!("input `{name}` is not defined"), span)
+            }
+            Sym::FnArg(i) => match self.args.last().and_then(|a| a.get(i)) {
+                Some(e) => *e,
+                None => self.error("function argument out of range".into(), span),
+            },
+            Sym::GeneActivity => self.error(
+                "`activity` is only defined inside a gene block".into(),
+                span,
+            ),
+        }
+    }
+
+    fn sym(&mut self, s: Sym, span: Span) -> Expr {
+        if self.mode != Mode::Model {
+            return self.patient_sym(s, span);
+        }
         match s {
             Sym::Covariate(i) => self.covs[i],
             Sym::Genotype(i) => self.genos[i],
@@ -152,7 +352,7 @@ impl Lower<'_> {
         match &e.kind {
             ExprKind::Const(v) => self.c(*v),
             ExprKind::Bool(b) => self.c(if *b { 1.0 } else { 0.0 }),
-            ExprKind::Sym(s) => self.sym(*s),
+            ExprKind::Sym(s) => self.sym(*s, e.span),
             ExprKind::Scale(x, f) => {
                 let x = self.expr(x);
                 if f.is_one() {
@@ -207,15 +407,17 @@ impl Lower<'_> {
                     Builtin::Abs => self.b.abs(x),
                     Builtin::Floor => self.b.floor(x),
                     Builtin::Ceil => self.b.ceil(x),
-                    Builtin::Min => v[1..].iter().fold(x, |acc, y| self.b.min(acc, *y)),
-                    Builtin::Max => v[1..].iter().fold(x, |acc, y| self.b.max(acc, *y)),
+                    Builtin::Min => v.iter().skip(1).fold(x, |acc, y| self.b.min(acc, *y)),
+                    Builtin::Max => v.iter().skip(1).fold(x, |acc, y| self.b.max(acc, *y)),
                     Builtin::Pow => {
                         let y = v.get(1).copied().unwrap_or_else(|| self.c(f64::NAN));
                         self.b.pow(x, y)
                     }
                     Builtin::Hill => {
                         // (x/x50)^n / (1 + (x/x50)^n): finite for x = 0 and any n > 0.
-                        let (x50, n) = (v[1], v[2]);
+                        let nan = self.c(f64::NAN);
+                        let x50 = v.get(1).copied().unwrap_or(nan);
+                        let n = v.get(2).copied().unwrap_or(nan);
                         let ratio = self.b.div(x, x50);
                         let r = self.b.pow(ratio, n);
                         let one = self.c(1.0);
@@ -293,7 +495,28 @@ impl Lower<'_> {
                 acc
             }
             ExprKind::Category(l) => self.c(*l as f64),
-            ExprKind::Aggregate { .. } | ExprKind::Error => self.c(f64::NAN),
+            ExprKind::Aggregate { .. } => match self.mode {
+                Mode::Model => self.c(f64::NAN),
+                Mode::Patient => self.error(
+                    "a time-course summary is only known in an endpoint".into(),
+                    e.span,
+                ),
+                Mode::Endpoint { aggregates, .. } => {
+                    let k = self.next_aggregate;
+                    self.next_aggregate += 1;
+                    match aggregates.get(k) {
+                        Some(&a) => a,
+                        None => self.error("unknown summary".into(), e.span),
+                    }
+                }
+            },
+            ExprKind::Error => match self.mode {
+                Mode::Model => self.c(f64::NAN),
+                _ => self.error(
+                    "this expression has an error (reported when checking)".into(),
+                    e.span,
+                ),
+            },
         }
     }
 }
@@ -326,34 +549,7 @@ pub fn lower_trial(
             })
             .collect());
     }
-    let mut b = ModuleBuilder::new(&m.name);
-    let mut inputs = Vec::new();
-    let mut covs = Vec::new();
-    for (i, c) in m.covariates.iter().enumerate() {
-        covs.push(b.input(&c.name));
-        inputs.push(InputSlot::Covariate(i));
-    }
-    let mut genos = Vec::new();
-    for (i, g) in m.genotypes.iter().enumerate() {
-        genos.push(b.input(&g.name));
-        inputs.push(InputSlot::Genotype(i));
-    }
-    let mut etas = Vec::new();
-    for (i, e) in m.effects.iter().enumerate() {
-        etas.push(b.input(&format!("eta({})", m.params[e.param].name)));
-        inputs.push(InputSlot::Eta(i));
-    }
-    let mut l = Lower {
-        p,
-        m,
-        b,
-        covs,
-        genos,
-        params: vec![None; m.params.len()],
-        lets: vec![None; m.lets.len()],
-        states: Vec::new(),
-        args: Vec::new(),
-    };
+    let (mut l, inputs) = Lower::new(p, m, ModuleBuilder::new(&m.name), Mode::Model);
     for s in &m.states {
         let id = l.b.state(&s.name);
         l.states.push(id);
@@ -366,25 +562,8 @@ pub fn lower_trial(
             let typical = l.expr(&m.params[*i].value);
             let mut v = typical;
             if let Some((k, e)) = m.effects.iter().enumerate().find(|(_, e)| e.param == *i) {
-                let eta = etas[k];
-                v = match e.kind {
-                    EffectKind::LogNormal => {
-                        let x = l.b.exp(eta);
-                        l.b.mul(typical, x)
-                    }
-                    EffectKind::Normal => l.b.add(typical, eta),
-                    EffectKind::Logit => {
-                        let one = l.b.constant(1.0);
-                        let q = l.b.sub(one, typical);
-                        let r = l.b.div(typical, q);
-                        let lg = l.b.log(r);
-                        let z = l.b.add(lg, eta);
-                        let nz = l.b.neg(z);
-                        let ex = l.b.exp(nz);
-                        let den = l.b.add(one, ex);
-                        l.b.div(one, den)
-                    }
-                };
+                let eta = l.etas[k];
+                v = l.with_effect(typical, eta, e.kind);
             }
             let handle = l.b.param(&m.params[*i].name, v);
             l.params[*i] = Some(handle);

@@ -497,8 +497,8 @@ fn randomization_ancestry_overrides_and_strata() {
     // Arm overrides of trial T's arm b: weight 110 kg, CYP2C9 *3/*3.
     let tt = trial(&s, "T");
     let mut p = population::generate(&s.program, tt, &s.slots, SEED, 5).expect("p");
-    population::apply_overrides(&s.program, m, &tt.arms[1], &s.slots, &mut p.inputs)
-        .expect("overrides");
+    let ev = twin::trial::Evaluator::for_arms(&s.program, m, &[&tt.arms[1]]).expect("evaluator");
+    population::apply_overrides(&ev, 0, &s.slots, &mut p.inputs).expect("overrides");
     assert_eq!(p.inputs[w], 110.0);
     let gene = &s.program.genes[m.genotypes[0].gene];
     let g = slot(&s, InputSlot::Genotype(0));

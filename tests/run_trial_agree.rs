@@ -146,9 +146,8 @@ fn every_example_arm_gives_the_same_patient_in_run_and_trial() {
                     }
                     let mut inputs = p.inputs.clone();
                     twin::trial::population::apply_overrides(
-                        &c.program,
-                        m,
-                        arm,
+                        &prep.sim.evaluator,
+                        a,
                         &slots,
                         &mut inputs,
                     )

@@ -850,6 +850,19 @@ impl Checker {
                     if h.ty == Type::Error {
                         continue;
                     }
+                    // A ratio of quantities in different units is a pure number in a scaled unit
+                    // with no name (`tmin(anc) / 1 d` is in h/d, `max(conc) / (1 ng/mL)` in
+                    // (mg/L)/(ng/mL)): report it as the plain number (days, multiples of 1 ng/mL).
+                    let h = match h.ty {
+                        Type::Num(u)
+                            if u.is_dimensionless()
+                                && !u.scale.is_one()
+                                && self.units.unit_name(u).is_none() =>
+                        {
+                            self.convert(h, Unit::ONE)
+                        }
+                        _ => h,
+                    };
                     let mut has_agg = false;
                     fn any_agg(e: &hir::Expr, found: &mut bool, bare: &mut Vec<Span>) {
                         match &e.kind {

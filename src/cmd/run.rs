@@ -591,8 +591,10 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
         Some((t, a)) => crate::driver::prepare(
             &program,
             model,
-            &[&program.trials[t].arms[a]],
-            &[],
+            crate::driver::Parts {
+                arms: &[&program.trials[t].arms[a]],
+                ..Default::default()
+            },
             lower::Options {
                 track_elimination: true,
             },
@@ -600,8 +602,7 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
         None => crate::driver::prepare(
             &program,
             model,
-            &[],
-            &[],
+            crate::driver::Parts::default(),
             lower::Options {
                 track_elimination: true,
             },
@@ -639,11 +640,11 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
             return Err(Failure::Diagnostics(Box::new(c), diags));
         }
     }
-    if let Some(a) = arm_ref {
+    if let Some((_, a)) = arm {
+        let k = if from_trial { a } else { 0 };
         crate::trial::population::apply_overrides(
-            &program,
-            m,
-            a,
+            &prepared.evaluator,
+            k,
             &prepared.lowered.inputs,
             &mut inputs,
         )

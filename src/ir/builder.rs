@@ -28,8 +28,8 @@ use std::collections::HashMap;
 
 use super::diff;
 use super::ir::{
-    BinOp, Class, DoseAdjust, Function, FunctionKind, Inst, Metadata, Module, ParamInfo, Scalar,
-    UnOp, Val,
+    BinOp, Class, DoseAdjust, Function, FunctionKind, Inst, Metadata, Module, ParamInfo,
+    PatientModule, Scalar, UnOp, Val,
 };
 
 /// A handle to a node of the builder's expression DAG.
@@ -177,6 +177,12 @@ impl ModuleBuilder {
     pub fn param(&mut self, name: &str, value: Expr) -> Expr {
         let i = self.params.len() as u32;
         self.params.push((name.to_string(), value));
+        self.intern(Inst::Param(i))
+    }
+
+    /// Reads parameter slot `i` of the module a [`PatientModule`] accompanies, without declaring
+    /// a parameter (for [`ModuleBuilder::finish_patient`] only).
+    pub fn param_slot(&mut self, i: u32) -> Expr {
         self.intern(Inst::Param(i))
     }
 
@@ -553,6 +559,70 @@ impl ModuleBuilder {
             observe: obs_f,
             sparsity,
         })
+    }
+
+    /// Lowers per-patient expression functions instead of a model: one [`Function`] of kind
+    /// [`FunctionKind::Patient`] per entry of `functions`, whose outputs are that entry's
+    /// expressions. Inputs are the declared ones; [`ModuleBuilder::param_slot`] reads read slots
+    /// of a module with `n_params` parameters. Nothing may depend on `t` or a state
+    /// ([`BuildError::NotPerPatient`], named after `what` of the function and the output index).
+    pub fn finish_patient(
+        self,
+        n_params: usize,
+        functions: &[(String, Vec<Expr>)],
+    ) -> Result<PatientModule, Vec<BuildError>> {
+        let mut errors = Vec::new();
+        self.check_names(&mut errors);
+        for (what, roots) in functions {
+            for (k, &e) in roots.iter().enumerate() {
+                self.check_per_patient(format!("{what} (value {k})"), e, &mut errors);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let functions = functions
+            .iter()
+            .map(|(_, roots)| self.lower_plain(roots))
+            .collect();
+        Ok(PatientModule {
+            name: self.name.clone(),
+            inputs: self.inputs.clone(),
+            n_params,
+            functions,
+        })
+    }
+
+    /// One function computing `roots` from constants, inputs and parameter slots (no hoisting,
+    /// no inlining of declared parameters).
+    fn lower_plain(&self, roots: &[Expr]) -> Function {
+        let mut arena = Arena::default();
+        let mut memo: HashMap<Val, Val> = HashMap::new();
+        let mut outputs = Vec::with_capacity(roots.len());
+        for root in roots {
+            let mut stack: Vec<(Val, bool)> = vec![(root.0, false)];
+            while let Some((v, expanded)) = stack.pop() {
+                if memo.contains_key(&v) {
+                    continue;
+                }
+                let inst = self.insts[v.index()];
+                let ops: Vec<Val> = inst.operands().collect();
+                if ops.is_empty() || expanded {
+                    let mapped = inst.map_operands(|o| memo.get(&o).copied().unwrap_or(o));
+                    let nv = arena.push(mapped);
+                    memo.insert(v, nv);
+                } else {
+                    stack.push((v, true));
+                    for o in ops.into_iter().rev() {
+                        if !memo.contains_key(&o) {
+                            stack.push((o, false));
+                        }
+                    }
+                }
+            }
+            outputs.push(memo.get(&root.0).copied().unwrap_or(Val(0)));
+        }
+        arena.finish(FunctionKind::Patient, outputs)
     }
 
     /// A per-patient expression as a literal or a parameter slot (hoisting it if needed).

@@ -6,7 +6,7 @@
 //! Sources out of range read as NaN (a built module never does that; [`Interpreter`] checks
 //! lengths up front).
 
-use super::ir::{Function, FunctionKind, Inst, Module, powi};
+use super::ir::{Function, FunctionKind, Inst, Module, PatientModule, powi};
 use std::fmt;
 
 /// The sources of one function call.
@@ -112,16 +112,56 @@ pub fn check_call(
         FunctionKind::Rhs => ("rhs", "dy", m.n_states()),
         FunctionKind::Jacobian => ("jacobian", "values", m.sparsity.len()),
         FunctionKind::Observe => ("observe", "out", m.n_observables()),
+        // A module has no per-patient expression functions: nothing may be written.
+        FunctionKind::Patient => ("patient", "out", 0),
     };
     match kind {
         FunctionKind::Setup => check_len(name, "inputs", m.n_inputs(), inputs.len())?,
         FunctionKind::Init => check_len(name, "params", m.n_params(), params.len())?,
+        FunctionKind::Patient => {}
         _ => {
             check_len(name, "y", m.n_states(), states.len())?;
             check_len(name, "params", m.n_params(), params.len())?;
         }
     }
     check_len(name, out_name, out_len, out.len())
+}
+
+/// Checks the buffers of a call of function `k` of a [`PatientModule`] (`out` must have exactly
+/// the function's number of outputs).
+pub fn check_patient_call(
+    m: &PatientModule,
+    k: usize,
+    inputs: &[f64],
+    params: &[f64],
+    out: &[f64],
+) -> Result<(), LengthError> {
+    let n_out = m.functions.get(k).map_or(0, |f| f.outputs.len());
+    check_len("patient", "inputs", m.n_inputs(), inputs.len())?;
+    check_len("patient", "params", m.n_params, params.len())?;
+    check_len("patient", "out", n_out, out.len())
+}
+
+/// Runs function `k` of a [`PatientModule`] after checking its buffers (an out-of-range `k` is
+/// a function with no outputs).
+pub fn eval_patient(
+    m: &PatientModule,
+    k: usize,
+    inputs: &[f64],
+    params: &[f64],
+    out: &mut [f64],
+) -> Result<(), LengthError> {
+    check_patient_call(m, k, inputs, params, out)?;
+    if let Some(f) = m.functions.get(k) {
+        let src = Sources {
+            t: 0.0,
+            inputs,
+            params,
+            states: &[],
+        };
+        eval(f, src, &mut Vec::new(), out);
+    }
+    Ok(())
 }
 
 /// A module run by the interpreter, with the same checked API as the JIT's compiled model.
@@ -160,6 +200,7 @@ impl Interpreter {
             FunctionKind::Rhs => &self.module.rhs,
             FunctionKind::Jacobian => &self.module.jacobian,
             FunctionKind::Observe => &self.module.observe,
+            FunctionKind::Patient => return,
         };
         let src = Sources {
             t,

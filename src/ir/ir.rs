@@ -356,6 +356,9 @@ pub enum FunctionKind {
     Jacobian,
     /// t, states, parameters → observables
     Observe,
+    /// inputs, parameters → values: one per-patient expression function of a [`PatientModule`]
+    /// (population generator arguments, arm overrides, endpoints)
+    Patient,
 }
 
 impl FunctionKind {
@@ -367,6 +370,7 @@ impl FunctionKind {
             FunctionKind::Rhs => "rhs",
             FunctionKind::Jacobian => "jacobian",
             FunctionKind::Observe => "observe",
+            FunctionKind::Patient => "patient",
         }
     }
 }
@@ -504,7 +508,31 @@ impl Module {
             FunctionKind::Init | FunctionKind::Rhs => self.n_states(),
             FunctionKind::Jacobian => self.sparsity.len(),
             FunctionKind::Observe => self.n_observables(),
+            FunctionKind::Patient => 0,
         }
+    }
+}
+
+/// Per-patient expression functions that accompany a model (population generator arguments, arm
+/// overrides, endpoints): each [`Function`] (of kind [`FunctionKind::Patient`]) reads `n_inputs`
+/// inputs and `n_params` parameters and writes its own outputs; none reads `t` or a state. Built
+/// by [`crate::ir::ModuleBuilder::finish_patient`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct PatientModule {
+    /// The model's name (for messages).
+    pub name: String,
+    /// Input names, by slot.
+    pub inputs: Vec<String>,
+    /// Number of parameter slots read (those of the accompanying module; 0 if none are read).
+    pub n_params: usize,
+    /// The functions, each with its own outputs.
+    pub functions: Vec<Function>,
+}
+
+impl PatientModule {
+    /// Number of inputs.
+    pub fn n_inputs(&self) -> usize {
+        self.inputs.len()
     }
 }
 

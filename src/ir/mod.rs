@@ -16,8 +16,8 @@ pub mod print;
 pub use builder::{BuildError, Expr, ModuleBuilder, StateId};
 pub use interp::{Interpreter, LengthError};
 pub use ir::{
-    BinOp, Class, DoseAdjust, Function, FunctionKind, Inst, Metadata, Module, ParamInfo, Scalar,
-    UnOp, Val,
+    BinOp, Class, DoseAdjust, Function, FunctionKind, Inst, Metadata, Module, ParamInfo,
+    PatientModule, Scalar, UnOp, Val,
 };
 #[cfg(test)]
 pub(crate) mod tests;

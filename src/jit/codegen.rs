@@ -22,8 +22,8 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module as _, default_libcall_names};
 
 use super::abi::{Libm, ModelFn};
-use super::compiled::CompiledModel;
-use crate::ir::{BinOp, Function, Inst, Module, UnOp};
+use super::compiled::{CompiledModel, CompiledPatient};
+use crate::ir::{BinOp, Function, FunctionKind, Inst, Module, PatientModule, UnOp};
 
 /// Why native code generation failed.
 #[derive(Debug)]
@@ -58,6 +58,20 @@ fn isa_err(e: impl std::fmt::Display) -> JitError {
 
 /// Compiles all five functions of `module` to native code.
 pub fn compile(module: &Module) -> Result<CompiledModel, JitError> {
+    let (jit, fns) = compile_functions(&module.functions())?;
+    Ok(CompiledModel::new(module.clone(), jit, fns))
+}
+
+/// Compiles the per-patient expression functions of `module` to native code.
+pub fn compile_patient(module: &PatientModule) -> Result<CompiledPatient, JitError> {
+    let functions: Vec<&Function> = module.functions.iter().collect();
+    let (jit, fns) = compile_functions(&functions)?;
+    Ok(CompiledPatient::new(module.clone(), jit, fns))
+}
+
+/// Compiles `functions` (in order) into one finalized JIT module: the function pointers, all
+/// of signature [`ModelFn`].
+fn compile_functions(functions: &[&Function]) -> Result<(JITModule, Vec<ModelFn>), JitError> {
     let mut flags = settings::builder();
     flags.set("opt_level", "speed").map_err(isa_err)?;
     flags.set("is_pic", "false").map_err(isa_err)?;
@@ -106,10 +120,14 @@ pub fn compile(module: &Module) -> Result<CompiledModel, JitError> {
     let mut ctx = jit.make_context();
     let mut fctx = FunctionBuilderContext::new();
     let mut ids = Vec::new();
-    for (k, f) in module.functions().into_iter().enumerate() {
+    for (k, f) in functions.iter().enumerate() {
         let name = f.kind.name();
+        let symbol = match f.kind {
+            FunctionKind::Patient => format!("twin_{name}{k}"),
+            _ => format!("twin_{name}"),
+        };
         let id = jit
-            .declare_function(&format!("twin_{name}"), Linkage::Local, &sig)
+            .declare_function(&symbol, Linkage::Local, &sig)
             .map_err(|e| JitError::Codegen {
                 function: name,
                 message: e.to_string(),
@@ -129,7 +147,7 @@ pub fn compile(module: &Module) -> Result<CompiledModel, JitError> {
         function: "finalize",
         message: e.to_string(),
     })?;
-    let mut fns: Vec<ModelFn> = Vec::with_capacity(5);
+    let mut fns: Vec<ModelFn> = Vec::with_capacity(ids.len());
     for id in ids {
         let p = jit.get_finalized_function(id);
         // SAFETY: `p` is the entry of a function we just defined with signature `sig`, which
@@ -137,7 +155,7 @@ pub fn compile(module: &Module) -> Result<CompiledModel, JitError> {
         let f: ModelFn = unsafe { std::mem::transmute::<*const u8, ModelFn>(p) };
         fns.push(f);
     }
-    Ok(CompiledModel::new(module.clone(), jit, fns))
+    Ok((jit, fns))
 }
 
 fn emit(

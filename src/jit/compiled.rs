@@ -1,4 +1,5 @@
-//! [`CompiledModel`]: the native functions of one module behind safe, length-checked wrappers.
+//! [`CompiledModel`]: the native functions of one module behind safe, length-checked wrappers;
+//! [`CompiledPatient`]: the same for the per-patient expression functions of a [`PatientModule`].
 //!
 //! Input: produced by [`super::compile`]. Output: calls that fill caller-provided buffers.
 //! Guarantees: every wrapper checks each buffer's length against the module before calling
@@ -8,8 +9,8 @@
 use cranelift_jit::JITModule;
 
 use super::abi::ModelFn;
-use crate::ir::interp::check_call;
-use crate::ir::{FunctionKind, LengthError, Module};
+use crate::ir::interp::{check_call, check_patient_call};
+use crate::ir::{FunctionKind, LengthError, Module, PatientModule};
 
 /// A JIT-compiled module.
 pub struct CompiledModel {
@@ -77,6 +78,7 @@ impl CompiledModel {
             FunctionKind::Rhs => 2,
             FunctionKind::Jacobian => 3,
             FunctionKind::Observe => 4,
+            FunctionKind::Patient => return,
         };
         if let Some(f) = self.fns.get(k) {
             // SAFETY: callers checked that every buffer the function kind reads has the length
@@ -142,5 +144,76 @@ impl CompiledModel {
         out: &mut [f64],
     ) -> Result<(), LengthError> {
         self.checked(FunctionKind::Observe, t, &[], params, y, out)
+    }
+}
+
+/// The JIT-compiled per-patient expression functions of a [`PatientModule`].
+pub struct CompiledPatient {
+    module: PatientModule,
+    jit: Option<JITModule>,
+    fns: Vec<ModelFn>,
+}
+
+// SAFETY: as for `CompiledModel`: the JIT module is only touched again to free its memory on drop,
+// and the generated functions are pure (they read their input buffers and write only `out`).
+unsafe impl Send for CompiledPatient {}
+unsafe impl Sync for CompiledPatient {}
+
+impl std::fmt::Debug for CompiledPatient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledPatient")
+            .field("module", &self.module.name)
+            .field("functions", &self.fns.len())
+            .finish()
+    }
+}
+
+impl Drop for CompiledPatient {
+    fn drop(&mut self) {
+        if let Some(jit) = self.jit.take() {
+            // SAFETY: the function pointers are private and only called through `&self`.
+            unsafe { jit.free_memory() };
+        }
+    }
+}
+
+impl CompiledPatient {
+    pub(crate) fn new(module: PatientModule, jit: JITModule, fns: Vec<ModelFn>) -> Self {
+        CompiledPatient {
+            module,
+            jit: Some(jit),
+            fns,
+        }
+    }
+
+    /// The functions this was compiled from.
+    pub fn module(&self) -> &PatientModule {
+        &self.module
+    }
+
+    /// Runs function `k`: (inputs, params) → `out`, after checking every buffer's length (an
+    /// out-of-range `k` is a function with no outputs and writes nothing).
+    pub fn call(
+        &self,
+        k: usize,
+        inputs: &[f64],
+        params: &[f64],
+        out: &mut [f64],
+    ) -> Result<(), LengthError> {
+        check_patient_call(&self.module, k, inputs, params, out)?;
+        if let Some(f) = self.fns.get(k) {
+            // SAFETY: the lengths of `inputs`, `params` and `out` were checked against the
+            // function; it reads no time or state (`states` is never dereferenced).
+            unsafe {
+                f(
+                    0.0,
+                    ptr(inputs),
+                    ptr(params),
+                    std::ptr::NonNull::<f64>::dangling().as_ptr(),
+                    out.as_mut_ptr(),
+                )
+            }
+        }
+        Ok(())
     }
 }

@@ -3,7 +3,8 @@
 //! the project's toolchain).
 //!
 //! Input: a module. Output: a [`CompiledModel`] with the five functions as safe, length-checked
-//! calls. [`abi`] holds every `extern "C"` signature; [`codegen`] translates instructions;
+//! calls (and, for a [`crate::ir::PatientModule`] of per-patient expressions, a
+//! [`CompiledPatient`]). [`abi`] holds every `extern "C"` signature; [`codegen`] translates instructions;
 //! [`compiled`] wraps the function pointers. Compile latency is a few milliseconds (see the
 //! tests' printed figures and BENCHMARKS.md once it exists).
 
@@ -11,8 +12,8 @@ pub mod abi;
 pub mod codegen;
 pub mod compiled;
 
-pub use codegen::{JitError, compile};
-pub use compiled::CompiledModel;
+pub use codegen::{JitError, compile, compile_patient};
+pub use compiled::{CompiledModel, CompiledPatient};
 
 #[cfg(test)]
 mod tests;

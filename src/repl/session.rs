@@ -1382,9 +1382,12 @@ impl Session {
             let options = crate::lower::Options {
                 track_elimination: true,
             };
-            if let Err(e) = crate::driver::prepare(&self.comp.program, mi, &[], &[], options) {
+            if let Err(e) =
+                crate::driver::prepare(&self.comp.program, mi, Default::default(), options)
+            {
                 match e {
-                    crate::driver::PrepareError::Lower { .. } => {
+                    crate::driver::PrepareError::Lower { .. }
+                    | crate::driver::PrepareError::Evaluator(_) => {
                         let d = e.diagnostic(&self.comp.program);
                         err.push_str(&self.render(&self.comp.sources, &[d]));
                     }

@@ -1,7 +1,10 @@
-//! A checked model lowered to IR and compiled to native code: what every simulation runs.
+//! A checked model lowered to IR and compiled to native code, with its per-patient expressions:
+//! what every simulation runs.
 
 use crate::jit::CompiledModel;
 use crate::lower::Lowered;
+use crate::trial::Evaluator;
+use std::sync::Arc;
 
 /// A model ready to simulate patients: its lowered IR (input layout, dose and aggregate slots)
 /// and the native code of its functions. Made by [`crate::driver::prepare`].
@@ -12,6 +15,9 @@ pub struct PreparedModel {
     pub lowered: Lowered,
     /// Native code of the lowered module.
     pub compiled: CompiledModel,
+    /// Native code of the per-patient expressions (population generators, arm overrides,
+    /// endpoints), shared by every thread.
+    pub evaluator: Arc<Evaluator>,
 }
 
 impl PreparedModel {

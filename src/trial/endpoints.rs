@@ -7,13 +7,14 @@
 //! solver tolerance). Extremes take the largest/smallest grid value; `time_above`, `time_below`
 //! and `time_in` measure where the linear interpolant between grid points is in range;
 //! `fraction_of_time` and `first_time` count a grid interval as true when both ends are (half when
-//! one is). Booleans are 1 (true) or 0.
+//! one is). Booleans are 1 (true) or 0. The endpoint expressions themselves (aggregates combined
+//! with covariates, genotypes and params) are compiled functions of the trial's
+//! [`Evaluator`], whose inputs are the patient's followed by the aggregate values.
 
-use crate::check::consts::{self, EvalError, Leaves};
-use crate::check::hir::{self, Aggregate, Sym};
-use crate::lower::{AggSlots, InputSlot, Lowered, aggregates};
+use super::evaluator::Evaluator;
+use crate::check::hir::Aggregate;
+use crate::lower::{AggSlots, Lowered};
 use crate::solve::Simulation;
-use crate::source::Span;
 
 /// Largest spacing of the dense evaluation grid, in hours.
 pub const MAX_SPACING: f64 = 1.0;
@@ -140,68 +141,29 @@ pub fn aggregate_value(a: &AggSlots, sim: &Simulation) -> f64 {
     }
 }
 
-struct Values<'a> {
-    slots: &'a [InputSlot],
-    inputs: &'a [f64],
-    params: &'a [f64],
-    param_index: &'a [usize],
-    aggs: Vec<(*const hir::Expr, f64)>,
-}
-
-impl Values<'_> {
-    fn lookup(&self, s: Sym) -> Option<f64> {
-        let slot = |want: InputSlot| self.slots.iter().position(|x| *x == want);
-        match s {
-            Sym::Covariate(i) => self.inputs.get(slot(InputSlot::Covariate(i))?).copied(),
-            Sym::Genotype(i) => self.inputs.get(slot(InputSlot::Genotype(i))?).copied(),
-            Sym::Param(i) => self.params.get(*self.param_index.get(i)?).copied(),
-            _ => None,
-        }
-    }
-}
-
-impl Leaves for Values<'_> {
-    fn sym(&mut self, s: Sym, span: Span) -> Result<f64, EvalError> {
-        self.lookup(s).ok_or_else(|| EvalError::new("only covariates, genotypes, params and time-course summaries are known in an endpoint", span))
-    }
-
-    fn aggregate(&mut self, e: &hir::Expr) -> Result<f64, EvalError> {
-        self.aggs
-            .iter()
-            .find(|(p, _)| std::ptr::eq(*p, e))
-            .map(|(_, v)| *v)
-            .ok_or_else(|| EvalError::new("unknown summary", e.span))
-    }
-}
-
-/// Every endpoint of a trial for one patient (NaN where an endpoint cannot be evaluated).
+/// Every endpoint of a trial for one patient, by the trial's compiled `evaluator` from the
+/// patient's `inputs` (in `lowered`'s layout), the simulation's parameters and the value of every
+/// aggregate of `lowered` (NaN everywhere if the buffers do not fit the evaluator).
 pub fn evaluate(
-    program: &hir::Program,
-    endpoints: &[hir::Endpoint],
+    evaluator: &Evaluator,
     lowered: &Lowered,
     inputs: &[f64],
     sim: &Simulation,
 ) -> Vec<f64> {
-    let mut nodes = Vec::new();
-    for e in endpoints {
-        aggregates(&e.value, &mut nodes);
+    let n = evaluator
+        .lowered()
+        .endpoints
+        .functions
+        .first()
+        .map_or(0, |f| f.outputs.len());
+    let mut args = Vec::with_capacity(inputs.len() + lowered.aggregates.len());
+    args.extend_from_slice(inputs);
+    args.extend(lowered.aggregates.iter().map(|a| aggregate_value(a, sim)));
+    let mut out = vec![f64::NAN; n];
+    if evaluator.endpoints(&args, &sim.params, &mut out).is_err() {
+        out.fill(f64::NAN);
     }
-    let aggs = nodes
-        .iter()
-        .zip(&lowered.aggregates)
-        .map(|(n, a)| (*n as *const hir::Expr, aggregate_value(a, sim)))
-        .collect();
-    let mut values = Values {
-        slots: &lowered.inputs,
-        inputs,
-        params: &sim.params,
-        param_index: &lowered.param_index,
-        aggs,
-    };
-    endpoints
-        .iter()
-        .map(|e| consts::eval_in(&e.value, &program.fns, &mut values).unwrap_or(f64::NAN))
-        .collect()
+    out
 }
 
 #[cfg(test)]

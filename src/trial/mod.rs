@@ -7,6 +7,8 @@
 //! - [`stats`]: summaries and intervals (quantiles, Wilson, Newcombe, Welch), normal CDF and
 //!   quantile, bins.
 //! - [`endpoints`]: endpoint values of one patient from the solver's dense output.
+//! - [`evaluator`]: the compiled per-patient expressions (generator arguments, arm overrides,
+//!   endpoints) that population, runner and endpoints call.
 //! - [`runner`]: compile once, simulate every patient in every arm in parallel.
 //! - [`optimize`]: dose finding (`find dose of ARM so STAT(endpoint) == TARGET`) on common
 //!   random numbers.
@@ -15,6 +17,7 @@
 
 pub mod endpoints;
 pub mod error;
+pub mod evaluator;
 pub mod optimize;
 pub mod output;
 pub mod population;
@@ -23,7 +26,6 @@ pub mod runner;
 pub mod stats;
 
 pub use error::TrialError;
-pub use population::{
-    Patient, PatientEnv, PopError, Sampler, eval_patient_expr, generate, residual,
-};
+pub use evaluator::{Backend, Evaluator};
+pub use population::{Patient, PopError, Sampler, generate, residual};
 pub use rng::{Purpose, Stream};

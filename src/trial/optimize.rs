@@ -126,9 +126,8 @@ impl ArmPatients {
                 }
                 let mut inputs = p.inputs;
                 population::apply_overrides(
-                    prep.program,
-                    prep.model,
-                    &prep.trial.arms[arm],
+                    &prep.sim.evaluator,
+                    arm,
                     &prep.sim.lowered.inputs,
                     &mut inputs,
                 )
@@ -268,8 +267,7 @@ pub fn search_all(
     if trial.dose_searches.is_empty() {
         return Ok(Vec::new());
     }
-    let sampler =
-        Sampler::new(prep.program, trial, &prep.sim.lowered.inputs).map_err(|e| e.to_string())?;
+    let sampler = prep.sampler().map_err(|e| e.to_string())?;
     let mut found = Vec::new();
     for ds in &trial.dose_searches {
         let endpoint = &trial.endpoints[ds.endpoint];

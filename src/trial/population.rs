@@ -25,7 +25,8 @@
 //!    Correlated covariates share a Gaussian copula: their z's are L·(Φ⁻¹(u₁), …) with L the
 //!    Cholesky factor of their correlation matrix, so ρ is the correlation on the normal scale
 //!    (of the log values for lognormals). Means, SDs, medians, CVs and bounds of uniforms may be
-//!    expressions of earlier covariates, genotypes and parameters ([`eval_patient_expr`]).
+//!    expressions of earlier covariates, genotypes and parameters, computed by the trial's
+//!    compiled [`Evaluator`] from the values drawn so far.
 //! 5. **Arm**, for `randomize`d trials only: permuted blocks of one patient per arm (block
 //!    `index / arms` is shuffled by Fisher–Yates from the `Randomization` stream of the block), so
 //!    arm sizes differ by at most one; otherwise `None` (every patient gets every arm).
@@ -34,11 +35,14 @@
 
 use std::fmt;
 
+use std::sync::Arc;
+
+use super::evaluator::{Backend, Evaluator};
 use super::rng::{Purpose, Stream};
 use super::stats;
-use crate::check::consts::{self, EvalError, Leaves};
-use crate::check::hir::{self, Distribution, EffectKind, Expr, Generator, Sym};
+use crate::check::hir::{self, Distribution, Generator};
 use crate::lower::InputSlot;
+use crate::lower::patient::{ParamLayout, PatientExprs};
 use crate::source::Span;
 
 /// One virtual patient.
@@ -74,14 +78,14 @@ pub struct PopError {
 }
 
 impl PopError {
-    fn new(message: impl Into<String>) -> PopError {
+    pub(crate) fn new(message: impl Into<String>) -> PopError {
         PopError {
             message: message.into(),
             span: None,
         }
     }
 
-    fn at(message: impl Into<String>, span: Span) -> PopError {
+    pub(crate) fn at(message: impl Into<String>, span: Span) -> PopError {
         PopError {
             message: message.into(),
             span: Some(span),
@@ -105,149 +109,9 @@ impl fmt::Display for PopError {
 
 impl std::error::Error for PopError {}
 
-// ------------------------------------------------------------------------------------------------
-// Per-patient expressions
-
-/// What a per-patient expression can see: the patient's covariates (declared unit; categorical as
-/// level index), genotypes (diplotype index) and, if known, random effects.
-#[derive(Debug, Clone, Copy)]
-pub struct PatientEnv<'a> {
-    /// The program (functions and genes).
-    pub program: &'a hir::Program,
-    /// The model.
-    pub model: &'a hir::Model,
-    /// One value per covariate of the model.
-    pub covariates: &'a [f64],
-    /// One diplotype index per genotype variable.
-    pub genotypes: &'a [f64],
-    /// One η per random effect, if drawn; parameters with a random effect need them.
-    pub etas: Option<&'a [f64]>,
-}
-
-/// Nesting limit of parameter and `let` references followed by [`eval_patient_expr`].
-const MAX_DEPTH: usize = 256;
-
-/// Evaluates a per-patient expression (population generators, dose amounts, arm overrides) in the
-/// unit of its type. Booleans are 1/0, categories their level index, genotypes their diplotype
-/// index. Parameters are computed from their typical-value expression with the patient's η applied
-/// (`typical·e^η`, `typical + η`, or `expit(logit(typical) + η)`), `let`s from theirs; function
-/// calls are evaluated with their arguments. States, time, observables and aggregates are not known
-/// before the simulation and give an error, as does a parameter with a random effect when
-/// `env.etas` is `None`.
-pub fn eval_patient_expr(env: &PatientEnv<'_>, expr: &Expr) -> Result<f64, PopError> {
-    consts::eval_in(expr, &env.program.fns, &mut PatientLeaves { env, depth: 0 })
-        .map_err(|e| PopError::at(e.message, e.span))
-}
-
 /// A non-negative whole number as an index.
 fn index_of(v: f64) -> Option<usize> {
     (v >= 0.0 && v.fract() == 0.0 && v < usize::MAX as f64).then_some(v as usize)
-}
-
-/// The leaves of a per-patient expression: the patient's covariates, genotypes and η.
-struct PatientLeaves<'e, 'a> {
-    env: &'e PatientEnv<'a>,
-    depth: usize,
-}
-
-impl PatientLeaves<'_, '_> {
-    fn nested(&mut self, e: &Expr, what: &str) -> Result<f64, EvalError> {
-        if self.depth >= MAX_DEPTH {
-            return Err(EvalError::new(
-                "definitions nested too deeply to evaluate",
-                e.span,
-            ));
-        }
-        self.depth += 1;
-        let fns = &self.env.program.fns;
-        let r = consts::eval_in(e, fns, self)
-            .map_err(|x| EvalError::new(format!("{what}: {}", x.message), x.span));
-        self.depth -= 1;
-        r
-    }
-}
-
-impl Leaves for PatientLeaves<'_, '_> {
-    fn sym(&mut self, s: Sym, span: Span) -> Result<f64, EvalError> {
-        let env = self.env;
-        let m = env.model;
-        let time_varying = |what: &str, name: &str| {
-            Err(EvalError::new(
-                format!(
-                    "{what} `{name}` changes during the simulation; only covariates, genotypes and parameters are known when a patient is generated"
-                ),
-                span,
-            ))
-        };
-        match s {
-            Sym::Covariate(i) => env
-                .covariates
-                .get(i)
-                .copied()
-                .ok_or_else(|| EvalError::new("unknown covariate", span)),
-            Sym::Genotype(i) => env
-                .genotypes
-                .get(i)
-                .copied()
-                .ok_or_else(|| EvalError::new("unknown genotype variable", span)),
-            Sym::Param(i) => {
-                let p = m
-                    .params
-                    .get(i)
-                    .ok_or_else(|| EvalError::new("unknown parameter", span))?;
-                let typical = self.nested(&p.value, &format!("in `{}`", p.name))?;
-                match m.effects.iter().position(|e| e.param == i) {
-                    None => Ok(typical),
-                    Some(k) => {
-                        let eta = env.etas.and_then(|e| e.get(k).copied()).ok_or_else(|| {
-                            EvalError::new(
-                                format!(
-                                    "parameter `{}` has a random effect, which is not known here",
-                                    p.name
-                                ),
-                                span,
-                            )
-                        })?;
-                        Ok(match m.effects[k].kind {
-                            EffectKind::LogNormal => typical * eta.exp(),
-                            EffectKind::Normal => typical + eta,
-                            EffectKind::Logit => {
-                                1.0 / (1.0 + (-((typical / (1.0 - typical)).ln() + eta)).exp())
-                            }
-                        })
-                    }
-                }
-            }
-            Sym::Let(i) => {
-                let l = m
-                    .lets
-                    .get(i)
-                    .ok_or_else(|| EvalError::new("unknown definition", span))?;
-                self.nested(&l.value, &format!("in `{}`", l.name))
-            }
-            Sym::State(i) => time_varying(
-                "state",
-                m.states.get(i).map(|s| s.name.as_str()).unwrap_or("?"),
-            ),
-            Sym::Observable(i) => time_varying(
-                "observable",
-                m.observables.get(i).map(|o| o.name.as_str()).unwrap_or("?"),
-            ),
-            Sym::Input(i) => Err(EvalError::new(
-                format!(
-                    "input `{}` is not defined",
-                    m.inputs.get(i).map(|x| x.name.as_str()).unwrap_or("?")
-                ),
-                span,
-            )),
-            Sym::Time => time_varying("time", "t"),
-            Sym::FnArg(_) => Err(EvalError::new("function argument out of range", span)),
-            Sym::GeneActivity => Err(EvalError::new(
-                "`activity` is only defined inside a gene block",
-                span,
-            )),
-        }
-    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -327,7 +191,6 @@ impl Std {
 /// A trial's population, set up once (frequency tables, Cholesky factors) for many patients.
 #[derive(Debug, Clone)]
 pub struct Sampler<'a> {
-    program: &'a hir::Program,
     trial: &'a hir::Trial,
     model: &'a hir::Model,
     slots: &'a [InputSlot],
@@ -344,6 +207,21 @@ pub struct Sampler<'a> {
     active_etas: Vec<usize>,
     /// Cholesky factor of Ω over the active effects.
     omega_chol: Vec<f64>,
+    /// The compiled generator arguments (shared with the trial's other users).
+    evaluator: Arc<Evaluator>,
+}
+
+/// `covs`, `genos` and `etas` laid out by `slots`, into `out`.
+fn layout(slots: &[InputSlot], covs: &[f64], genos: &[f64], etas: &[f64], out: &mut Vec<f64>) {
+    out.clear();
+    out.extend(slots.iter().map(|s| {
+        let v = match s {
+            InputSlot::Covariate(i) => covs.get(*i),
+            InputSlot::Genotype(i) => genos.get(*i),
+            InputSlot::Eta(i) => etas.get(*i),
+        };
+        v.copied().unwrap_or(f64::NAN)
+    }));
 }
 
 /// Whether `x` is finite and above 0.
@@ -393,14 +271,44 @@ fn sub(i: usize, what: &str) -> Result<u16, PopError> {
 
 impl<'a> Sampler<'a> {
     /// Prepares the population of `trial` for the input layout `slots` (see
-    /// [`crate::lower::Lowered::inputs`]). Fails on an unknown model, a slot outside the model,
+    /// [`crate::lower::Lowered::inputs`]), compiling its generators. Fails on an unknown model, a
+    /// slot outside the model, a generator that uses something not known before the simulation,
     /// genes without frequencies for an ancestry of the mixture, or correlation matrices that are
-    /// not positive definite.
+    /// not positive definite. A trial's runner shares one evaluator through
+    /// [`Sampler::with_evaluator`] instead.
     pub fn new(
         program: &'a hir::Program,
         trial: &'a hir::Trial,
         slots: &'a [InputSlot],
     ) -> Result<Sampler<'a>, PopError> {
+        let model = program.models.get(trial.model).ok_or_else(|| {
+            PopError::at(format!("trial `{}` has no model", trial.name), trial.span)
+        })?;
+        let exprs = PatientExprs {
+            population: trial.population.as_ref(),
+            ..PatientExprs::default()
+        };
+        let evaluator =
+            Evaluator::new(program, model, exprs, ParamLayout::default(), Backend::Jit)?;
+        Sampler::with_evaluator(program, trial, slots, Arc::new(evaluator))
+    }
+
+    /// [`Sampler::new`] with generator arguments from `evaluator`, which must have been built
+    /// with the population of `trial` (e.g. by [`Evaluator::for_trial`]).
+    pub fn with_evaluator(
+        program: &'a hir::Program,
+        trial: &'a hir::Trial,
+        slots: &'a [InputSlot],
+        evaluator: Arc<Evaluator>,
+    ) -> Result<Sampler<'a>, PopError> {
+        let generators = trial.population.as_ref().map_or(0, |p| p.generators.len());
+        if evaluator.n_generators() != generators {
+            return Err(PopError::new(format!(
+                "the evaluator has {} generators, the population of `{}` {generators}",
+                evaluator.n_generators(),
+                trial.name
+            )));
+        }
         let model = program.models.get(trial.model).ok_or_else(|| {
             PopError::at(format!("trial `{}` has no model", trial.name), trial.span)
         })?;
@@ -564,7 +472,6 @@ impl<'a> Sampler<'a> {
         })?;
 
         Ok(Sampler {
-            program,
             trial,
             model,
             slots,
@@ -575,6 +482,7 @@ impl<'a> Sampler<'a> {
             copula_chol,
             active_etas,
             omega_chol,
+            evaluator,
         })
     }
 
@@ -631,38 +539,27 @@ impl<'a> Sampler<'a> {
                 .map(|&c| stats::normal_quantile(uniform(c)))
                 .collect();
             let copula_z = lower_mul(&self.copula_chol, &z);
-            for g in &pop.generators {
+            let mut vals = Vec::with_capacity(self.evaluator.inputs().len());
+            let mut args = [0.0; 2];
+            for (k, g) in pop.generators.iter().enumerate() {
+                let n = self.evaluator.n_generator_values(k).min(args.len());
+                let args = &mut args[..n];
+                layout(self.evaluator.inputs(), &covs, &genos, &etas, &mut vals);
+                self.evaluator.generator(k, &vals, args)?;
                 let (c, v) = match g {
                     Generator::Draw { covariate, dist } => {
                         let c = *covariate;
-                        let env = PatientEnv {
-                            program: self.program,
-                            model: m,
-                            covariates: &covs,
-                            genotypes: &genos,
-                            etas: Some(&etas),
-                        };
                         let u = match self.copula.binary_search(&c) {
                             Ok(i) => Std::Z(copula_z[i]),
                             Err(_) => Std::U(uniform(c)),
                         };
                         let v = self
-                            .draw(&env, dist, u)
+                            .draw(dist, args, u)
                             .map_err(|e| e.context(&self.covariate_label(c)))?;
                         (c, v)
                     }
-                    Generator::Set { covariate, value } => {
-                        let c = *covariate;
-                        let env = PatientEnv {
-                            program: self.program,
-                            model: m,
-                            covariates: &covs,
-                            genotypes: &genos,
-                            etas: Some(&etas),
-                        };
-                        let v = eval_patient_expr(&env, value)
-                            .map_err(|e| e.context(&self.covariate_label(c)))?;
-                        (c, v)
+                    Generator::Set { covariate, .. } => {
+                        (*covariate, args.first().copied().unwrap_or(f64::NAN))
                     }
                 };
                 let cov = m
@@ -684,15 +581,8 @@ impl<'a> Sampler<'a> {
                 covs[c] = v;
             }
         }
-        let inputs = self
-            .slots
-            .iter()
-            .map(|s| match s {
-                InputSlot::Covariate(i) => covs[*i],
-                InputSlot::Genotype(i) => genos[*i],
-                InputSlot::Eta(i) => etas[*i],
-            })
-            .collect();
+        let mut inputs = Vec::with_capacity(self.slots.len());
+        layout(self.slots, &covs, &genos, &etas, &mut inputs);
         let arms = self.trial.arms.len();
         let arm = (self.trial.randomize && arms > 0).then(|| randomized_arm(seed, index, arms));
         Ok(Patient {
@@ -712,9 +602,10 @@ impl<'a> Sampler<'a> {
         format!("covariate `{name}`")
     }
 
-    /// One draw from `dist` given the covariate's random number.
-    fn draw(&self, env: &PatientEnv<'_>, dist: &Distribution, r: Std) -> Result<f64, PopError> {
-        let ev = |e: &Expr| eval_patient_expr(env, e);
+    /// One draw from `dist` given its evaluated arguments `args` (see
+    /// [`crate::lower::patient`]) and the covariate's random number.
+    fn draw(&self, dist: &Distribution, args: &[f64], r: Std) -> Result<f64, PopError> {
+        let arg = |k: usize| args.get(k).copied().unwrap_or(f64::NAN);
         let no_mass = |what: String, span: Span| {
             PopError::at(
                 format!("the bounds leave no probability under {what}; widen them"),
@@ -725,7 +616,7 @@ impl<'a> Sampler<'a> {
             |span: Span| PopError::at("the lower bound is not below the upper bound", span);
         match dist {
             Distribution::Normal { mean, sd, min, max } => {
-                let (mu, s) = (ev(mean)?, ev(sd)?);
+                let (mu, s) = (arg(0), arg(1));
                 if !positive(s) || !mu.is_finite() {
                     return Err(PopError::at(
                         format!(
@@ -756,7 +647,7 @@ impl<'a> Sampler<'a> {
                 min,
                 max,
             } => {
-                let (md, cv_v) = (ev(median)?, ev(cv)?);
+                let (md, cv_v) = (arg(0), arg(1));
                 if !positive(md) {
                     return Err(PopError::at(
                         format!("a lognormal median must be positive, not {}", num(md)),
@@ -797,8 +688,8 @@ impl<'a> Sampler<'a> {
                 let x = (mu + s * t).exp();
                 Ok(x.max(min.unwrap_or(x)).min(max.unwrap_or(x)))
             }
-            Distribution::Uniform { low, high } => {
-                let (a, b) = (ev(low)?, ev(high)?);
+            Distribution::Uniform { low, .. } => {
+                let (a, b) = (arg(0), arg(1));
                 if !(a.is_finite() && b.is_finite() && a <= b) {
                     return Err(PopError::at(
                         format!("uniform({}, {}) needs low ≤ high", num(a), num(b)),
@@ -883,37 +774,33 @@ fn split_inputs(
     (covs, genos, etas)
 }
 
-/// Applies the covariate and genotype overrides of `arm` (`weight = 110 kg`, `cyp2c9 = "*3/*3"`)
-/// to a patient's `inputs`. Every override is evaluated with the patient's own values before any
-/// is applied; covariates computed from an overridden one by `set` are not recomputed.
+/// Applies the covariate and genotype overrides of arm `arm` of `evaluator` (`weight = 110 kg`,
+/// `weight = weight * 2`, `cyp2c9 = "*3/*3"`) to a patient's `inputs` (laid out by `slots`; values
+/// missing from the layout are the model's typical ones). Every override is evaluated with the
+/// patient's own values before any is applied; covariates computed from an overridden one by
+/// `set` are not recomputed. In a trial, `evaluator` is the trial's ([`Evaluator::for_trial`],
+/// arm = the trial's arm index); for one patient outside a trial, [`Evaluator::for_arms`].
 pub fn apply_overrides(
-    program: &hir::Program,
-    model: &hir::Model,
-    arm: &hir::Arm,
+    evaluator: &Evaluator,
+    arm: usize,
     slots: &[InputSlot],
     inputs: &mut [f64],
 ) -> Result<(), PopError> {
-    let (covs, genos, etas) = split_inputs(model, slots, inputs);
-    let env = PatientEnv {
-        program,
-        model,
-        covariates: &covs,
-        genotypes: &genos,
-        etas: Some(&etas),
-    };
-    let mut values = Vec::with_capacity(arm.overrides.len());
-    for (s, e) in &arm.overrides {
-        let v = eval_patient_expr(&env, e)
-            .map_err(|err| err.context(&format!("arm `{}`", arm.name)))?;
-        values.push((*s, v));
+    let targets = evaluator.override_targets(arm);
+    if targets.is_empty() {
+        return Ok(());
     }
-    for (s, v) in values {
-        let slot = match s {
-            Sym::Covariate(i) => InputSlot::Covariate(i),
-            Sym::Genotype(i) => InputSlot::Genotype(i),
-            _ => continue,
-        };
-        if let Some(i) = slots.iter().position(|x| *x == slot) {
+    let mut vals = evaluator.typical().to_vec();
+    for (s, &v) in slots.iter().zip(inputs.iter()) {
+        if let Some(i) = evaluator.inputs().iter().position(|x| x == s) {
+            vals[i] = v;
+        }
+    }
+    let mut values = vec![0.0; targets.len()];
+    evaluator.overrides(arm, &vals, &mut values)?;
+    for (target, v) in targets.iter().zip(values) {
+        let Some(t) = target else { continue };
+        if let Some(i) = slots.iter().position(|x| x == t) {
             inputs[i] = v;
         }
     }

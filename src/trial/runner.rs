@@ -8,6 +8,7 @@
 //! shard (a range of patient indices) produces exactly its rows of the full trial. Memory holds one
 //! chunk of solutions at a time: rows keep only inputs and endpoint values.
 
+use super::PopError;
 use super::TrialError;
 use super::endpoints;
 use super::population::{self, Sampler};
@@ -17,6 +18,7 @@ use crate::lower;
 use crate::sim::{self, Patient, PreparedModel, SimError, grid};
 use crate::solve::{Regimen, SolveOptions};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// Patients per parallel chunk.
 pub const CHUNK: u64 = 512;
@@ -72,13 +74,12 @@ pub fn prepare_model(
     trial: &hir::Trial,
 ) -> Result<PreparedModel, PrepareError> {
     let arms: Vec<&hir::Arm> = trial.arms.iter().collect();
-    crate::driver::prepare(
-        program,
-        trial.model,
-        &arms,
-        &trial.endpoints,
-        lower::Options::default(),
-    )
+    let parts = crate::driver::Parts {
+        population: trial.population.as_ref(),
+        arms: &arms,
+        endpoints: &trial.endpoints,
+    };
+    crate::driver::prepare(program, trial.model, parts, lower::Options::default())
 }
 
 /// Lowers and compiles a trial's model.
@@ -123,6 +124,16 @@ impl Prepared<'_> {
         regimen
     }
 
+    /// The trial's population sampler, sharing the prepared evaluator.
+    pub fn sampler(&self) -> Result<Sampler<'_>, PopError> {
+        Sampler::with_evaluator(
+            self.program,
+            self.trial,
+            &self.sim.lowered.inputs,
+            Arc::clone(&self.sim.evaluator),
+        )
+    }
+
     /// Simulates one arm for one patient; returns the endpoints and, if asked for, the sampled
     /// observables with residual error drawn from the patient's own stream.
     pub fn simulate_arm(
@@ -150,13 +161,7 @@ impl Prepared<'_> {
         let patient = Patient::new(&self.sim, inputs.to_vec())?;
         let regimen = self.regimen(&patient, arm, scale);
         let sim = sim::simulate(&self.sim, &patient, &regimen, &self.dense, &self.options)?;
-        let values = endpoints::evaluate(
-            self.program,
-            &self.trial.endpoints,
-            &self.sim.lowered,
-            inputs,
-            &sim,
-        );
+        let values = endpoints::evaluate(&self.sim.evaluator, &self.sim.lowered, inputs, &sim);
         let trajectory = trajectories.then(|| {
             let mut stream = super::rng::Stream::substream(
                 seed,
@@ -214,9 +219,8 @@ impl Prepared<'_> {
             .map(|a| {
                 let mut inputs = p.inputs.clone();
                 if let Err(e) = population::apply_overrides(
-                    self.program,
-                    self.model,
-                    &self.trial.arms[a],
+                    &self.sim.evaluator,
+                    a,
                     &self.sim.lowered.inputs,
                     &mut inputs,
                 ) {
@@ -248,7 +252,7 @@ pub fn run(
     mut sink: impl FnMut(Vec<Row>) -> Result<(), TrialError>,
     mut progress: impl FnMut(u64),
 ) -> Result<(), TrialError> {
-    let sampler = Sampler::new(prep.program, prep.trial, &prep.sim.lowered.inputs)?;
+    let sampler = prep.sampler()?;
     let mut start = range.start;
     while start < range.end {
         let end = (start + CHUNK).min(range.end);

@@ -1,0 +1,191 @@
+//! Lowering of per-patient expressions: population generator arguments, `set` covariates, arm
+//! overrides and endpoints → [`PatientModule`]s of IR functions, with the same code that lowers
+//! the model (unit scale factors become constants, function calls are inlined, genotype `match`es
+//! become selects on the diplotype index).
+//!
+//! Two modules come out, both with the model's input layout (covariates, genotypes, one η per
+//! random effect; see [`super::Lowered::inputs`]):
+//! - **population**: one function per generator of the population (in its order): the
+//!   distribution's arguments (`normal`: mean, sd; `lognormal`: median, cv; `uniform`: low, high;
+//!   `categorical`: none) or the value of a `set`; then one function per arm: its override values.
+//!   A param is recomputed from its typical-value expression with the patient's η applied exactly
+//!   as the model's `setup` does, so a generator sees the value the simulation will use.
+//! - **endpoints**: one function (inputs ‖ aggregate values, the model's parameters) → endpoint
+//!   values, aggregate `k` being input `n_inputs + k` with `k` its index in
+//!   [`super::Lowered::aggregates`] (the pre-order of [`super::aggregates`]).
+//!
+//! Anything not known when a patient is generated (states, observables, `let`s of the model that
+//! use them, time; summaries outside endpoints) is an error found here, once, with its span.
+
+use super::{InputSlot, Lower, Mode, aggregates};
+use crate::check::hir::{self, Distribution, Generator, Sym};
+use crate::ir::builder::{Expr, ModuleBuilder};
+use crate::ir::ir::PatientModule;
+use crate::source::Span;
+
+/// The per-patient expressions to lower.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PatientExprs<'a> {
+    /// The population whose generators are lowered (none: no generator functions).
+    pub population: Option<&'a hir::Population>,
+    /// Arms whose overrides are lowered (one function each, in this order).
+    pub arms: &'a [&'a hir::Arm],
+    /// Endpoints (one function computing all of them).
+    pub endpoints: &'a [hir::Endpoint],
+}
+
+/// Where the model's parameters are, for endpoints: the module param slot of every model param
+/// ([`super::Lowered::param_index`]) and the number of slots.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParamLayout<'a> {
+    /// Module param slot by model param index.
+    pub index: &'a [usize],
+    /// Number of module param slots.
+    pub count: usize,
+}
+
+/// Per-patient expressions lowered to IR.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoweredPatient {
+    /// Generator functions (one per generator), then override functions (one per arm).
+    pub population: PatientModule,
+    /// One function: endpoint values.
+    pub endpoints: PatientModule,
+    /// The input layout of both modules (the endpoint module's aggregates follow).
+    pub inputs: Vec<InputSlot>,
+    /// Number of generator functions (the first ones of `population`).
+    pub n_generators: usize,
+    /// The input slot each override of each arm writes (`None` for an override of something
+    /// that is not an input).
+    pub overrides: Vec<Vec<Option<InputSlot>>>,
+    /// Number of aggregate inputs of the endpoint function.
+    pub n_aggregates: usize,
+}
+
+/// A per-patient expression that cannot be computed before (or, for an endpoint, from) the
+/// simulation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientError {
+    /// What went wrong, prefixed by what was being lowered.
+    pub message: String,
+    /// Where.
+    pub span: Option<Span>,
+}
+
+/// Lowers `exprs` of model `m` (which must have no errors). `params` is needed only when
+/// endpoints read params. Returns every error found.
+pub fn lower_patient(
+    p: &hir::Program,
+    m: &hir::Model,
+    exprs: PatientExprs<'_>,
+    params: ParamLayout<'_>,
+) -> Result<LoweredPatient, Vec<PatientError>> {
+    let mut errors = Vec::new();
+    let mut take = |l: &mut Lower<'_>, what: &str| {
+        for (message, span) in l.errors.drain(..) {
+            errors.push(PatientError {
+                message: format!("{what}: {message}"),
+                span: Some(span),
+            });
+        }
+    };
+
+    // Population generators and arm overrides.
+    let (mut l, inputs) = Lower::new(p, m, ModuleBuilder::new(&m.name), Mode::Patient);
+    let mut functions: Vec<(String, Vec<Expr>)> = Vec::new();
+    let generators = exprs.population.map_or(&[][..], |p| &p.generators);
+    for g in generators {
+        let (c, args): (usize, Vec<&hir::Expr>) = match g {
+            Generator::Draw { covariate, dist } => (
+                *covariate,
+                match dist {
+                    Distribution::Normal { mean, sd, .. } => vec![mean, sd],
+                    Distribution::LogNormal { median, cv, .. } => vec![median, cv],
+                    Distribution::Uniform { low, high } => vec![low, high],
+                    Distribution::Categorical(_) => Vec::new(),
+                },
+            ),
+            Generator::Set { covariate, value } => (*covariate, vec![value]),
+        };
+        let what = format!(
+            "covariate `{}`",
+            m.covariates.get(c).map_or("?", |x| x.name.as_str())
+        );
+        let roots = args.into_iter().map(|a| l.expr(a)).collect();
+        take(&mut l, &what);
+        functions.push((what, roots));
+    }
+    let mut overrides = Vec::new();
+    for arm in exprs.arms {
+        let what = format!("arm `{}`", arm.name);
+        let mut roots = Vec::new();
+        let mut targets = Vec::new();
+        for (s, e) in &arm.overrides {
+            roots.push(l.expr(e));
+            targets.push(match s {
+                Sym::Covariate(i) => Some(InputSlot::Covariate(*i)),
+                Sym::Genotype(i) => Some(InputSlot::Genotype(*i)),
+                _ => None,
+            });
+        }
+        take(&mut l, &what);
+        functions.push((what, roots));
+        overrides.push(targets);
+    }
+    let population = l.b.finish_patient(0, &functions);
+
+    // Endpoints.
+    let mut found = Vec::new();
+    for e in exprs.endpoints {
+        aggregates(&e.value, &mut found);
+    }
+    let (mut l, _) = Lower::new(p, m, ModuleBuilder::new(&m.name), Mode::Patient);
+    let agg_inputs: Vec<Expr> = (0..found.len())
+        .map(|k| l.b.input(&format!("#agg{k}")))
+        .collect();
+    l.mode = Mode::Endpoint {
+        param_index: params.index,
+        aggregates: &agg_inputs,
+    };
+    let mut values = Vec::new();
+    for e in exprs.endpoints {
+        let before = l.next_aggregate;
+        let mut here = Vec::new();
+        aggregates(&e.value, &mut here);
+        let v = l.expr(&e.value);
+        if l.next_aggregate - before != here.len() {
+            l.errors.push((
+                "internal error: the summaries were not met in pre-order".into(),
+                e.span,
+            ));
+        }
+        values.push(v);
+        take(&mut l, &format!("endpoint `{}`", e.name));
+    }
+    let endpoints =
+        l.b.finish_patient(params.count, &[("endpoints".to_string(), values)]);
+
+    let build = |r: Result<PatientModule, Vec<crate::ir::BuildError>>,
+                 errors: &mut Vec<PatientError>| {
+        r.map_err(|es| {
+            errors.extend(es.into_iter().map(|e| PatientError {
+                message: e.to_string(),
+                span: None,
+            }))
+        })
+        .ok()
+    };
+    let population = build(population, &mut errors);
+    let endpoints = build(endpoints, &mut errors);
+    match (population, endpoints) {
+        (Some(population), Some(endpoints)) if errors.is_empty() => Ok(LoweredPatient {
+            population,
+            endpoints,
+            inputs,
+            n_generators: generators.len(),
+            overrides,
+            n_aggregates: found.len(),
+        }),
+        _ => Err(errors),
+    }
+}
