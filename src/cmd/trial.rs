@@ -83,6 +83,21 @@ fn write_outputs(
     Ok(())
 }
 
+/// A temporary file `.NAME.tmpPID` in `dir`, holding `header` as its first line, for streaming rows
+/// into before it is renamed to `NAME`.
+fn open_stream(
+    dir: &Path,
+    name: &str,
+    header: &str,
+) -> Result<(std::path::PathBuf, std::io::BufWriter<std::fs::File>), TrialError> {
+    std::fs::create_dir_all(dir).map_err(TrialError::io(dir))?;
+    let path = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let mut f =
+        std::io::BufWriter::new(std::fs::File::create(&path).map_err(TrialError::io(&path))?);
+    writeln!(f, "{header}").map_err(TrialError::io(&path))?;
+    Ok((path, f))
+}
+
 /// Runs a trial from a compiled file; writes the files when `out` is set; returns the summary.
 pub fn run_trial(
     c: &Compilation,
@@ -123,27 +138,15 @@ pub fn run_trial(
     };
     // patients.csv (and trajectories.csv) stream into temporary files next to the final ones.
     let mut traj = match (&opts.out, prep.trajectories) {
-        (Some(dir), true) => {
-            std::fs::create_dir_all(dir).map_err(TrialError::io(dir))?;
-            let path = dir.join(format!(".trajectories.csv.tmp{}", std::process::id()));
-            let mut f = std::io::BufWriter::new(
-                std::fs::File::create(&path).map_err(TrialError::io(&path))?,
-            );
-            writeln!(f, "{}", ctx.trajectories_header()).map_err(TrialError::io(&path))?;
-            Some((path, f))
-        }
+        (Some(dir), true) => Some(open_stream(
+            dir,
+            "trajectories.csv",
+            &ctx.trajectories_header(),
+        )?),
         _ => None,
     };
     let mut tmp = match &opts.out {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(TrialError::io(dir))?;
-            let path = dir.join(format!(".patients.csv.tmp{}", std::process::id()));
-            let mut f = std::io::BufWriter::new(
-                std::fs::File::create(&path).map_err(TrialError::io(&path))?,
-            );
-            writeln!(f, "{}", ctx.patients_header()).map_err(TrialError::io(&path))?;
-            Some((path, f))
-        }
+        Some(dir) => Some(open_stream(dir, "patients.csv", &ctx.patients_header())?),
         None => None,
     };
     let bar = if opts.progress {
