@@ -386,6 +386,18 @@ impl PrepareError {
     }
 }
 
+/// The IR of model `model` as text (`twin check --emit ir`, the REPL's `:ir`): the model lowered
+/// as [`prepare`] lowers it without a trial, and not compiled.
+pub fn ir_text(program: &hir::Program, model: usize) -> Result<String, PrepareError> {
+    let m = &program.models[model];
+    lower::lower(program, m, &[], lower::Options::default())
+        .map(|l| crate::ir::print::module_to_string(&l.module))
+        .map_err(|errors| PrepareError::Lower {
+            model: m.name.clone(),
+            errors,
+        })
+}
+
 /// What [`prepare`] compiles besides the model: a trial's population, and the arms and endpoints
 /// whose doses, overrides and summaries a simulation needs.
 #[derive(Debug, Clone, Copy, Default)]

@@ -631,13 +631,13 @@ fn check(files: &[std::path::PathBuf], format: Format, emit: Emit) -> ExitCode {
         }
         if emit == Emit::Ir && !c.has_errors() {
             // A model with an undefined `input` is a part to extend: it has no IR of its own.
-            for m in c.program.models.iter().filter(|m| m.inputs.is_empty()) {
-                match twin::lower::lower(&c.program, m, &[], twin::lower::Options::default()) {
-                    Ok(l) => print!("{}", twin::ir::print::module_to_string(&l.module)),
-                    Err(errs) => {
-                        for e in errs {
-                            eprintln!("error: lowering `{}`: {e}", m.name);
-                        }
+            for (mi, _) in
+                (c.program.models.iter().enumerate()).filter(|(_, m)| m.inputs.is_empty())
+            {
+                match twin::driver::ir_text(&c.program, mi) {
+                    Ok(text) => print!("{text}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
                         failed = true;
                     }
                 }

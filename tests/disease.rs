@@ -634,3 +634,32 @@ fn tmdd_michaelis_menten_is_the_qss_limit_for_a_small_constant_target() {
     );
     eprintln!("TMDD: largest relative MM - QSS difference over 10 days: {worst:.2e}");
 }
+
+/// A bare `observe conc` shows a name declared elsewhere; it declares nothing, so a definition of
+/// `conc` in an extending model replaces the definition, never the `observe`. Both when the base
+/// leaves `conc` as an `input` and when it defines it with a `let` that the model replaces: the
+/// observable is the model's own definition (10 mg / 10 L = 1 mg/L at t = 0).
+#[test]
+fn a_bare_observe_in_a_base_shows_the_extending_models_definition() {
+    for base_def in ["input conc: mg/L", "let conc: mg/L = central / 7.4 L"] {
+        let text = format!(
+            "model Base {{\n    compartment central: mg\n    flow central -> out = 5 /h * central\n    \
+             {base_def}\n    observe conc\n}}\n\
+             model Drug extends Base {{\n    let conc: mg/L = central / 10 L\n}}\n"
+        );
+        let req = Request {
+            name: "m.twin".into(),
+            text,
+            model: Some("Drug".into()),
+            doses: vec!["10 mg into central".into()],
+            until: Some("1h".into()),
+            ..Default::default()
+        };
+        let (h, rows) = table(&req);
+        let c = column(&h, "conc [mg/L]");
+        assert_eq!(rows[0][c], 1.0, "base with `{base_def}`");
+        let t = rows[rows.len() - 1][0];
+        let want = (-5.0 * t).exp();
+        assert!((rows[rows.len() - 1][c] - want).abs() < 1e-9 * want.max(1e-3));
+    }
+}

@@ -1684,8 +1684,17 @@ fn merge_key(k: &StmtKind) -> Option<String> {
         | StmtKind::Let { name, .. }
         | StmtKind::Compartment { name, .. }
         | StmtKind::State { name, .. }
-        | StmtKind::Observe { name, .. }
+        | StmtKind::Observe {
+            name,
+            value: Some(_),
+            ..
+        }
         | StmtKind::Input { name, .. } => format!("name {}", name.text),
+        // A bare `observe x` shows a name declared elsewhere: it declares nothing, so a
+        // definition of `x` never replaces it (nor it a definition).
+        StmtKind::Observe {
+            name, value: None, ..
+        } => format!("observe {}", name.text),
         StmtKind::Pathway { name, .. } => format!("pathway {}", name.text),
         StmtKind::Deriv { target, .. } => format!("d/dt {}", target.joined()),
         StmtKind::Vary { target, .. } => format!("vary {}", target.text),
@@ -1708,6 +1717,7 @@ fn describe_key(prefix: &str, key: &str) -> String {
         Some(("name", n)) => format!("`{prefix}{n}`"),
         Some(("d/dt", n)) => format!("`d/dt {prefix}{n}`"),
         Some(("vary", n)) => format!("`vary {prefix}{n}`"),
+        Some(("observe", n)) => format!("`observe {prefix}{n}`"),
         Some(("flow", f)) if prefix.is_empty() => format!("`flow {f}`"),
         Some(("flow", f)) => format!("`flow {f}` in `{}`", prefix.trim_end_matches('.')),
         Some(("correlate", ab)) => format!("`correlate {}`", ab.replace(' ', ", ")),

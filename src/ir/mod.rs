@@ -7,7 +7,8 @@
 
 pub mod builder;
 pub mod diff;
-pub mod examples;
+#[cfg(test)]
+pub(crate) mod examples;
 pub mod interp;
 #[allow(clippy::module_inception)]
 pub mod ir;

@@ -1837,16 +1837,9 @@ impl Session {
         let Some(mi) = self.model_index() else {
             return Session::no_model();
         };
-        let p = &self.comp.program;
-        match crate::lower::lower(p, &p.models[mi], &[], crate::lower::Options::default()) {
-            Ok(l) => Reply::out(crate::ir::print::module_to_string(&l.module)),
-            Err(errs) => {
-                let mut msg = String::new();
-                for e in errs {
-                    let _ = writeln!(msg, "error: lowering `{}`: {e}", p.models[mi].name);
-                }
-                Reply::err(msg)
-            }
+        match crate::driver::ir_text(&self.comp.program, mi) {
+            Ok(text) => Reply::out(text),
+            Err(e) => Reply::err(format!("error: {e}\n")),
         }
     }
 

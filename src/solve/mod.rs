@@ -105,4 +105,6 @@ pub fn simulate_with_params<F: ModelFns>(
 }
 
 #[cfg(test)]
+mod linear_tests;
+#[cfg(test)]
 mod tests;

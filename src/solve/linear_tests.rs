@@ -1,12 +1,12 @@
-//! The exact solver for linear compartment models (`Method::Exact`, chosen by `Method::Auto`):
+//! Tests of the exact solver for linear compartment models (`Method::Exact`, chosen by `Method::Auto`):
 //! closed forms to 1e-9 relative, agreement with BDF at rtol 1e-10, the linearity test, mass
 //! balance, dose semantics shared with the integrators, and failures.
 #![allow(clippy::unwrap_used)]
 
-use twin::ir::examples::{self, typical};
-use twin::ir::{Interpreter, Module, ModuleBuilder};
-use twin::jit::{CompiledModel, compile};
-use twin::solve::{
+use crate::ir::examples::{self, typical};
+use crate::ir::{Interpreter, Module, ModuleBuilder};
+use crate::jit::{CompiledModel, compile};
+use crate::solve::{
     Dose, FailureReason, Method, Regimen, SolveError, SolveOptions, is_linear, simulate,
 };
 
@@ -89,14 +89,14 @@ fn lowered_two_cpt() -> (CompiledModel, Vec<f64>) {
         "/examples/two_compartment_iv.twin"
     ))
     .unwrap();
-    let c = twin::driver::compile("two_compartment_iv.twin", &text);
+    let c = crate::driver::compile("two_compartment_iv.twin", &text);
     assert!(!c.has_errors());
     let m = &c.program.models[0];
-    let lowered = twin::lower::lower(
+    let lowered = crate::lower::lower(
         &c.program,
         m,
         &[],
-        twin::lower::Options {
+        crate::lower::Options {
             track_elimination: true,
         },
     )
@@ -105,7 +105,7 @@ fn lowered_two_cpt() -> (CompiledModel, Vec<f64>) {
         lowered.module.meta.states,
         ["central", "peripheral", "eliminated"]
     );
-    let inputs = twin::lower::typical_inputs(m, &lowered.inputs);
+    let inputs = crate::lower::typical_inputs(m, &lowered.inputs);
     (compile(&lowered.module).unwrap(), inputs)
 }
 
