@@ -1037,10 +1037,14 @@ fn collect_stmts(
                 name: n,
                 unit,
                 value,
+                domain,
             } => rows.params.push(vec![
                 name(n),
                 opt_unit(unit),
-                code_cell(&m.code(value.span)),
+                match domain {
+                    Some(d) => code_cell(&format!("{} {}", m.code(value.span), m.code(d.span))),
+                    None => code_cell(&m.code(value.span)),
+                },
                 doc,
             ]),
             StmtKind::Vary { target, dist } => {

@@ -444,10 +444,23 @@ pub fn prepare(
     };
     let evaluator =
         Evaluator::new(program, m, exprs, params, Backend::Jit).map_err(PrepareError::Evaluator)?;
+    let domains = m
+        .params
+        .iter()
+        .zip(&lowered.param_index)
+        .filter(|(p, _)| !p.domain.is_any())
+        .map(|(p, &slot)| crate::sim::ParamDomain {
+            name: p.name.clone(),
+            slot,
+            unit: p.domain.unit.clone(),
+            domain: p.domain.clone(),
+        })
+        .collect();
     Ok(PreparedModel {
         model,
         lowered,
         compiled,
         evaluator: std::sync::Arc::new(evaluator),
+        domains,
     })
 }

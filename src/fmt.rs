@@ -61,8 +61,8 @@
 use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{
-    Arg, ArmStmt, BinOp, Call, CovType, DoseStmt, Expr, ExprKind, File, GeneStmt, Item, ItemKind,
-    MatchArm, Name, NumLit, Path, PopStmt, Sampling, Stmt, StmtKind, TableDecl, TableRow,
+    Arg, ArmStmt, BinOp, Call, CovType, Domain, DoseStmt, Expr, ExprKind, File, GeneStmt, Item,
+    ItemKind, MatchArm, Name, NumLit, Path, PopStmt, Sampling, Stmt, StmtKind, TableDecl, TableRow,
     TrialStmt, UnOp, UnitDef, UnitExpr, UseNames,
 };
 use crate::syntax::parser::parse_file;
@@ -904,6 +904,27 @@ impl<'s> Printer<'s> {
         }
     }
 
+    /// A param's domain: `> 0 L`, `in [0, 1]`.
+    fn domain(&self, d: &Domain, ind: usize, mode: Mode) -> String {
+        let e = |x: &Expr| self.expr(x, OR, ind, mode);
+        match (&d.lower, &d.upper) {
+            (Some(lo), Some(hi)) => format!(
+                "in {}{}, {}{}",
+                if lo.inclusive { "[" } else { "(" },
+                e(&lo.value),
+                e(&hi.value),
+                if hi.inclusive { "]" } else { ")" }
+            ),
+            (Some(lo), None) => {
+                format!("{} {}", if lo.inclusive { ">=" } else { ">" }, e(&lo.value))
+            }
+            (None, Some(hi)) => {
+                format!("{} {}", if hi.inclusive { "<=" } else { "<" }, e(&hi.value))
+            }
+            (None, None) => String::new(),
+        }
+    }
+
     fn stmt(&self, kind: &StmtKind, ind: usize, mode: Mode) -> String {
         let e = |x: &Expr| self.expr(x, OR, ind, mode);
         let typed = |name: &Name, unit: &Option<UnitExpr>| match unit {
@@ -929,8 +950,16 @@ impl<'s> Printer<'s> {
                     .map_or(String::new(), |d| format!(" = {}", self.label(d)));
                 format!("genotype {}: {}{d}", name.text, gene.joined())
             }
-            StmtKind::Param { name, unit, value } => {
-                format!("param {} = {}", typed(name, unit), e(value))
+            StmtKind::Param {
+                name,
+                unit,
+                domain,
+                value,
+            } => {
+                let domain = domain
+                    .as_ref()
+                    .map_or(String::new(), |d| format!(" {}", self.domain(d, ind, mode)));
+                format!("param {}{domain} = {}", typed(name, unit), e(value))
             }
             StmtKind::Vary { target, dist } => {
                 format!("vary {} ~ {}", target.text, self.call(dist, ind, mode))
@@ -1480,8 +1509,15 @@ fn collect_regions_stmts(body: &[Stmt], out: &mut Vec<(usize, usize)>) {
                     collect_regions_call(c, out);
                 }
             }
-            StmtKind::Param { value, .. }
-            | StmtKind::Correlate { value, .. }
+            StmtKind::Param { value, domain, .. } => {
+                if let Some(d) = domain {
+                    for b in d.lower.iter().chain(d.upper.iter()) {
+                        collect_regions(&b.value, out);
+                    }
+                }
+                collect_regions(value, out)
+            }
+            StmtKind::Correlate { value, .. }
             | StmtKind::Deriv { value, .. }
             | StmtKind::Let { value, .. }
             | StmtKind::MolecularWeight { value } => collect_regions(value, out),

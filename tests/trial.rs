@@ -298,3 +298,61 @@ fn warfarin_genotype_guided_trial_summary() {
     assert_eq!(s.arms.iter().map(|g| g.failed).sum::<usize>(), 0);
     insta::assert_snapshot!("warfarin_summary", s.table());
 }
+
+/// A param outside its domain for one patient fails that patient with the reason and the rest
+/// complete: with weights drawn from normal(10 kg, 20 kg), exactly the patients of weight ≤ 0 kg
+/// (v = 0.5 L/kg · weight ≤ 0 L, outside the default volume domain `> 0`) fail, and each of the
+/// others has c0 = 100 mg / v.
+#[test]
+fn patients_outside_a_param_domain_fail_with_the_reason() {
+    let text = r#"
+model Pk {
+    covariate weight: kg = 70 kg
+    compartment central: mg
+    param v: L = 0.5 L/kg * weight
+    flow central -> out = 0.1 /h * central
+    observe conc: mg/L = central / v
+}
+trial T {
+    model Pk
+    population 200 { weight ~ normal(10 kg, 20 kg) }
+    arm a { dose 100 mg into central }
+    sample at [0 h, 1 h]
+    endpoint c0 = value(conc, 0 h)
+}
+"#;
+    let c = compiled("domain.twin", text);
+    let out = tmp("domain");
+    let s =
+        run_trial(&c, "domain.twin", &opts(Some(out.clone()))).unwrap_or_else(|e| panic!("{e}"));
+    let patients = std::fs::read_to_string(out.join("patients.csv")).unwrap_or_default();
+    let mut lines = patients.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let (w, c0, err) = (col("weight [kg]"), col("c0 [mg/L]"), col("error"));
+    let (mut failed, mut ok) = (0, 0);
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let weight: f64 = cells[w].parse().unwrap_or(f64::NAN);
+        if weight <= 0.0 {
+            failed += 1;
+            assert!(
+                cells[err].contains("param `v`") && cells[err].contains("outside its domain (> 0)"),
+                "{line}"
+            );
+        } else {
+            ok += 1;
+            assert!(cells[err].is_empty(), "{line}");
+            let want = 100.0 / (0.5 * weight);
+            let got: f64 = cells[c0].parse().unwrap_or(f64::NAN);
+            assert!((got - want).abs() <= 1e-9 * want, "{got} vs {want}");
+        }
+    }
+    assert!(failed > 10 && ok > 100, "failed {failed}, ok {ok}");
+    assert_eq!(s.arms[0].failed, failed);
+}

@@ -327,8 +327,51 @@ pub struct Param {
     pub unit: Unit,
     /// Typical value (converted to `unit`).
     pub value: Expr,
+    /// The values it may take (declared, or the default of its dimension).
+    pub domain: Domain,
     /// Declaration span.
     pub span: Span,
+}
+
+/// The values a param may take, in the param's unit. Checked on constants at compile time and on
+/// every patient's value when the patient is set up.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Domain {
+    /// Lower bound and whether it is allowed.
+    pub lower: Option<(f64, bool)>,
+    /// Upper bound and whether it is allowed.
+    pub upper: Option<(f64, bool)>,
+    /// Whether the model declares it (otherwise it is the default of the param's dimension).
+    pub declared: bool,
+    /// The domain as text with the param's unit: `> 0`, `in [0, 1]`, `<= 100 L/h`.
+    pub text: String,
+    /// The param's unit as text, for messages (empty for `1`).
+    pub unit: String,
+}
+
+impl Domain {
+    /// Whether `v` lies in the domain (NaN never does).
+    pub fn contains(&self, v: f64) -> bool {
+        if v.is_nan() {
+            return false;
+        }
+        let above = match self.lower {
+            Some((lo, true)) => v >= lo,
+            Some((lo, false)) => v > lo,
+            None => true,
+        };
+        let below = match self.upper {
+            Some((hi, true)) => v <= hi,
+            Some((hi, false)) => v < hi,
+            None => true,
+        };
+        above && below
+    }
+
+    /// Whether every value is allowed.
+    pub fn is_any(&self) -> bool {
+        self.lower.is_none() && self.upper.is_none()
+    }
 }
 
 /// Kinds of random effects.

@@ -33,6 +33,8 @@ pub struct Pending {
     pub done: Option<hir::Expr>,
     /// Residual error calls (observables).
     pub error: Vec<ast::Call>,
+    /// The declared domain (params).
+    pub domain: Option<ast::Domain>,
 }
 
 /// Names and partial results of the model being checked.
@@ -583,8 +585,16 @@ impl Checker {
                     }
                     self.declare(q(name), Sym::Genotype(idx), name.span);
                 }
-                StmtKind::Param { name, unit, value } | StmtKind::Let { name, unit, value } => {
+                StmtKind::Param {
+                    name, unit, value, ..
+                }
+                | StmtKind::Let { name, unit, value } => {
+                    let domain = match &st.kind {
+                        StmtKind::Param { domain, .. } => domain.as_deref().cloned(),
+                        _ => None,
+                    };
                     let p = Pending {
+                        domain,
                         name: q(name),
                         prefix: prefix.to_string(),
                         unit: unit.clone(),
@@ -621,6 +631,7 @@ impl Checker {
                         span: st.span,
                         done: None,
                         error: error.clone(),
+                        domain: None,
                     };
                     let Some(m) = self.model.as_mut() else {
                         continue;
@@ -1557,6 +1568,167 @@ impl Checker {
     }
 
     /// Params and lets in dependency order; cycles among declared-unit definitions are reported.
+    /// The domain of a param: the declared one (each bound a constant in the param's unit) or
+    /// the default of the param's dimension (volumes `> 0`, clearances and flows `>= 0`, rate
+    /// constants `>= 0`). A typical value that is a constant outside it is E0045 here; values
+    /// that depend on the patient are checked when each patient is set up.
+    fn param_domain(&mut self, p: &Pending, unit: Unit, value: &hir::Expr) -> hir::Domain {
+        let shown = |ck: &Checker, v: f64| {
+            if unit == Unit::ONE {
+                format!("{v}")
+            } else {
+                format!("{v} {}", ck.units.format_unit(unit))
+            }
+        };
+        let mut empty = false;
+        let domain = match &p.domain {
+            Some(decl) => {
+                let bound = |ck: &mut Checker, b: &Option<ast::Bound>| -> Option<(f64, bool)> {
+                    let b = b.as_ref()?;
+                    let saved = std::mem::replace(&mut ck.scope, Scope::Const);
+                    let h = ck.expr(&b.value);
+                    ck.scope = saved;
+                    let what = format!("the domain of `{}`", p.name);
+                    let h = ck.coerce(h, unit, codes::E0008, &what);
+                    if h.ty == Type::Error {
+                        return None;
+                    }
+                    match consts::eval(&h) {
+                        Some(v) if !v.is_nan() => Some((v, b.inclusive)),
+                        _ => {
+                            ck.report(
+                                Diagnostic::error(
+                                    codes::E0045,
+                                    format!("a bound of {what} must be a constant"),
+                                    b.value.span,
+                                )
+                                .with_help("write the bound as a number with the param's unit"),
+                            );
+                            None
+                        }
+                    }
+                };
+                let lower = bound(self, &decl.lower);
+                let upper = bound(self, &decl.upper);
+                if let (Some((lo, _)), Some((hi, _))) = (lower, upper)
+                    && lo > hi
+                {
+                    empty = true;
+                    self.report(
+                        Diagnostic::error(
+                            codes::E0045,
+                            format!("the domain of `{}` is empty", p.name),
+                            decl.span,
+                        )
+                        .with_help("the lower bound comes first: `in [low, high]`"),
+                    );
+                }
+                hir::Domain {
+                    lower,
+                    upper,
+                    declared: true,
+                    text: String::new(),
+                    unit: String::new(),
+                }
+            }
+            None => hir::Domain {
+                lower: self.default_lower_bound(unit),
+                upper: None,
+                declared: false,
+                text: String::new(),
+                unit: String::new(),
+            },
+        };
+        let text = match (domain.lower, domain.upper) {
+            (Some((lo, li)), Some((hi, hi_in))) => format!(
+                "in {}{}, {}{}",
+                if li { "[" } else { "(" },
+                shown(self, lo),
+                shown(self, hi),
+                if hi_in { "]" } else { ")" }
+            ),
+            (Some((0.0, li)), None) => format!("{} 0", if li { ">=" } else { ">" }),
+            (Some((lo, li)), None) => {
+                format!("{} {}", if li { ">=" } else { ">" }, shown(self, lo))
+            }
+            (None, Some((hi, hi_in))) => {
+                format!("{} {}", if hi_in { "<=" } else { "<" }, shown(self, hi))
+            }
+            (None, None) => String::new(),
+        };
+        let unit_text = if unit == Unit::ONE {
+            String::new()
+        } else {
+            self.units.format_unit(unit)
+        };
+        let domain = hir::Domain {
+            text,
+            unit: unit_text,
+            ..domain
+        };
+        if value.ty != Type::Error
+            && !empty
+            && let Some(v) = consts::eval(value)
+            && !domain.contains(v)
+        {
+            let mut d = Diagnostic::error(
+                codes::E0045,
+                format!(
+                    "param `{}` = {} is outside its domain ({})",
+                    p.name,
+                    shown(self, v),
+                    domain.text
+                ),
+                value.span,
+            );
+            d = match &p.domain {
+                Some(decl) => d.with_label(decl.span, "the domain is declared here"),
+                None => d.with_help(format!(
+                    "{} must be {}; if this one may not, declare its domain, \
+                     e.g. `param {}: {} >= {} = …`",
+                    self.dimension_kind(unit),
+                    domain.text,
+                    p.name.rsplit('.').next().unwrap_or(&p.name),
+                    self.units.format_unit(unit),
+                    if v.is_finite() {
+                        shown(self, v.min(0.0))
+                    } else {
+                        "0".into()
+                    },
+                )),
+            };
+            self.report(d);
+        }
+        domain
+    }
+
+    /// The lower bound a param of this unit has unless it declares a domain: `> 0` for volumes,
+    /// `>= 0` for clearances (volume per time) and rate constants (per time).
+    fn default_lower_bound(&self, unit: Unit) -> Option<(f64, bool)> {
+        let dim = |name: &str| self.units.get(name).map(|u| u.dim);
+        let (Some(vol), Some(time)) = (dim("L"), dim("h")) else {
+            return None;
+        };
+        if unit.dim == vol {
+            Some((0.0, false))
+        } else if Some(unit.dim) == vol.div(time) || Some(unit.dim) == time.recip() {
+            Some((0.0, true))
+        } else {
+            None
+        }
+    }
+
+    /// What params of this unit are, for messages: `volumes`, `clearances`, `rate constants`.
+    fn dimension_kind(&self, unit: Unit) -> &'static str {
+        let dim = |name: &str| self.units.get(name).map(|u| u.dim);
+        match (dim("L"), dim("h")) {
+            (Some(vol), _) if unit.dim == vol => "volumes",
+            (Some(vol), Some(time)) if Some(unit.dim) == vol.div(time) => "clearances and flows",
+            (_, Some(time)) if Some(unit.dim) == time.recip() => "rate constants",
+            _ => "params",
+        }
+    }
+
     fn sorted_definitions(&mut self, m: &ModelScope) -> (Vec<hir::Param>, Vec<hir::Let>, Vec<Sym>) {
         let value_of = |p: &Pending| p.done.clone().unwrap_or_else(|| error_expr(p.span));
         let syms: Vec<Sym> = (0..m.params.len())
@@ -1657,10 +1829,12 @@ impl Checker {
         for p in &m.params {
             let value = value_of(p);
             let unit = value.ty.unit().unwrap_or(Unit::ONE);
+            let domain = self.param_domain(p, unit, &value);
             params.push(hir::Param {
                 name: p.name.clone(),
                 unit,
                 value,
+                domain,
                 span: p.span,
             });
         }

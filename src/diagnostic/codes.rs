@@ -1187,6 +1187,39 @@ model M {
 }
 ```
 "#;
+    E0045 => "value outside its domain", r##"
+A `param` declares the values it may take after its unit: `> 0 L`, `>= 0`, `< 1`, `<= 100 L/h`,
+or an interval `in [0, 1]`, `in (0 L, 100 L]` (square brackets include the bound, round ones
+exclude it). Without a declaration, volumes must be `> 0`, clearances and flows (volume per time)
+and rate constants (per time) `>= 0`; other params may take any value. A typical value that is a
+constant outside its domain is this error; a value that depends on the patient (covariates,
+random effects) is checked when each patient is set up, and a patient outside it fails with the
+param, its value and the domain. The bounds must be constants in the param's unit, lower first.
+
+Erroneous example:
+
+```twin
+model M {
+    param v: L = 0 L
+    param fu: 1 in [0, 1] = 1.3
+    compartment central: mg
+    flow central -> out = fu * 5 L/h / v * central
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    param v: L = 50 L
+    param fu: 1 in [0, 1] = 0.3
+    compartment central: mg
+    flow central -> out = fu * 5 L/h / v * central
+}
+```
+
+A param that may be negative declares so: `param slope: 1/h >= -1 /h = -0.02 /h`.
+"##;
     W0001 => "unused parameter", r#"
 A `param` of a model is never used inside the model: no flow, equation, `let`, observable or
 other param refers to it. It is probably a leftover, or a sign of a misspelling. A `vary`

@@ -14,6 +14,17 @@ pub enum SimError {
     Length(LengthError),
     /// The solver failed (with the time, state and parameter values).
     Solve(SolveError),
+    /// A param's value for this patient is outside its domain.
+    Domain {
+        /// The param.
+        param: String,
+        /// Its value, in its unit.
+        value: f64,
+        /// Its unit as text (empty for `1`).
+        unit: String,
+        /// The domain as text.
+        domain: String,
+    },
 }
 
 impl fmt::Display for SimError {
@@ -22,6 +33,22 @@ impl fmt::Display for SimError {
             SimError::Patient(e) => write!(f, "{e}"),
             SimError::Length(e) => write!(f, "{e}"),
             SimError::Solve(e) => write!(f, "{e}"),
+            SimError::Domain {
+                param,
+                value,
+                unit,
+                domain,
+            } => {
+                let unit = if unit.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {unit}")
+                };
+                write!(
+                    f,
+                    "param `{param}` = {value}{unit} is outside its domain ({domain}) for this patient"
+                )
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ pub mod regimen;
 
 pub use error::SimError;
 pub use grid::grid;
-pub use model::PreparedModel;
+pub use model::{ParamDomain, PreparedModel};
 pub use patient::Patient;
 pub use regimen::arm_regimen;
 

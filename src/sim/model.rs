@@ -18,6 +18,21 @@ pub struct PreparedModel {
     /// Native code of the per-patient expressions (population generators, arm overrides,
     /// endpoints), shared by every thread.
     pub evaluator: Arc<Evaluator>,
+    /// The params with a domain, checked on every patient's values after `setup`.
+    pub domains: Vec<ParamDomain>,
+}
+
+/// A param whose values are restricted, with where its value is after `setup`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamDomain {
+    /// The param's qualified name.
+    pub name: String,
+    /// Its slot among the module's params.
+    pub slot: usize,
+    /// Its unit, as text (empty for the unit `1`).
+    pub unit: String,
+    /// The values it may take.
+    pub domain: crate::check::hir::Domain,
 }
 
 impl PreparedModel {

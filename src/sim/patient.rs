@@ -13,13 +13,24 @@ pub struct Patient {
 }
 
 impl Patient {
-    /// Runs the model's `setup` on `inputs`.
+    /// Runs the model's `setup` on `inputs` and checks every param against its domain.
     pub fn new(model: &PreparedModel, inputs: Vec<f64>) -> Result<Patient, SimError> {
         let mut params = vec![0.0; model.n_params()];
         model
             .compiled
             .setup(&inputs, &mut params)
             .map_err(SimError::Length)?;
+        for d in &model.domains {
+            let value = params.get(d.slot).copied().unwrap_or(f64::NAN);
+            if !d.domain.contains(value) {
+                return Err(SimError::Domain {
+                    param: d.name.clone(),
+                    value,
+                    unit: d.unit.clone(),
+                    domain: d.domain.text.clone(),
+                });
+            }
+        }
         Ok(Patient { inputs, params })
     }
 }

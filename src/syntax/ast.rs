@@ -165,6 +165,27 @@ pub struct FnDecl {
     pub body: Expr,
 }
 
+/// The values a `param` may take: `> 0 L`, `>= 0`, `< 1`, `<= 100 L/h`, or an interval
+/// `in [0, 1]`, `in (0 L, 100 L]` (square brackets include the bound, round ones exclude it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Domain {
+    /// The lower bound, if any.
+    pub lower: Option<Bound>,
+    /// The upper bound, if any.
+    pub upper: Option<Bound>,
+    /// The whole domain clause.
+    pub span: Span,
+}
+
+/// One bound of a [`Domain`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bound {
+    /// The bound (a constant in the param's unit).
+    pub value: Expr,
+    /// Whether the bound itself is allowed.
+    pub inclusive: bool,
+}
+
 /// One function parameter `name: unit`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FnParam {
@@ -304,6 +325,8 @@ pub enum StmtKind {
         name: Name,
         /// Declared unit, if any.
         unit: Option<UnitExpr>,
+        /// Declared domain (`> 0 L`, `in [0, 1]`), if any.
+        domain: Option<Box<Domain>>,
         /// The value.
         value: Expr,
     },
