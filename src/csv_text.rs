@@ -18,3 +18,43 @@ pub fn csv_cell(s: &str) -> String {
         s.to_string()
     }
 }
+
+/// A number for a table read by people: `digits` significant digits, fixed-point when the
+/// magnitude is between 1e-4 and 10^digits, scientific otherwise (`1.234568e300`, never hundreds of
+/// digits; `2.500000e-7`, never `0.000000`).
+pub fn fmt_sig(v: f64, digits: usize) -> String {
+    let digits = digits.max(1);
+    if v == 0.0 {
+        return "0".into();
+    }
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let e = v.abs().log10().floor();
+    if (-4.0..digits as f64).contains(&e) {
+        let decimals = (digits as f64 - 1.0 - e).max(0.0) as usize;
+        format!("{v:.decimals$}")
+    } else {
+        format!("{v:.*e}", digits - 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn significant_digits() {
+        assert_eq!(fmt_sig(2.857142857142857, 7), "2.857143");
+        assert_eq!(fmt_sig(1e300, 7), "1.000000e300");
+        assert_eq!(fmt_sig(-2.5e-7, 7), "-2.500000e-7");
+        assert_eq!(fmt_sig(123456.789, 7), "123456.8");
+        assert_eq!(fmt_sig(0.00012345678, 7), "0.0001234568");
+        assert_eq!(fmt_sig(0.0, 7), "0");
+        assert_eq!(fmt_sig(f64::NAN, 7), "NaN");
+        for v in [1e-9, 3.3e-5, 0.1, 42.0, 9.87e6, 1e300] {
+            let back: f64 = fmt_sig(v, 7).parse().expect("parses");
+            assert!((back - v).abs() <= 5e-7 * v.abs(), "{v}");
+        }
+    }
+}

@@ -90,12 +90,16 @@ enum Command {
         /// Write the CSV here instead of stdout (atomically).
         #[arg(long)]
         out: Option<std::path::PathBuf>,
-        /// Relative tolerance.
-        #[arg(long, default_value_t = 1e-6)]
-        rtol: f64,
-        /// Absolute tolerance (in each state's unit).
-        #[arg(long, default_value_t = 1e-9)]
-        atol: f64,
+        /// Add a column with the running total eliminated through `-> out` (in the unit of the
+        /// eliminating compartments), for mass-balance checks.
+        #[arg(long)]
+        eliminated: bool,
+        /// Relative tolerance of the integrators, 1e-13 to 0.1 [default: 1e-6].
+        #[arg(long, value_parser = parse_rtol)]
+        rtol: Option<f64>,
+        /// Absolute tolerance of the integrators, in each state's unit, positive [default: 1e-9].
+        #[arg(long, value_parser = parse_atol)]
+        atol: Option<f64>,
         /// Integration method.
         #[arg(long, value_enum, default_value = "auto")]
         method: MethodArg,
@@ -123,12 +127,12 @@ enum Command {
         /// bands.csv (5/25/50/75/95 % quantiles per arm over time, for VPC-style plots).
         #[arg(long)]
         trajectories: bool,
-        /// Relative tolerance.
-        #[arg(long, default_value_t = 1e-6)]
-        rtol: f64,
-        /// Absolute tolerance (in each state's unit).
-        #[arg(long, default_value_t = 1e-9)]
-        atol: f64,
+        /// Relative tolerance of the integrators, 1e-13 to 0.1 [default: 1e-6].
+        #[arg(long, value_parser = parse_rtol)]
+        rtol: Option<f64>,
+        /// Absolute tolerance of the integrators, in each state's unit, positive [default: 1e-9].
+        #[arg(long, value_parser = parse_atol)]
+        atol: Option<f64>,
         /// Integration method.
         #[arg(long, value_enum, default_value = "auto")]
         method: MethodArg,
@@ -226,6 +230,7 @@ fn main() -> ExitCode {
             every,
             events,
             out,
+            eliminated,
             rtol,
             atol,
             method,
@@ -248,8 +253,11 @@ fn main() -> ExitCode {
                     }
                 },
             };
+            let tolerances_given = rtol.is_some() || atol.is_some();
             let options = solve_options(method, rtol, atol);
             let req = twin::cmd::run::Request {
+                tolerances_given,
+                eliminated,
                 name,
                 text,
                 model,
@@ -435,7 +443,36 @@ fn doc(
     }
 }
 
-fn solve_options(method: MethodArg, rtol: f64, atol: f64) -> twin::solve::SolveOptions {
+/// `--rtol`: a finite number from 1e-13 (a few hundred times the f64 rounding unit, below which
+/// the error estimate is rounding noise) to 0.1.
+fn parse_rtol(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (1e-13..=0.1).contains(&v) => Ok(v),
+        Ok(v) => Err(format!(
+            "{v:e} is outside the allowed range 1e-13 to 0.1 (the default is 1e-6)"
+        )),
+        Err(_) => Err(format!("`{s}` is not a number (e.g. 1e-8)")),
+    }
+}
+
+/// `--atol`: a finite positive number, in each state's own unit.
+fn parse_atol(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        Ok(v) => Err(format!(
+            "{v} is not allowed: the absolute tolerance must be positive and finite (the default is 1e-9, in each state's unit)"
+        )),
+        Err(_) => Err(format!("`{s}` is not a number (e.g. 1e-12)")),
+    }
+}
+
+fn solve_options(
+    method: MethodArg,
+    rtol: Option<f64>,
+    atol: Option<f64>,
+) -> twin::solve::SolveOptions {
+    let rtol = rtol.unwrap_or(1e-6);
+    let atol = atol.unwrap_or(1e-9);
     twin::solve::SolveOptions {
         method: match method {
             MethodArg::Auto => twin::solve::Method::Auto,

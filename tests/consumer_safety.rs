@@ -143,6 +143,7 @@ fn request(
     every: &str,
 ) -> Request {
     Request {
+        eliminated: true,
         name: EXAMPLE.into(),
         text: text.into(),
         model: Some(model.into()),

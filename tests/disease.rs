@@ -45,6 +45,7 @@ fn run(
     names: &[&str],
 ) -> Vec<Vec<f64>> {
     let req = Request {
+        eliminated: true,
         name: "disease_test.twin".into(),
         text: text.into(),
         doses: doses.iter().map(|d| d.to_string()).collect(),

@@ -41,6 +41,7 @@ fn request(
     every: &str,
 ) -> Request {
     Request {
+        eliminated: true,
         name: name.into(),
         text: text.into(),
         model: Some(model.into()),

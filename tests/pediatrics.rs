@@ -581,6 +581,7 @@ model Drug extends Child {
     observe total: mg = lumen + arterial + venous + lung + adipose + bone + brain + heart + kidney + muscle + skin + spleen + pancreas + stomach + small_intestine + large_intestine + liver + rest
 }";
     let (h, rows) = table(&Request {
+        eliminated: true,
         name: "drug.twin".into(),
         text: text.into(),
         model: Some("Drug".into()),

@@ -9,7 +9,7 @@
 //! summary of each observable.
 
 use crate::check::{self, Checker, Scope, hir};
-use crate::csv_text::{csv_cell, fmt_num};
+use crate::csv_text::{csv_cell, fmt_num, fmt_sig};
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
 use crate::driver::{Compilation, PrepareError};
 use crate::lower::{self, InputSlot, Lowered};
@@ -139,32 +139,79 @@ pub fn apply_set(
         .iter()
         .map(|c| c.name.as_str())
         .chain(m.genotypes.iter().map(|g| g.name.as_str()))
+        .chain(m.params.iter().map(|p| p.name.as_str()))
         .chain(eta_names.iter().map(String::as_str))
         .collect();
     let nspan = Span::new(file, 0, name.len());
     let mut d = Diagnostic::error(
         codes::E0004,
-        if eta_names.is_empty() {
-            format!("`{name}` is not a covariate or genotype of `{}`", m.name)
-        } else {
-            format!(
-                "`{name}` is not a covariate, genotype or random effect of `{}`",
-                m.name
-            )
-        },
+        format!(
+            "`{name}` is not a covariate, genotype, param or random effect of `{}`",
+            m.name
+        ),
         nspan,
     );
     if let Some(s) = did_you_mean(name, names.iter().copied()) {
         d = d.with_help(format!("did you mean `{s}`?"));
     } else if names.is_empty() {
-        d = d.with_help(format!(
-            "`{}` has no covariates, genotypes or random effects to set",
-            m.name
-        ));
+        d = d.with_help(format!("`{}` has nothing to set", m.name));
     } else {
-        d = d.with_help(format!("the model's inputs are {}", names.join(", ")));
+        d = d.with_help(format!("what can be set: {}", names.join(", ")));
     }
     Err(d)
+}
+
+/// Sets a param of model `model` from `name=value` text (`cl=4 L/h`): its definition becomes the
+/// constant, checked against the param's unit like the model's own values and converted exactly,
+/// so params computed from it follow. A random effect on it still applies (η is 0 unless set).
+/// `Ok(false)` when `name` is not a param of the model.
+pub fn apply_param_set(c: &mut Compilation, model: usize, text: &str) -> Result<bool, Diagnostic> {
+    let Some((name, value)) = text.split_once('=') else {
+        return Ok(false);
+    };
+    let (name, value) = (name.trim(), value.trim());
+    let Some(i) = c.program.models[model]
+        .params
+        .iter()
+        .position(|p| p.name == name)
+    else {
+        return Ok(false);
+    };
+    let unit = c.program.models[model].params[i].unit;
+    let vfile = c.sources.add(format!("--set {name}"), value);
+    let expr = parser::parse_expr(vfile, value)?;
+    let mut ck = Checker::new(c.units.clone());
+    ck.scope = Scope::Const;
+    let h = ck.expr(&expr);
+    let h = ck.coerce(h, unit, codes::E0008, &format!("param `{name}`"));
+    if let Some(d) = ck.diags.into_iter().next() {
+        return Err(d);
+    }
+    let Some(v) = check::consts::eval(&h) else {
+        return Err(Diagnostic::error(
+            codes::E0019,
+            "the value must be a constant",
+            expr.span,
+        ));
+    };
+    let param = &mut c.program.models[model].params[i];
+    if !param.domain.contains(v) {
+        let unit = if param.domain.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", param.domain.unit)
+        };
+        return Err(Diagnostic::error(
+            codes::E0045,
+            format!(
+                "param `{name}` = {v}{unit} is outside its domain ({})",
+                param.domain.text
+            ),
+            expr.span,
+        ));
+    }
+    param.value = h;
+    Ok(true)
 }
 
 /// Column headers: `time [h]`, each state, each observable, as `name [unit]`.
@@ -263,10 +310,10 @@ pub fn summary_text(sums: &[Summary]) -> String {
             out,
             "{:<16} {:>14} {:>10} {:>14} {:>16}",
             s.name,
-            format!("{:.6}{unit}", s.cmax),
-            format!("{:.3}", s.tmax),
-            format!("{:.6}", s.cmin),
-            format!("{:.6} {auc_unit}", s.auc)
+            format!("{}{unit}", fmt_sig(s.cmax, 7)),
+            fmt_sig(s.tmax, 6),
+            format!("{}{unit}", fmt_sig(s.cmin, 7)),
+            format!("{} {auc_unit}", fmt_sig(s.auc, 7))
         );
     }
     out
@@ -295,6 +342,12 @@ pub struct Request {
     pub events: Option<String>,
     /// Solver options.
     pub options: crate::solve::SolveOptions,
+    /// Whether the user chose the tolerances (`--rtol`, `--atol`): a model solved exactly then
+    /// gets a note that they do not apply.
+    pub tolerances_given: bool,
+    /// `--eliminated`: add the running total of everything eliminated through `-> out` as a
+    /// column (a state the solver integrates with the others, so it is opt-in).
+    pub eliminated: bool,
 }
 
 /// The result of a run as CSV text and a summary table.
@@ -580,6 +633,16 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
     } else {
         None
     };
+    // Params set on the command line replace their definitions before the model is compiled;
+    // the other settings are inputs, set below.
+    let mut input_sets = Vec::new();
+    for s in &req.sets {
+        match apply_param_set(&mut c, model, s) {
+            Ok(true) => {}
+            Ok(false) => input_sets.push(s),
+            Err(d) => return Err(Failure::Diagnostics(Box::new(c), vec![d])),
+        }
+    }
     let program = c.program.clone();
     // A trial arm runs in the trial's own module (every arm, every endpoint aggregate), so the
     // patient is solved exactly as `twin trial` solves it.
@@ -596,7 +659,7 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
                 ..Default::default()
             },
             lower::Options {
-                track_elimination: true,
+                track_elimination: req.eliminated,
             },
         ),
         None => crate::driver::prepare(
@@ -604,7 +667,7 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
             model,
             crate::driver::Parts::default(),
             lower::Options {
-                track_elimination: true,
+                track_elimination: req.eliminated,
             },
         ),
     }
@@ -621,6 +684,12 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
         ),
         None => (None, &[]),
     };
+    if from_trial && req.eliminated {
+        let _ = writeln!(
+            warnings,
+            "note: --eliminated is not available with --arm: the arm runs the trial's own model, which does not track it"
+        );
+    }
     if let (true, Some((t, a))) = (from_trial, arm) {
         let trial = &program.trials[t];
         if trial.dose_searches.iter().any(|d| d.arm == a) {
@@ -631,10 +700,21 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
             );
         }
     }
+    let exact = match req.options.method {
+        crate::solve::Method::Exact => true,
+        crate::solve::Method::Auto => crate::solve::is_linear(prepared.compiled.module()),
+        _ => false,
+    };
+    if exact && req.tolerances_given {
+        let _ = writeln!(
+            warnings,
+            "note: `{model_name}` is linear and solved exactly (matrix exponential), to rounding; --rtol and --atol do not apply (--method bdf integrates it instead)"
+        );
+    }
     let m = &program.models[model];
     let mut inputs = lower::typical_inputs(m, &prepared.lowered.inputs);
     // The patient first (`--set`), then the arm's overrides applied to that patient, as in a trial.
-    for s in &req.sets {
+    for s in input_sets {
         if let Err(d) = apply_set(&mut c, model, &prepared.lowered.inputs, &mut inputs, s) {
             let diags = vec![d];
             return Err(Failure::Diagnostics(Box::new(c), diags));

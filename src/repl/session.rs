@@ -1695,6 +1695,8 @@ impl Session {
             every,
             events: None,
             options: crate::solve::SolveOptions::default(),
+            tolerances_given: false,
+            eliminated: false,
         };
         let out = match crate::cmd::run::simulate(&req) {
             Ok(o) => o,
