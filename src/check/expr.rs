@@ -434,6 +434,68 @@ impl Checker {
         self.report(d);
     }
 
+    /// `x / 120 mL/min` reads as one quantity but parses as `(x / 120 mL) / min`: a unit name
+    /// written right after the `/` that follows a divisor with a unit (no space before the
+    /// `/`) is E0046, with both readings spelled out.
+    fn unit_after_divisor(
+        &self,
+        a: &ast::Expr,
+        b: &ast::Expr,
+        hb: &hir::Expr,
+    ) -> Option<Diagnostic> {
+        let ast::ExprKind::Binary(BinOp::Div, _, n) = &a.kind else {
+            return None;
+        };
+        let ast::ExprKind::Number { unit: Some(_), .. } = &n.kind else {
+            return None;
+        };
+        let ast::ExprKind::Path(p) = &b.kind else {
+            return None;
+        };
+        // Only a unit name (the checker made it the constant 1 in that unit), written as
+        // `mL/min` with nothing between the number's unit, the `/` and the name.
+        if p.parts.len() != 1
+            || !matches!(hb.kind, ExprKind::Const(_))
+            || self.units.get(&p.parts[0].text).is_none()
+            || b.span.start != n.span.end + 1
+        {
+            return None;
+        }
+        let written = format!("{}/{}", self.span_text_hint(n), p.parts[0].text);
+        Some(
+            Diagnostic::error(
+                codes::E0046,
+                format!("`{written}` after `/` is not one quantity: this divides by the number, then by `{}`", p.parts[0].text),
+                n.span.to(b.span),
+            )
+            .with_label_message("read as two divisions")
+            .with_help(format!(
+                "write `/ ({written})` to divide by the quantity, or `/ {} / 1 {}` for two divisions",
+                self.span_text_hint(n),
+                p.parts[0].text
+            )),
+        )
+    }
+
+    /// A number literal as written (`120 mL`), for messages.
+    fn span_text_hint(&self, n: &ast::Expr) -> String {
+        match &n.kind {
+            ast::ExprKind::Number { value, unit } => {
+                let unit = match unit {
+                    Some(ast::UnitExpr::Named(u)) => format!(" {}", u.text),
+                    Some(ast::UnitExpr::Pow(u, k, _)) => match u.as_ref() {
+                        ast::UnitExpr::Named(u) => format!(" {}^{k}", u.text),
+                        _ => String::new(),
+                    },
+                    Some(ast::UnitExpr::Percent(_)) => "%".to_string(),
+                    _ => String::new(),
+                };
+                format!("{}{unit}", value.text)
+            }
+            _ => String::new(),
+        }
+    }
+
     fn binary(&mut self, op: BinOp, a: &ast::Expr, b: &ast::Expr, span: Span) -> hir::Expr {
         if op == BinOp::Pow {
             return self.power(a, b, span);
@@ -441,6 +503,12 @@ impl Checker {
         let ha = self.expr(a);
         let hb = self.expr(b);
         if ha.ty == Type::Error || hb.ty == Type::Error {
+            return error_expr(span);
+        }
+        if op == BinOp::Div
+            && let Some(d) = self.unit_after_divisor(a, b, &hb)
+        {
+            self.report(d);
             return error_expr(span);
         }
         match op {

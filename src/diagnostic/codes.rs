@@ -1220,6 +1220,34 @@ model M {
 
 A param that may be negative declares so: `param slope: 1/h >= -1 /h = -0.02 /h`.
 "##;
+    E0046 => "unit after a divisor", r##"
+A unit written after a number binds to that number only (`120 mL`); a following `/min` is a
+second division. So `crcl / 120 mL/min` reads as one quantity but means `(crcl / 120 mL) / min`,
+which has the wrong dimension or, worse, the right one by accident. twin refuses a unit name
+written right after the `/` that follows a divisor with a unit, and asks for the reading meant.
+
+Erroneous example:
+
+```twin
+model M {
+    covariate crcl: mL/min = 100 mL/min
+    param renal: 1 = crcl / 120 mL/min
+    compartment central: mg
+    flow central -> out = renal * 5 L/h / 50 L * central
+}
+```
+
+Fixed:
+
+```twin
+model M {
+    covariate crcl: mL/min = 100 mL/min
+    param renal: 1 = crcl / (120 mL/min)
+    compartment central: mg
+    flow central -> out = renal * 5 L/h / 50 L * central
+}
+```
+"##;
     W0001 => "unused parameter", r#"
 A `param` of a model is never used inside the model: no flow, equation, `let`, observable or
 other param refers to it. It is probably a leftover, or a sign of a misspelling. A `vary`
