@@ -402,6 +402,8 @@ struct PatientValues<'a> {
     fns: &'a [hir::Function],
     covariates: Vec<f64>,
     genotypes: Vec<f64>,
+    /// Params set with `:set` (by param index), which replace their definitions.
+    params: Vec<Option<f64>>,
     depth: usize,
 }
 
@@ -420,6 +422,9 @@ impl consts::Leaves for PatientValues<'_> {
                 .copied()
                 .ok_or_else(|| missing("unknown genotype")),
             hir::Sym::Param(i) => {
+                if let Some(Some(v)) = self.params.get(i) {
+                    return Ok(*v);
+                }
                 if self.depth > check::MAX_DEPTH {
                     return Err(missing("params nest too deeply"));
                 }
@@ -820,6 +825,7 @@ impl Session {
                     fns,
                     covariates: m.covariates.iter().map(|c| c.default).collect(),
                     genotypes: m.genotypes.iter().map(|g| g.default as f64).collect(),
+                    params: vec![None; m.params.len()],
                     depth: 0,
                 };
                 for s in &self.sets {
@@ -827,6 +833,8 @@ impl Session {
                         leaves.covariates[i] = s.value;
                     } else if let Some(i) = m.genotypes.iter().position(|g| g.name == s.name) {
                         leaves.genotypes[i] = s.value;
+                    } else if let Some(i) = m.params.iter().position(|p| p.name == s.name) {
+                        leaves.params[i] = Some(s.value);
                     }
                 }
                 consts::eval_in(h, fns, &mut leaves)
@@ -1041,6 +1049,7 @@ impl Session {
             self.sets.retain(|s| {
                 m.covariates.iter().any(|c| c.name == s.name)
                     || m.genotypes.iter().any(|g| g.name == s.name)
+                    || m.params.iter().any(|p| p.name == s.name)
             });
         }
     }
@@ -1564,24 +1573,56 @@ impl Session {
                     return Reply::err(self.render(&sources, &[d]));
                 }
             }
+        } else if let Some(p) = m.params.iter().find(|p| p.name == name) {
+            // A param: its definition becomes the constant when the patient is run (as
+            // `twin run --set`), checked here against its unit and domain.
+            let (unit, domain) = (p.unit, p.domain.clone());
+            let (h, mut ck) = match self.typed(full, vrange, Names::Const) {
+                Ok(x) => x,
+                Err(e) => return Reply::err(e),
+            };
+            let h = ck.coerce(h, unit, codes::E0008, &format!("param `{name}`"));
+            if ck.diags.iter().any(Diagnostic::is_error) {
+                return Reply::err(self.render(&sources, &ck.diags));
+            }
+            match consts::eval(&h) {
+                Some(v) if domain.contains(v) => (v, display::quantity(&self.comp.units, v, unit)),
+                Some(v) => {
+                    let d = Diagnostic::error(
+                        codes::E0045,
+                        format!(
+                            "param `{name}` = {} is outside its domain ({})",
+                            display::quantity(&self.comp.units, v, unit),
+                            domain.text
+                        ),
+                        Span::new(input, vstart, vstart + value.len()),
+                    );
+                    return Reply::err(self.render(&sources, &[d]));
+                }
+                None => return Reply::err("error: the value must be a constant\n"),
+            }
         } else {
             let names: Vec<&str> = m
                 .covariates
                 .iter()
                 .map(|c| c.name.as_str())
                 .chain(m.genotypes.iter().map(|g| g.name.as_str()))
+                .chain(m.params.iter().map(|p| p.name.as_str()))
                 .collect();
             let mut d = Diagnostic::error(
                 codes::E0004,
-                format!("`{name}` is not a covariate or genotype of `{}`", m.name),
+                format!(
+                    "`{name}` is not a covariate, genotype or param of `{}`",
+                    m.name
+                ),
                 Span::new(input, nstart, nstart + name.len()),
             );
             d = if let Some(s) = did_you_mean(name, names.iter().copied()) {
                 d.with_help(format!("did you mean `{s}`?"))
             } else if names.is_empty() {
-                d.with_help(format!("`{}` has no covariates or genotypes", m.name))
+                d.with_help(format!("`{}` has nothing to set", m.name))
             } else {
-                d.with_help(format!("the model's inputs are {}", names.join(", ")))
+                d.with_help(format!("what can be set: {}", names.join(", ")))
             };
             return Reply::err(self.render(&sources, &[d]));
         };
