@@ -157,6 +157,7 @@ pub fn write_synced(path: &Path, text: &[u8]) -> io::Result<()> {
 /// rename. Readers see the old file or the new one, whole. Temporaries left beside `path` by
 /// writers that no longer run are removed first.
 pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
+    SIGNALS.call_once(install_signal_cleanup);
     let dir = parent_of(path);
     let name = path
         .file_name()
@@ -319,6 +320,7 @@ impl OutputDir {
     /// Locks `target`, removes what killed writers left beside it, checks that it holds only
     /// twin's files (or does not exist yet), and creates an empty staging directory.
     pub fn begin(target: &Path) -> Result<OutputDir, OutputError> {
+        SIGNALS.call_once(install_signal_cleanup);
         // The real directory: `--out .`, `--out a/..` and symlinks name the directory itself.
         let target = match fs::canonicalize(target) {
             Ok(real) => real,
