@@ -213,6 +213,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Like other command-line tools, stop quietly when stdout is a closed pipe (`twin run | head`)
+    // instead of failing on the write.
+    #[cfg(unix)]
+    // SAFETY: restoring the default action of SIGPIPE before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Check {
@@ -309,10 +316,12 @@ fn main() -> ExitCode {
             match twin::cmd::trial::merge(&c, &shards, &out, twin::solve::SolveOptions::default()) {
                 Ok(s) => {
                     print!("{}", s.table());
-                    ExitCode::SUCCESS
+                    eprintln!("wrote {}", out.display());
+                    trial_exit(&s)
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
+                    eprintln!("note: {} is unchanged", out.display());
                     ExitCode::FAILURE
                 }
             }
@@ -542,12 +551,49 @@ fn trial_cmd(file: &std::path::Path, opts: &twin::cmd::trial::TrialOptions) -> E
     match twin::cmd::trial::run_trial(&c, &file.display().to_string(), opts) {
         Ok(s) => {
             print!("{}", s.table());
-            ExitCode::SUCCESS
+            if let Some(out) = &opts.out {
+                eprintln!("wrote {}", out.display());
+            }
+            trial_exit(&s)
         }
         Err(e) => {
             eprintln!("error: {e}");
+            if let Some(out) = &opts.out {
+                eprintln!("note: {} is unchanged", out.display());
+            }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The exit code of a finished trial: 1 when every patient-arm simulation failed, 0 otherwise;
+/// failures are counted on stderr with the first few errors.
+fn trial_exit(s: &twin::trial::output::Summary) -> ExitCode {
+    let total: usize = s.arms.iter().map(|g| g.patients).sum();
+    let failed: usize = s.arms.iter().map(|g| g.failed).sum();
+    if failed == 0 {
+        return ExitCode::SUCCESS;
+    }
+    let all = failed == total;
+    eprintln!(
+        "{}: {failed} of {total} patient-arm simulations failed{}",
+        if all { "error" } else { "warning" },
+        if all {
+            "; there are no results"
+        } else {
+            " and are left out of the summaries"
+        }
+    );
+    for (id, arm, e) in s.failures.iter().take(5) {
+        eprintln!("  patient {id}, arm {arm}: {e}");
+    }
+    if failed > 5 {
+        eprintln!("  … and {} more", failed - 5);
+    }
+    if all {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -1,4 +1,5 @@
-//! The `twin check` and `twin explain` command lines: exit codes, human and JSON diagnostics.
+//! The `twin check`, `twin explain` and `twin trial` command lines: exit codes, human and JSON
+//! diagnostics, failed patients.
 
 use std::process::Command;
 
@@ -77,4 +78,59 @@ fn explain_prints_an_example_and_rejects_unknown_codes() {
     let (code, _, err) = twin(&["explain", "E9999"]);
     assert_eq!(code, 2);
     assert!(err.contains("not a twin diagnostic code"));
+}
+
+/// dx/dt = k·x² with x(0) = 1 blows up at t = 1/k: with `k_h` per hour and sampling until 2 h,
+/// every patient whose k exceeds 0.5 /h fails.
+fn blow_file(name: &str, k_h: f64) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("twin-cli-{}-{name}.twin", std::process::id()));
+    let text = format!(
+        "model Blow {{
+    covariate weight: kg = 70 kg
+    param k: 1/h = {k_h} /h * (weight / 70 kg)^4
+    state x: 1 = 1
+    d/dt x = k * x^2
+    observe x
+}}
+trial T {{
+    model Blow
+    population 50 {{ weight ~ lognormal(median: 70 kg, cv: 20%) }}
+    arm only {{ }}
+    sample every 0.5 h until 2 h
+    endpoint xmax = max(x)
+}}
+"
+    );
+    std::fs::write(&p, text).unwrap_or_else(|e| panic!("{e}"));
+    p
+}
+
+#[test]
+fn trial_exit_code_counts_failed_patients() {
+    // k = 0.4 /h at 70 kg: the heavier patients fail, the others finish: exit 0, a warning.
+    let some = blow_file("some", 0.4);
+    let (code, out, err) = twin(&["trial", &some.display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    let warning = err
+        .lines()
+        .find(|l| l.starts_with("warning: "))
+        .unwrap_or_else(|| panic!("no warning: {err}"));
+    let failed: usize = warning["warning: ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{warning}"));
+    assert!(failed > 0 && failed < 50, "{warning}");
+    assert!(warning.contains(&format!("{failed} of 50 patient-arm simulations failed")));
+    assert!(err.contains("solve failed at t = "), "{err}");
+    assert!(out.contains("failed"), "{out}");
+    // k = 100 /h: every patient blows up before 0.5 h: exit 1 with the failures.
+    let all = blow_file("all", 100.0);
+    let (code, _, err) = twin(&["trial", &all.display().to_string()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("error: 50 of 50 patient-arm simulations failed"),
+        "{err}"
+    );
+    assert!(err.contains("patient 0, arm only: solve failed"), "{err}");
 }

@@ -355,4 +355,102 @@ trial T {
     }
     assert!(failed > 10 && ok > 100, "failed {failed}, ok {ok}");
     assert_eq!(s.arms[0].failed, failed);
+#[test]
+fn merge_refuses_shards_that_differ_in_provenance() {
+    let c = compiled("pop.twin", POP);
+    let edited = POP.replace("cv: 30%", "cv: 80%");
+    assert_ne!(edited, POP);
+    let c_edited = compiled("pop.twin", &edited);
+    let shard =
+        |c: &twin::driver::Compilation, i: u64, name: &str, edit: &dyn Fn(&mut TrialOptions)| {
+            let d = tmp(name);
+            let mut o = opts(Some(d.clone()));
+            o.trajectories = false;
+            o.shard = Some((i, 3));
+            edit(&mut o);
+            run_trial(c, "pop.twin", &o).unwrap_or_else(|e| panic!("{e}"));
+            d
+        };
+    let same = |_: &mut TrialOptions| {};
+    // Shard 1 before the edit, shards 2 and 3 after: refused, naming the model hash.
+    let before = shard(&c, 1, "prov1", &same);
+    let after: Vec<_> = [2, 3]
+        .iter()
+        .map(|&i| shard(&c_edited, i, &format!("prov-edited{i}"), &same))
+        .collect();
+    let mixed = vec![before.clone(), after[0].clone(), after[1].clone()];
+    let out = tmp("prov-out");
+    let e = merge(&c_edited, &mixed, &out, SolveOptions::default())
+        .err()
+        .unwrap_or_else(|| panic!("mixed model versions were merged"))
+        .to_string();
+    assert!(
+        e.contains("`source_sha256`") && e.contains("model file changed"),
+        "{e}"
+    );
+    assert!(!out.exists(), "nothing is written");
+    // Every shard from the edited model, merged with the original file: refused.
+    let edited_first = shard(&c_edited, 1, "prov-edited1", &same);
+    let all_edited = vec![edited_first, after[0].clone(), after[1].clone()];
+    let e = merge(&c, &all_edited, &out, SolveOptions::default())
+        .err()
+        .unwrap_or_else(|| panic!("merged with another model file"))
+        .to_string();
+    assert!(e.contains("another version of the model"), "{e}");
+    // With the file the shards ran, they merge.
+    merge(&c_edited, &all_edited, &out, SolveOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    // Another seed or other solver settings in one shard: refused, naming the field.
+    let seed8 = shard(&c_edited, 1, "prov-seed", &|o| o.seed = 8);
+    let e = merge(
+        &c_edited,
+        &[seed8, after[0].clone(), after[1].clone()],
+        &tmp("prov-out2"),
+        SolveOptions::default(),
+    )
+    .err()
+    .unwrap_or_else(|| panic!("merged shards of two seeds"))
+    .to_string();
+    assert!(e.contains("`seed` is 8") && e.contains("but 7"), "{e}");
+    let esdirk = shard(&c_edited, 1, "prov-solver", &|o| {
+        o.solve.method = Method::Esdirk34
+    });
+    let e = merge(
+        &c_edited,
+        &[esdirk, after[0].clone(), after[1].clone()],
+        &tmp("prov-out3"),
+        SolveOptions::default(),
+    )
+    .err()
+    .unwrap_or_else(|| panic!("merged shards of two solvers"))
+    .to_string();
+    assert!(e.contains("`solver`") && e.contains("esdirk"), "{e}");
+}
+
+#[test]
+fn run_json_records_the_model_and_stdlib_hashes() {
+    let c = compiled("pop.twin", POP);
+    let d = tmp("hashes");
+    let mut o = opts(Some(d.clone()));
+    o.trajectories = false;
+    run_trial(&c, "pop.twin", &o).unwrap_or_else(|e| panic!("{e}"));
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("run.json")).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    // SHA-256 of the model text, checked against a second implementation (coreutils sha256sum).
+    let text_file = tmp("hashes-model");
+    std::fs::write(&text_file, POP).unwrap_or_else(|e| panic!("{e}"));
+    let sum = std::process::Command::new("sha256sum")
+        .arg(&text_file)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let expected = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(expected.len(), 64);
+    assert_eq!(run["source_sha256"], expected);
+    assert_eq!(run["stdlib_sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(run["solver"]["method"], "bdf");
+    assert_eq!(run["solver"]["rtol"], 1e-8);
 }

@@ -1,15 +1,18 @@
 //! A whole `twin trial` or `twin merge` job: choose the trial, run (or read) patients, write the
-//! output files atomically, and return the summary.
+//! output directory as one transaction, and return the summary.
 //!
 //! Output directory layout: `patients.csv`, `summary.csv`, `summary.json`, `run.json` (the
-//! [`Meta`]: version, source, trial, seed, population size, shard). A shard writes the same files
-//! for its patients; `merge` joins shards of one run into exactly the files a single run writes.
+//! [`Meta`]: version, source and its SHA-256, stdlib SHA-256, solver, trial, seed, population
+//! size, shard). A shard writes the same files for its patients; `merge` joins shards of one run
+//! (refusing shards whose provenance differs) into exactly the files a single run writes. The
+//! files are written into a staging directory and swapped in at the end ([`OutputDir`]): the
+//! target always holds one complete run.
 
 use crate::driver::Compilation;
-use crate::files::write_atomic;
+use crate::files::{OutputDir, write_synced};
 use crate::solve::SolveOptions;
 use crate::trial::TrialError;
-use crate::trial::output::{Context, Meta, Summary};
+use crate::trial::output::{Context, Meta, SolverMeta, Summary, sha256_hex, stdlib_sha256};
 use crate::trial::runner::{self, Row};
 use std::io::Write as _;
 use std::path::Path;
@@ -59,15 +62,10 @@ pub fn choose_trial(c: &Compilation, name: Option<&str>) -> Result<usize, TrialE
     }
 }
 
-fn write_outputs(
-    dir: &Path,
-    ctx: &Context<'_>,
-    summary: &Summary,
-    patients: Option<&str>,
-) -> Result<(), TrialError> {
-    std::fs::create_dir_all(dir).map_err(TrialError::io(dir))?;
+/// Writes the summary files (and `patients.csv` when given) into the staging directory `dir`.
+fn write_outputs(dir: &Path, summary: &Summary, patients: Option<&str>) -> Result<(), TrialError> {
     let w = |name: &str, text: &str| {
-        write_atomic(&dir.join(name), text).map_err(TrialError::io(dir.join(name)))
+        write_synced(&dir.join(name), text.as_bytes()).map_err(TrialError::io(dir.join(name)))
     };
     if let Some(p) = patients {
         w("patients.csv", p)?;
@@ -79,23 +77,35 @@ fn write_outputs(
         message: e.to_string(),
     })? + "\n";
     w("run.json", &meta)?;
-    let _ = ctx;
     Ok(())
 }
 
-/// A temporary file `.NAME.tmpPID` in `dir`, holding `header` as its first line, for streaming rows
-/// into before it is renamed to `NAME`.
+/// A file `NAME` in the staging directory `dir`, holding `header` as its first line, for
+/// streaming rows into.
 fn open_stream(
     dir: &Path,
     name: &str,
     header: &str,
 ) -> Result<(std::path::PathBuf, std::io::BufWriter<std::fs::File>), TrialError> {
-    std::fs::create_dir_all(dir).map_err(TrialError::io(dir))?;
-    let path = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let path = dir.join(name);
     let mut f =
         std::io::BufWriter::new(std::fs::File::create(&path).map_err(TrialError::io(&path))?);
     writeln!(f, "{header}").map_err(TrialError::io(&path))?;
     Ok((path, f))
+}
+
+/// Flushes a streamed file to disk.
+fn finish_stream(
+    (path, f): (std::path::PathBuf, std::io::BufWriter<std::fs::File>),
+) -> Result<std::path::PathBuf, TrialError> {
+    f.into_inner()
+        .map_err(|e| TrialError::Io {
+            path: path.clone(),
+            source: e.into_error(),
+        })?
+        .sync_all()
+        .map_err(TrialError::io(&path))?;
+    Ok(path)
 }
 
 /// Runs a trial from a compiled file; writes the files when `out` is set; returns the summary.
@@ -114,6 +124,11 @@ pub fn run_trial(
             trial.name
         )));
     }
+    // The output directory is locked from here to the end; files go to a staging directory.
+    let staging = match &opts.out {
+        Some(dir) => Some(OutputDir::begin(dir)?),
+        None => None,
+    };
     // Dose searches first: the arms are then run (and reported) at the found doses.
     let dose_search = crate::trial::optimize::search_all(&prep, &c.units, opts.seed, size)
         .map_err(TrialError::DoseSearch)?;
@@ -136,17 +151,21 @@ pub fn run_trial(
         units: &c.units,
         seed: opts.seed,
     };
-    // patients.csv (and trajectories.csv) stream into temporary files next to the final ones.
-    let mut traj = match (&opts.out, prep.trajectories) {
+    // patients.csv (and trajectories.csv) stream into the staging directory.
+    let mut traj = match (&staging, prep.trajectories) {
         (Some(dir), true) => Some(open_stream(
-            dir,
+            dir.path(),
             "trajectories.csv",
             &ctx.trajectories_header(),
         )?),
         _ => None,
     };
-    let mut tmp = match &opts.out {
-        Some(dir) => Some(open_stream(dir, "patients.csv", &ctx.patients_header())?),
+    let mut tmp = match &staging {
+        Some(dir) => Some(open_stream(
+            dir.path(),
+            "patients.csv",
+            &ctx.patients_header(),
+        )?),
         None => None,
     };
     let bar = if opts.progress {
@@ -194,15 +213,14 @@ pub fn run_trial(
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    if let Err(e) = result {
-        for (path, _) in [tmp, traj].into_iter().flatten() {
-            let _ = std::fs::remove_file(path);
-        }
-        return Err(e);
-    }
+    // On error the staging directory is removed (when `staging` drops) and the target is kept.
+    result?;
     let meta = Meta {
         twin_version: env!("CARGO_PKG_VERSION").into(),
         source: source.into(),
+        source_sha256: sha256_hex(c.sources.get(c.file).text.as_bytes()),
+        stdlib_sha256: stdlib_sha256(),
+        solver: Some(SolverMeta::of(&opts.solve)),
         trial: trial.name.clone(),
         seed: opts.seed,
         patients: size,
@@ -210,30 +228,22 @@ pub fn run_trial(
         dose_search,
     };
     let summary = ctx.summarize(meta, &rows);
-    if let (Some(dir), Some((path, f))) = (&opts.out, tmp) {
-        f.into_inner()
-            .map_err(|e| TrialError::Io {
-                path: path.clone(),
-                source: e.into_error(),
-            })?
-            .sync_all()
-            .map_err(TrialError::io(&path))?;
-        std::fs::rename(&path, dir.join("patients.csv")).map_err(TrialError::io(&path))?;
-        write_outputs(dir, &ctx, &summary, None)?;
-        if let Some((tpath, tf)) = traj {
-            tf.into_inner()
-                .map_err(|e| TrialError::Io {
-                    path: tpath.clone(),
-                    source: e.into_error(),
-                })?
-                .sync_all()
-                .map_err(TrialError::io(&tpath))?;
-            let text = std::fs::read_to_string(&tpath).map_err(TrialError::io(&tpath))?;
-            std::fs::rename(&tpath, dir.join("trajectories.csv"))
-                .map_err(TrialError::io(&tpath))?;
-            write_atomic(&dir.join("bands.csv"), &crate::trial::output::bands(&text))
-                .map_err(TrialError::io(dir.join("bands.csv")))?;
+    if let Some(out) = staging {
+        let dir = out.path().to_path_buf();
+        if let Some(t) = tmp {
+            finish_stream(t)?;
         }
+        write_outputs(&dir, &summary, None)?;
+        if let Some(t) = traj {
+            let tpath = finish_stream(t)?;
+            let text = std::fs::read_to_string(&tpath).map_err(TrialError::io(&tpath))?;
+            write_synced(
+                &dir.join("bands.csv"),
+                crate::trial::output::bands(&text).as_bytes(),
+            )
+            .map_err(TrialError::io(dir.join("bands.csv")))?;
+        }
+        out.commit()?;
     }
     Ok(summary)
 }
@@ -268,20 +278,41 @@ pub fn merge(
             "the first directory is not a shard".into(),
         ));
     };
+    // Provenance: every shard must come from the same model text, stdlib, solver and run.
+    let model_sha = sha256_hex(c.sources.get(c.file).text.as_bytes());
+    let first_dir = metas[0].2.display().to_string();
+    for (m, _, d) in &metas {
+        if m.source_sha256.is_empty() {
+            return Err(TrialError::Shards(format!(
+                "{}/run.json has no `source_sha256` (written by an older twin), so it cannot be \
+                 checked against the other shards\nhelp: run that shard again",
+                d.display()
+            )));
+        }
+        if let Some((field, a, b)) = provenance_difference(&first, m) {
+            return Err(TrialError::Shards(format!(
+                "the shards come from different runs: `{field}` is {a} in {first_dir} but {b} in {}{}",
+                d.display(),
+                match field {
+                    "source_sha256" =>
+                        "\nhelp: the model file changed between shards; run every shard from the same file",
+                    "stdlib_sha256" | "twin_version" =>
+                        "\nhelp: the shards ran different twin builds; run every shard with the same one",
+                    _ =>
+                        "\nhelp: run every shard with the same file, --trial, --seed and solver options",
+                }
+            )));
+        }
+    }
+    if first.source_sha256 != model_sha {
+        return Err(TrialError::Shards(format!(
+            "the shards ran another version of the model: `source_sha256` is {} in {first_dir} \
+             but {model_sha} for the file given to merge\nhelp: merge with the file the shards ran",
+            first.source_sha256
+        )));
+    }
     let mut seen = vec![false; n as usize];
     for (m, _, _) in &metas {
-        if (m.source.as_str(), m.trial.as_str(), m.seed, m.patients)
-            != (
-                first.source.as_str(),
-                first.trial.as_str(),
-                first.seed,
-                first.patients,
-            )
-        {
-            return Err(TrialError::Shards(
-                "the shards come from different runs (source, trial, seed or size differ)".into(),
-            ));
-        }
         match m.shard {
             Some([i, k]) if k == n && i >= 1 && i <= n && !seen[(i - 1) as usize] => {
                 seen[(i - 1) as usize] = true
@@ -330,7 +361,9 @@ pub fn merge(
         ..first
     };
     let summary = ctx.summarize(meta, &rows);
-    write_outputs(out, &ctx, &summary, Some(&text))?;
+    let staging = OutputDir::begin(out)?;
+    let dir = staging.path().to_path_buf();
+    write_outputs(&dir, &summary, Some(&text))?;
     // Trajectories, when every shard has them: concatenated in shard order, bands recomputed.
     let parts: Vec<Option<String>> = shards_sorted
         .iter()
@@ -341,10 +374,62 @@ pub fn merge(
         for p in parts.iter().flatten() {
             all.extend(p.lines().skip(1).map(|l| format!("{l}\n")));
         }
-        write_atomic(&out.join("trajectories.csv"), &all)
-            .map_err(TrialError::io(out.join("trajectories.csv")))?;
-        write_atomic(&out.join("bands.csv"), &crate::trial::output::bands(&all))
-            .map_err(TrialError::io(out.join("bands.csv")))?;
+        write_synced(&dir.join("trajectories.csv"), all.as_bytes())
+            .map_err(TrialError::io(dir.join("trajectories.csv")))?;
+        write_synced(
+            &dir.join("bands.csv"),
+            crate::trial::output::bands(&all).as_bytes(),
+        )
+        .map_err(TrialError::io(dir.join("bands.csv")))?;
     }
+    staging.commit()?;
     Ok(summary)
+}
+
+/// The first field (name, value in `a`, value in `b`) in which two shards' run descriptions
+/// differ, besides the shard index.
+fn provenance_difference(a: &Meta, b: &Meta) -> Option<(&'static str, String, String)> {
+    let solver = |m: &Meta| {
+        m.solver
+            .as_ref()
+            .map(|s| {
+                format!(
+                    "{} rtol={} atol={} max_steps={}",
+                    s.method, s.rtol, s.atol, s.max_steps
+                )
+            })
+            .unwrap_or_else(|| "unrecorded".into())
+    };
+    let fields: [(&'static str, String, String); 9] = [
+        (
+            "source_sha256",
+            a.source_sha256.clone(),
+            b.source_sha256.clone(),
+        ),
+        (
+            "stdlib_sha256",
+            a.stdlib_sha256.clone(),
+            b.stdlib_sha256.clone(),
+        ),
+        (
+            "twin_version",
+            a.twin_version.clone(),
+            b.twin_version.clone(),
+        ),
+        ("source", a.source.clone(), b.source.clone()),
+        ("trial", a.trial.clone(), b.trial.clone()),
+        ("seed", a.seed.to_string(), b.seed.to_string()),
+        ("patients", a.patients.to_string(), b.patients.to_string()),
+        ("solver", solver(a), solver(b)),
+        (
+            "shards",
+            a.shard
+                .map(|s| s[1].to_string())
+                .unwrap_or_else(|| "none".into()),
+            b.shard
+                .map(|s| s[1].to_string())
+                .unwrap_or_else(|| "none".into()),
+        ),
+    ];
+    fields.into_iter().find(|(_, x, y)| x != y)
 }

@@ -27,6 +27,9 @@ pub enum TrialError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// The output directory could not be locked, prepared or swapped in (the previous results
+    /// are kept).
+    Output(crate::files::OutputError),
     /// A results file could not be parsed.
     Parse {
         /// The file.
@@ -54,6 +57,7 @@ impl fmt::Display for TrialError {
             TrialError::Population(e) => write!(f, "{e}"),
             TrialError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             TrialError::Parse { path, message } => write!(f, "{}: {message}", path.display()),
+            TrialError::Output(e) => write!(f, "{e}"),
         }
     }
 }
@@ -69,5 +73,11 @@ impl From<PrepareError> for TrialError {
 impl From<PopError> for TrialError {
     fn from(e: PopError) -> Self {
         TrialError::Population(e)
+    }
+}
+
+impl From<crate::files::OutputError> for TrialError {
+    fn from(e: crate::files::OutputError) -> Self {
+        TrialError::Output(e)
     }
 }

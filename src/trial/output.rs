@@ -23,6 +23,15 @@ pub struct Meta {
     pub twin_version: String,
     /// The `.twin` file.
     pub source: String,
+    /// SHA-256 (lowercase hex) of the `.twin` file's text: which model version ran.
+    #[serde(default)]
+    pub source_sha256: String,
+    /// SHA-256 (lowercase hex) of the embedded standard library ([`stdlib_sha256`]).
+    #[serde(default)]
+    pub stdlib_sha256: String,
+    /// The solver settings (absent in files of older versions).
+    #[serde(default)]
+    pub solver: Option<SolverMeta>,
     /// The trial.
     pub trial: String,
     /// The random seed.
@@ -35,6 +44,64 @@ pub struct Meta {
     /// `patients.csv` of these arms are at the found doses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dose_search: Vec<super::optimize::FoundDose>,
+}
+
+/// The solver settings of a run, as recorded in `run.json`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SolverMeta {
+    /// The `--method` name (`auto`, `exact`, `bdf`, `diffsol-bdf`, `esdirk`, `trbdf2`).
+    pub method: String,
+    /// Relative tolerance.
+    pub rtol: f64,
+    /// Absolute tolerance.
+    pub atol: f64,
+    /// Maximum solver steps.
+    pub max_steps: usize,
+}
+
+impl SolverMeta {
+    /// The record of `o`.
+    pub fn of(o: &crate::solve::SolveOptions) -> SolverMeta {
+        use crate::solve::Method;
+        SolverMeta {
+            method: match o.method {
+                Method::Auto => "auto",
+                Method::Exact => "exact",
+                Method::Bdf => "bdf",
+                Method::DiffsolBdf => "diffsol-bdf",
+                Method::Esdirk34 => "esdirk",
+                Method::TrBdf2 => "trbdf2",
+            }
+            .into(),
+            rtol: o.rtol,
+            atol: o.atol,
+            max_steps: o.max_steps,
+        }
+    }
+}
+
+/// SHA-256 of `bytes` as 64 lowercase hex digits.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// SHA-256 of the embedded standard library: every module as `name`, NUL, text, NUL, in the
+/// order of [`crate::stdlib::modules`].
+pub fn stdlib_sha256() -> String {
+    let mut all = Vec::new();
+    for (name, text) in crate::stdlib::modules() {
+        all.extend_from_slice(name.as_bytes());
+        all.push(0);
+        all.extend_from_slice(text.as_bytes());
+        all.push(0);
+    }
+    sha256_hex(&all)
 }
 
 /// Everything needed to name and format a trial's columns.
