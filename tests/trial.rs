@@ -355,6 +355,8 @@ trial T {
     }
     assert!(failed > 10 && ok > 100, "failed {failed}, ok {ok}");
     assert_eq!(s.arms[0].failed, failed);
+}
+
 #[test]
 fn merge_refuses_shards_that_differ_in_provenance() {
     let c = compiled("pop.twin", POP);
