@@ -231,7 +231,7 @@ fn main() -> ExitCode {
             method,
         } => {
             let name = file.display().to_string();
-            let text = match std::fs::read_to_string(&file) {
+            let text = match twin::files::read_source(&file) {
                 Ok(t) => t,
                 Err(e) => {
                     eprintln!("error: cannot read {name}: {e}");
@@ -483,7 +483,7 @@ fn with_threads(threads: Option<usize>, f: impl FnOnce() -> ExitCode + Send) -> 
 /// Reads and compiles a file, printing diagnostics; `None` when it has errors.
 fn compile_file(path: &std::path::Path) -> Option<twin::driver::Compilation> {
     let name = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
+    let text = match twin::files::read_source(path) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: cannot read {name}: {e}");
@@ -553,7 +553,7 @@ fn fmt(files: &[std::path::PathBuf], check: bool) -> ExitCode {
     let (mut io_error, mut failed, mut changed) = (false, false, 0usize);
     for path in files {
         let name = path.display().to_string();
-        let text = match std::fs::read_to_string(path) {
+        let text = match twin::files::read_source(path) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("error: cannot read {name}: {e}");
@@ -615,7 +615,7 @@ fn check(files: &[std::path::PathBuf], format: Format, emit: Emit) -> ExitCode {
     let color = std::io::stderr().is_terminal();
     for path in files {
         let name = path.display().to_string();
-        let text = match std::fs::read_to_string(path) {
+        let text = match twin::files::read_source(path) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("error: cannot read {name}: {e}");

@@ -706,15 +706,24 @@ fn deep_nesting() {
         .join()
         .expect("the fuzzing thread panicked");
     assert_clean("deep nesting", inputs.len(), (count, failure));
-    // Beyond the limit the checker must say so (parentheses add no nesting).
+    // Just beyond the checker's expression depth (100) the checker must say so (parentheses add
+    // no depth there); far beyond, the reader refuses the text before a tree is built (E0045).
     for (name, text) in inputs
         .iter()
-        .filter(|(n, _)| n.contains("1000 ") && !n.contains("parentheses"))
+        .filter(|(n, _)| n.contains("101 ") && !n.contains("parentheses"))
     {
         let c = compile("deep.twin", text);
         assert!(
             c.diagnostics.iter().any(|d| d.code == "E0029"),
             "{name}: expected E0029 for nesting beyond the limit"
         );
+    }
+    for (name, text) in inputs
+        .iter()
+        .filter(|(n, _)| n.contains("1000 ") || n.contains("10000 "))
+    {
+        let c = compile("deep.twin", text);
+        let codes: Vec<&str> = c.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, vec!["E0045"], "{name}: expected only E0045");
     }
 }
