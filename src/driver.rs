@@ -292,6 +292,13 @@ pub enum PrepareError {
     /// A per-patient expression (population generator, arm override, endpoint) cannot be
     /// evaluated per patient.
     Evaluator(crate::trial::PopError),
+    /// A sampling or evaluation grid would be larger than [`crate::sim::grid::MAX_POINTS`].
+    Grid {
+        /// How large.
+        error: crate::sim::grid::GridTooLarge,
+        /// The declaration whose schedule asks for it.
+        span: crate::source::Span,
+    },
     /// Native code generation failed.
     Native {
         /// The model's name.
@@ -312,6 +319,7 @@ impl std::fmt::Display for PrepareError {
                 write!(f, "native compilation failed: {message}")
             }
             PrepareError::Evaluator(e) => write!(f, "{e}"),
+            PrepareError::Grid { error, .. } => write!(f, "{error}"),
         }
     }
 }
@@ -329,6 +337,11 @@ impl PrepareError {
                     e.message.clone(),
                     e.span.unwrap_or_default(),
                 );
+            }
+            PrepareError::Grid { span, .. } => {
+                return Diagnostic::error(codes::E0047, self.to_string(), *span)
+                    .with_label_message("this schedule")
+                    .with_help("sample more coarsely or over a shorter time");
             }
         };
         let span = program

@@ -507,6 +507,12 @@ fn trial_cmd(file: &std::path::Path, opts: &twin::cmd::trial::TrialOptions) -> E
             print!("{}", s.table());
             ExitCode::SUCCESS
         }
+        Err(twin::trial::TrialError::Prepare(e @ twin::driver::PrepareError::Grid { .. })) => {
+            let d = e.diagnostic(&c.program);
+            let color = std::io::stderr().is_terminal();
+            eprint!("{}", diagnostic::render(&c.sources, &[d], color));
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

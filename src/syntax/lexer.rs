@@ -125,11 +125,9 @@ impl<'a> Lexer<'a> {
                 self.ops.push(0);
                 self.nesting += 1;
             }
-            T::RParen | T::RBrace | T::RBracket => {
-                if self.ops.len() > 1 {
-                    let k = self.ops.pop().unwrap_or(0);
-                    self.nesting = self.nesting.saturating_sub(k + 1);
-                }
+            T::RParen | T::RBrace | T::RBracket if self.ops.len() > 1 => {
+                let k = self.ops.pop().unwrap_or(0);
+                self.nesting = self.nesting.saturating_sub(k + 1);
             }
             T::Plus
             | T::Minus
@@ -380,5 +378,52 @@ impl Lexer<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod nesting_tests {
+    use super::*;
+
+    /// Lexes `src` to the end; the place where the nesting limit was exceeded, if any.
+    fn too_deep(src: &str) -> Option<(usize, usize)> {
+        let mut lx = lex(src);
+        for _ in lx.by_ref() {}
+        lx.too_deep
+    }
+
+    #[test]
+    fn the_limit_is_exact_for_chains_prefixes_and_brackets() {
+        let chain = |n: usize| format!("let x = {}", vec!["1"; n + 1].join(" + "));
+        assert_eq!(too_deep(&chain(MAX_NESTING)), None);
+        let over = chain(MAX_NESTING + 1);
+        // The offending token is the 257th `+`.
+        let at = over
+            .match_indices('+')
+            .nth(MAX_NESTING)
+            .map(|(i, _)| (i, i + 1));
+        assert_eq!(too_deep(&over), at);
+        let minus = |n: usize| format!("let x = {}1", "-".repeat(n));
+        assert_eq!(too_deep(&minus(MAX_NESTING)), None);
+        assert!(too_deep(&minus(MAX_NESTING + 1)).is_some());
+        let parens = |n: usize| format!("{}1{}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(too_deep(&parens(MAX_NESTING)), None);
+        assert!(too_deep(&parens(MAX_NESTING + 1)).is_some());
+    }
+
+    #[test]
+    fn separators_and_closed_brackets_reset_the_count() {
+        // 200 statements of 200 operators each, and 200 bracketed sums side by side: never
+        // deeper than 201.
+        let stmt = format!("let x = {}\n", vec!["1"; 201].join(" * "));
+        assert_eq!(too_deep(&stmt.repeat(200)), None);
+        let group = format!("({})", vec!["1"; 201].join(" - "));
+        assert_eq!(
+            too_deep(&format!("f({})", vec![group; 200].join(", "))),
+            None
+        );
+        // A parenthesised sum still counts once at the outer level.
+        let outer = vec!["(1 + 1)"; MAX_NESTING + 1].join(" + ");
+        assert!(too_deep(&outer).is_some());
     }
 }
