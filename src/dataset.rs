@@ -164,6 +164,9 @@ fn csv_lines(text: &str) -> Result<Vec<Line>, DatasetError> {
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
     let mut out = Vec::new();
+    // The reader's byte offset of a record may point at the blank or comment lines before it:
+    // skip those, then count line ends incrementally.
+    let (mut at, mut line) = (0usize, 1usize);
     for rec in reader.records() {
         let rec = rec.map_err(|e| {
             let row = e.position().map_or(0, |p| p.line() as usize);
@@ -177,8 +180,24 @@ fn csv_lines(text: &str) -> Result<Vec<Line>, DatasetError> {
         if rec.iter().all(str::is_empty) {
             continue;
         }
-        let row = rec.position().map_or(0, |p| p.line() as usize);
-        out.push((row, rec.iter().map(str::to_string).collect()));
+        let mut start = rec
+            .position()
+            .map_or(at, |p| usize::try_from(p.byte()).unwrap_or(at))
+            .clamp(at, text.len());
+        while let Some(rest) = text.get(start..) {
+            let len = rest.find('\n').map_or(rest.len(), |i| i + 1);
+            let l = &rest[..len];
+            if len == rest.len() || !(l.trim().is_empty() || l.starts_with('#')) {
+                break;
+            }
+            start += len;
+        }
+        line += text.as_bytes()[at..start]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        at = start;
+        out.push((line, rec.iter().map(str::to_string).collect()));
     }
     Ok(out)
 }
