@@ -69,8 +69,9 @@ pub fn compile(name: &str, text: &str) -> Compilation {
 /// synthesised from command-line options.
 ///
 /// The front end recurses over the syntax tree, so the work runs on a thread with a large stack
-/// ([`STACK_BYTES`]): deeply nested input is reported, never a stack overflow. Source nested more
-/// than [`MAX_NESTING`] brackets deep is rejected before parsing.
+/// ([`STACK_BYTES`]) as a second line of defence: source nested deeper than [`MAX_NESTING`] is
+/// rejected while it is read (E0047), and a source larger than
+/// [`crate::syntax::parser::MAX_SOURCE_BYTES`] before (E0048).
 pub fn compile_with(name: &str, text: &str, extras: &[(String, String)]) -> Compilation {
     let (name, text, extras) = (name.to_string(), text.to_string(), extras.to_vec());
     let worker = std::thread::Builder::new()
@@ -104,60 +105,14 @@ pub fn compile_with(name: &str, text: &str, extras: &[(String, String)]) -> Comp
 /// Stack size of the compiling thread.
 pub const STACK_BYTES: usize = 512 << 20;
 
-/// Deepest bracket nesting accepted in a source file.
-pub const MAX_NESTING: usize = 256;
-
-/// Reports the first place where brackets nest deeper than [`MAX_NESTING`].
-fn nesting_guard(file: crate::source::FileId, text: &str) -> Option<Diagnostic> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut in_comment = false;
-    let bytes = text.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'\n' => {
-                in_comment = false;
-                in_string = false;
-            }
-            _ if in_comment => {}
-            b'"' => in_string = !in_string,
-            _ if in_string => {}
-            b'/' if bytes.get(i + 1) == Some(&b'/') => in_comment = true,
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Some(
-                        Diagnostic::error(
-                            codes::E0029,
-                            format!("brackets nest more than {MAX_NESTING} deep"),
-                            crate::source::Span::new(file, i, i + 1),
-                        )
-                        .with_label_message("too deep")
-                        .with_help("split the expression into `let` definitions"),
-                    );
-                }
-            }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
-}
+/// Deepest nesting accepted in a source file (brackets plus operator chains), enforced by the
+/// lexer: see [`crate::syntax::lexer`].
+pub use crate::syntax::lexer::MAX_NESTING;
 
 fn compile_on_this_thread(name: &str, text: &str, extras: &[(String, String)]) -> Compilation {
     let mut sources = SourceMap::new();
     let mut diagnostics = Vec::new();
     let file = sources.add(name, text);
-    if let Some(d) = nesting_guard(file, text) {
-        return Compilation {
-            sources,
-            program: hir::Program::default(),
-            diagnostics: vec![d],
-            units: UnitTable::new(),
-            scopes: Vec::new(),
-            file,
-        };
-    }
     let (user, mut syntax) = parser::parse_file_recovering(file, text);
     diagnostics.append(&mut syntax);
     let mut extra_files = Vec::new();
@@ -337,6 +292,13 @@ pub enum PrepareError {
     /// A per-patient expression (population generator, arm override, endpoint) cannot be
     /// evaluated per patient.
     Evaluator(crate::trial::PopError),
+    /// A sampling or evaluation grid would be larger than [`crate::sim::grid::MAX_POINTS`].
+    Grid {
+        /// How large.
+        error: crate::sim::grid::GridTooLarge,
+        /// The declaration whose schedule asks for it.
+        span: crate::source::Span,
+    },
     /// Native code generation failed.
     Native {
         /// The model's name.
@@ -357,6 +319,7 @@ impl std::fmt::Display for PrepareError {
                 write!(f, "native compilation failed: {message}")
             }
             PrepareError::Evaluator(e) => write!(f, "{e}"),
+            PrepareError::Grid { error, .. } => write!(f, "{error}"),
         }
     }
 }
@@ -374,6 +337,11 @@ impl PrepareError {
                     e.message.clone(),
                     e.span.unwrap_or_default(),
                 );
+            }
+            PrepareError::Grid { span, .. } => {
+                return Diagnostic::error(codes::E0049, self.to_string(), *span)
+                    .with_label_message("this schedule")
+                    .with_help("sample more coarsely or over a shorter time");
             }
         };
         let span = program

@@ -510,3 +510,21 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 }
+
+/// Reads a source file as text, reading no more than one byte past
+/// [`crate::syntax::parser::MAX_SOURCE_BYTES`]: a larger file comes back longer than the limit
+/// (and is refused by the parser with E0048) without being read whole.
+pub fn read_source(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let cap = crate::syntax::parser::MAX_SOURCE_BYTES as u64 + 1;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(cap)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 == cap {
+        // Cut anywhere, possibly inside a character: keep the length above the limit.
+        return Ok(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
+}

@@ -12,6 +12,7 @@
 pub mod check;
 pub mod cmd;
 pub mod csv_text;
+pub mod dataset;
 pub mod diagnostic;
 pub mod doc;
 pub mod driver;

@@ -243,7 +243,7 @@ fn main() -> ExitCode {
             method,
         } => {
             let name = file.display().to_string();
-            let text = match std::fs::read_to_string(&file) {
+            let text = match twin::files::read_source(&file) {
                 Ok(t) => t,
                 Err(e) => {
                     eprintln!("error: cannot read {name}: {e}");
@@ -529,7 +529,7 @@ fn with_threads(threads: Option<usize>, f: impl FnOnce() -> ExitCode + Send) -> 
 /// Reads and compiles a file, printing diagnostics; `None` when it has errors.
 fn compile_file(path: &std::path::Path) -> Option<twin::driver::Compilation> {
     let name = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
+    let text = match twin::files::read_source(path) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: cannot read {name}: {e}");
@@ -555,6 +555,12 @@ fn trial_cmd(file: &std::path::Path, opts: &twin::cmd::trial::TrialOptions) -> E
                 eprintln!("wrote {}", out.display());
             }
             trial_exit(&s)
+        }
+        Err(twin::trial::TrialError::Prepare(e @ twin::driver::PrepareError::Grid { .. })) => {
+            let d = e.diagnostic(&c.program);
+            let color = std::io::stderr().is_terminal();
+            eprint!("{}", diagnostic::render(&c.sources, &[d], color));
+            ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -636,7 +642,7 @@ fn fmt(files: &[std::path::PathBuf], check: bool) -> ExitCode {
     let (mut io_error, mut failed, mut changed) = (false, false, 0usize);
     for path in files {
         let name = path.display().to_string();
-        let text = match std::fs::read_to_string(path) {
+        let text = match twin::files::read_source(path) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("error: cannot read {name}: {e}");
@@ -698,7 +704,7 @@ fn check(files: &[std::path::PathBuf], format: Format, emit: Emit) -> ExitCode {
     let color = std::io::stderr().is_terminal();
     for path in files {
         let name = path.display().to_string();
-        let text = match std::fs::read_to_string(path) {
+        let text = match twin::files::read_source(path) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("error: cannot read {name}: {e}");

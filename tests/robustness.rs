@@ -706,15 +706,260 @@ fn deep_nesting() {
         .join()
         .expect("the fuzzing thread panicked");
     assert_clean("deep nesting", inputs.len(), (count, failure));
-    // Beyond the limit the checker must say so (parentheses add no nesting).
+    // Just beyond the checker's expression depth (100) the checker must say so (parentheses add
+    // no depth there); far beyond, the reader refuses the text before a tree is built (E0047).
     for (name, text) in inputs
         .iter()
-        .filter(|(n, _)| n.contains("1000 ") && !n.contains("parentheses"))
+        .filter(|(n, _)| n.contains("101 ") && !n.contains("parentheses"))
     {
         let c = compile("deep.twin", text);
         assert!(
             c.diagnostics.iter().any(|d| d.code == "E0029"),
             "{name}: expected E0029 for nesting beyond the limit"
         );
+    }
+    for (name, text) in inputs
+        .iter()
+        .filter(|(n, _)| n.contains("1000 ") || n.contains("10000 "))
+    {
+        let c = compile("deep.twin", text);
+        let codes: Vec<&str> = c.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, vec!["E0047"], "{name}: expected only E0047");
+    }
+}
+
+// ---- Resource limits, through the CLI binary with a timeout -------------------------------------
+
+/// What a finished (or killed) run of the CLI gave.
+struct CliRun {
+    /// Exit code (`None` when killed by a signal or by the timeout).
+    code: Option<i32>,
+    stderr: String,
+    elapsed: std::time::Duration,
+}
+
+/// Runs `twin ARGS` in `dir`, killing it after `limit` seconds; stdout is discarded.
+fn twin_cli(dir: &Path, args: &[&str], limit: u64) -> CliRun {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let start = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twin"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the twin binary");
+    let mut pipe = child.stderr.take().expect("stderr is piped");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = pipe.read_to_string(&mut s);
+        s
+    });
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait for twin") {
+            break status.code();
+        }
+        if start.elapsed().as_secs() >= limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("twin {args:?} still running after {limit} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    CliRun {
+        code,
+        stderr: reader.join().unwrap_or_default(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// A fresh scratch directory under the target directory.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("robustness-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    dir
+}
+
+const ONE_CPT: &str = "model M {\n    param k: 1/h = 0.1 /h\n    compartment central: mg = 100 mg\n    flow central -> out = k * central\n    observe amount: mg = central\n}\n";
+
+#[test]
+fn cli_refuses_deep_nesting_and_huge_sources_with_a_diagnostic() {
+    let dir = scratch("nesting");
+    let n = 100_000;
+    let body = |e: String| format!("model M {{\n    compartment c: mg = {e}\n}}\n");
+    let mut big = String::from(ONE_CPT);
+    while big.len() <= 9 << 20 {
+        big.push_str("// padding: a source file larger than the limit\n");
+    }
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("minus", body(format!("{}1 mg", "-".repeat(n))), "E0047"),
+        (
+            "parens",
+            body(format!("{}1 mg{}", "(".repeat(n), ")".repeat(n))),
+            "E0047",
+        ),
+        (
+            "ifs",
+            body(format!(
+                "{}1 mg{}",
+                "if true { ".repeat(n),
+                " } else { 1 mg }".repeat(n)
+            )),
+            "E0047",
+        ),
+        ("chain", body(vec!["1 mg"; n].join(" + ")), "E0047"),
+        ("big", big, "E0048"),
+    ];
+    for (name, text, code) in cases {
+        let file = format!("{name}.twin");
+        std::fs::write(dir.join(&file), &text).expect("write the input");
+        for args in [
+            vec!["check", file.as_str()],
+            vec!["fmt", file.as_str()],
+            vec!["run", file.as_str()],
+        ] {
+            let r = twin_cli(&dir, &args, 30);
+            eprintln!("{args:?}: exit {:?} in {:.2?}", r.code, r.elapsed);
+            assert_eq!(
+                r.code,
+                Some(1),
+                "{args:?}: {}",
+                &r.stderr[..r.stderr.len().min(2000)]
+            );
+            assert!(
+                r.stderr.contains(&format!("[{code}]")),
+                "{args:?}: expected {code}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cli_refuses_a_huge_grid_before_allocating_and_runs_long_grids() {
+    let dir = scratch("grid");
+    std::fs::write(dir.join("m.twin"), ONE_CPT).expect("write the model");
+    // 10^9 rows: refused at once, no allocation.
+    let r = twin_cli(
+        &dir,
+        &["run", "m.twin", "--until", "1e9h", "--every", "1h"],
+        30,
+    );
+    eprintln!("10^9 rows: exit {:?} in {:.2?}", r.code, r.elapsed);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("[E0049]") && r.stderr.contains("--every"),
+        "{}",
+        r.stderr
+    );
+    // 1.5·10^6 rows: more output rows than the step limit (10^6), which counts solver steps only.
+    let r = twin_cli(
+        &dir,
+        &[
+            "run", "m.twin", "--until", "1500000h", "--every", "1h", "--out", "out.csv",
+        ],
+        120,
+    );
+    eprintln!("1.5e6 rows: exit {:?} in {:.2?}", r.code, r.elapsed);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let csv = std::fs::read_to_string(dir.join("out.csv")).expect("the table was written");
+    assert_eq!(
+        csv.lines().count(),
+        1 + 1_500_001,
+        "a header and every grid row"
+    );
+    // A trial whose evaluation grid (sampling refined to 1 h) would exceed 10^7 points.
+    std::fs::write(
+        dir.join("t.twin"),
+        format!("{ONE_CPT}trial T {{\n    model M\n    population 2 {{}}\n    arm a {{ dose 100 mg into central }}\n    sample at [0 h, 2000 year]\n}}\n"),
+    )
+    .expect("write the trial");
+    let r = twin_cli(&dir, &["trial", "t.twin"], 30);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("[E0049]"), "{}", r.stderr);
+    // Trajectories of 2·10^9 values (10^6 patients × 2001 times × 1 observable).
+    std::fs::write(
+        dir.join("traj.twin"),
+        format!("{ONE_CPT}trial T {{\n    model M\n    population 1000000 {{}}\n    arm a {{ dose 100 mg into central }}\n    sample every 1 h until 2000 h\n}}\n"),
+    )
+    .expect("write the trial");
+    let r = twin_cli(
+        &dir,
+        &["trial", "traj.twin", "--trajectories", "--out", "res"],
+        30,
+    );
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("[E0049]") && r.stderr.contains("2.001e9"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// `n` subjects with a dose and an observation each.
+fn many_ids(n: usize) -> String {
+    let mut s = String::from("ID,TIME,AMT,CMT,EVID\n");
+    for i in 1..=n {
+        s.push_str(&format!("{i},0,100,central,1\n{i},2,.,.,0\n"));
+    }
+    s
+}
+
+#[test]
+fn events_with_many_ids_parse_in_linear_time() {
+    let text = many_ids(100_000);
+    let start = std::time::Instant::now();
+    let subjects = twin::events::parse(&text, &["central".to_string()]).expect("valid records");
+    let elapsed = start.elapsed();
+    eprintln!("100 000 IDs × 2 rows: {elapsed:.2?}");
+    assert_eq!(subjects.len(), 100_000);
+    assert_eq!(subjects[99_999].id, "100000");
+    assert_eq!(subjects[99_999].observations, vec![2.0]);
+    assert!(elapsed.as_secs() < 10, "smoke guard: {elapsed:.2?}");
+}
+
+#[test]
+fn events_file_rules_through_the_cli() {
+    let dir = scratch("events");
+    std::fs::write(dir.join("m.twin"), ONE_CPT).expect("write the model");
+    let run = |name: &str, text: &str| {
+        std::fs::write(dir.join(name), text).expect("write the events");
+        twin_cli(
+            &dir,
+            &["run", "m.twin", "--events", name, "--out", "o.csv"],
+            30,
+        )
+    };
+    // An Excel export: byte-order mark, CRLF, quoted header cells.
+    let r = run(
+        "bom.csv",
+        "\u{feff}\"ID\",\"TIME\",AMT,CMT\r\n1,0,100,1\r\n1,4,.,.\r\n",
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let out = std::fs::read_to_string(dir.join("o.csv")).expect("the table was written");
+    // The subject's grid is its observation times from 0: rows at 0 h and 4 h.
+    assert_eq!(out.lines().count(), 3, "{out}");
+    for (name, text, want) in [
+        (
+            "evid.csv",
+            "ID,TIME,AMT,CMT,EVID\n1,0,100,1,1.5\n",
+            "row 2, column EVID",
+        ),
+        (
+            "extra.csv",
+            "ID,TIME,AMT,CMT\n1,0,100,1,7\n",
+            "row 2, column 5",
+        ),
+        (
+            "dup.csv",
+            "ID,TIME,AMT,time\n1,0,100,0\n",
+            "row 1, column TIME",
+        ),
+    ] {
+        let r = run(name, text);
+        assert_eq!(r.code, Some(2), "{name}: {}", r.stderr);
+        assert!(r.stderr.contains(want), "{name}: {}", r.stderr);
     }
 }

@@ -746,22 +746,43 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
     let until = flag_duration(&mut c, "--until", &req.until)?;
     let every = flag_duration(&mut c, "--every", &req.every)?;
     let trial = arm.map(|(t, _)| &program.trials[t]);
-    let default_grid = || -> Vec<f64> {
+    let default_grid = || -> Result<Vec<f64>, grid::GridTooLarge> {
         match (trial.and_then(|t| t.sampling.as_ref()), until, every) {
             (_, Some(u), Some(e)) => grid(u, e),
             (Some(hir::Sampling::Every { step, until: tu }), u, e) => {
                 grid(u.unwrap_or(*tu), e.unwrap_or(*step))
             }
-            (Some(hir::Sampling::At(ts)), None, None) => grid::from_zero(ts),
+            (Some(hir::Sampling::At(ts)), None, None) => Ok(grid::from_zero(ts)),
             // A trial arm without a schedule: the trial's own default grid.
-            (None, None, None) if from_trial => trial
-                .map(|t| grid::trial_sampling(t, &prepared.lowered.aggregates))
-                .unwrap_or_default(),
+            (None, None, None) if from_trial => match trial {
+                Some(t) => grid::trial_sampling(t, &prepared.lowered.aggregates),
+                None => Ok(Vec::new()),
+            },
             (_, u, e) => {
                 let u = u.unwrap_or(24.0);
                 grid(u, e.unwrap_or((u / 48.0).min(0.5)))
             }
         }
+    };
+    // A grid too large, refused before it is allocated: reported at the flags that asked for it,
+    // else at the trial whose schedule did.
+    let too_large = |c: &mut Compilation, error: String| -> Failure {
+        let flags = [("--until", &req.until), ("--every", &req.every)]
+            .iter()
+            .filter_map(|(f, v)| v.as_ref().map(|v| format!("{f} {v}")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let span = match (flags.is_empty(), trial) {
+            (true, Some(t)) => t.span,
+            _ => {
+                let file = c.sources.add("<command line>", flags.clone());
+                Span::new(file, 0, flags.len())
+            }
+        };
+        let d = Diagnostic::error(codes::E0049, error, span)
+            .with_label_message("this schedule")
+            .with_help("coarsen `--every` (a larger step) or shorten `--until`");
+        Failure::Diagnostics(Box::new(c.clone_shallow()), vec![d])
     };
     let mut headers = headers(&c, m, &prepared.lowered);
     let observables: Vec<(String, String)> = m
@@ -788,7 +809,7 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
             .map_err(|e| Failure::Usage(format!("events: {e}")))?;
         for s in subs {
             let g = if until.is_some() || s.observations.is_empty() {
-                default_grid()
+                default_grid().map_err(|e| too_large(&mut c, e.to_string()))?
             } else {
                 grid::from_zero(&s.observations)
             };
@@ -796,7 +817,7 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
         }
         headers.insert(0, "ID".into());
     } else {
-        let g = default_grid();
+        let g = default_grid().map_err(|e| too_large(&mut c, e.to_string()))?;
         let end = g.last().copied().unwrap_or(0.0);
         let r = match arm_ref {
             Some(a) => sim::arm_regimen(a, dose_slots, &patient.params, end),
@@ -804,12 +825,27 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
         };
         runs.push((None, r, g));
     }
+    // Everything a run returns is held in memory: refuse more than MAX_RUN_VALUES values.
+    let values: f64 = runs
+        .iter()
+        .map(|(_, _, g)| g.len() as f64 * (headers.len() + 1) as f64)
+        .sum();
+    if values > grid::MAX_RUN_VALUES as f64 {
+        return Err(too_large(
+            &mut c,
+            format!(
+                "the run would return {values:.3e} values (subjects × grid points × columns); at most {} are allowed",
+                grid::MAX_RUN_VALUES
+            ),
+        ));
+    }
     let mut subjects = Vec::with_capacity(runs.len());
     for (id, regimen, g) in runs {
         // A trial arm is solved on the trial's dense grid (the sampling times refined, with every
         // endpoint window edge), so that every reported value is the trial's to the last bit.
         let dense = if from_trial {
             crate::trial::endpoints::dense_grid(&g, &prepared.lowered.aggregates)
+                .map_err(|e| too_large(&mut c, e.to_string()))?
         } else {
             g.clone()
         };

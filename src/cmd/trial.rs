@@ -136,6 +136,19 @@ pub fn run_trial(
         prep.dose_scale[ds.arm] = found.factor;
     }
     prep.trajectories = opts.trajectories && opts.out.is_some();
+    if prep.trajectories {
+        // trajectories.csv: one value per patient, sampling time and observable.
+        let values = size as f64 * prep.sampling.len() as f64 * prep.model.observables.len() as f64;
+        if values > crate::sim::grid::MAX_TRAJECTORY_VALUES as f64 {
+            return Err(TrialError::Prepare(crate::driver::PrepareError::Grid {
+                error: crate::sim::grid::GridTooLarge::Values {
+                    values,
+                    max: crate::sim::grid::MAX_TRAJECTORY_VALUES,
+                },
+                span: trial.span,
+            }));
+        }
+    }
     let range = match opts.shard {
         Some((i, n)) if i >= 1 && i <= n => runner::shard_range(size, i, n),
         Some((i, n)) => {

@@ -1396,6 +1396,7 @@ impl Session {
             {
                 match e {
                     crate::driver::PrepareError::Lower { .. }
+                    | crate::driver::PrepareError::Grid { .. }
                     | crate::driver::PrepareError::Evaluator(_) => {
                         let d = e.diagnostic(&self.comp.program);
                         err.push_str(&self.render(&self.comp.sources, &[d]));

@@ -36,8 +36,10 @@
 //! Dose semantics are those of the integrators by construction: the same event list and the
 //! same event application and output code (bolus, F, lag, infusions by rate or duration,
 //! ADDL/II, `until`, right-continuous at dose times). Tolerances do not apply (the result is
-//! exact to rounding); `max_steps` bounds the number of propagations, which is what
-//! [`super::Simulation::steps`] counts for this method.
+//! exact to rounding). [`super::Simulation::steps`] counts every propagation (to a grid point
+//! or to a dose event); `max_steps` bounds only the propagations that end at a dose event, the
+//! method's steps proper: output rows are bounded by the grid's own limit
+//! ([`crate::sim::grid::MAX_POINTS`]), not by the step limit.
 
 use super::driver::{Driver, FailureReason, SolveError, same_time};
 use super::model::ModelFns;
@@ -568,6 +570,7 @@ pub(super) fn drive<F: ModelFns>(
     inputs.coefficients(&drv.rates.borrow(), &mut u);
     let mut next = vec![0.0; n];
     let mut t = t0;
+    let mut event_steps = 0usize;
     while let Some(&g) = drv.grid.get(drv.gi) {
         let event = drv
             .events
@@ -578,8 +581,15 @@ pub(super) fn drive<F: ModelFns>(
         let h = target - t;
         if h > 0.0 {
             drv.out.steps += 1;
-            if drv.out.steps > drv.opts.max_steps {
-                return Err(drv.failure(t, &y, FailureReason::TooManySteps(drv.opts.max_steps)));
+            if event.is_some() {
+                event_steps += 1;
+                if event_steps > drv.opts.max_steps {
+                    return Err(drv.failure(
+                        t,
+                        &y,
+                        FailureReason::TooManySteps(drv.opts.max_steps),
+                    ));
+                }
             }
             prop.propagate(h, &y, &u, &mut next);
             std::mem::swap(&mut y, &mut next);

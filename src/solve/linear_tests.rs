@@ -445,12 +445,19 @@ fn failures_match_the_integrators() {
     assert_eq!(f.reason, FailureReason::NonFinite);
     assert_eq!(f.state, "boom");
     assert_eq!(f.params, vec![("K".to_string(), 800.0)]);
-    // max_steps bounds the propagations.
+    // max_steps bounds the method's steps (propagations to dose times), never the output rows:
+    // 20 grid intervals pass with a limit of 5, and `steps` still counts every propagation.
     let opts = SolveOptions {
         max_steps: 5,
         ..exact()
     };
-    let e = simulate(&jit, &[0.1], &Regimen::new(), &grid(10.0, 0.5), &opts);
+    let sim = simulate(&jit, &[0.1], &Regimen::new(), &grid(10.0, 0.5), &opts).unwrap();
+    assert_eq!(sim.steps, 20);
+    assert!((sim.state(20, 0) - 1.0f64.exp()).abs() < 1e-12);
+    // Five doses off the grid are five steps (allowed); six are one too many.
+    let doses = |n: u32| Regimen::new().with(Dose::bolus(0.25, 1.0, 0).additional(1.0, n - 1));
+    assert!(simulate(&jit, &[0.1], &doses(5), &grid(10.0, 0.5), &opts).is_ok());
+    let e = simulate(&jit, &[0.1], &doses(6), &grid(10.0, 0.5), &opts);
     assert!(
         matches!(e, Err(SolveError::Failed(ref f)) if f.reason == FailureReason::TooManySteps(5)),
         "{e:?}"

@@ -9,6 +9,15 @@
 //! else. When lexing one instance of a `for` body, splices of bound variables are replaced
 //! ([`Lexer::substitute`]), and positions carry the instance in their high bits (see
 //! [`crate::source::Span::new`]).
+//!
+//! The adapter bounds how deep a syntax tree can get before the parser builds it, so that no
+//! recursive pass (checker, lowering, printers, `fmt`, dropping the tree) can overflow the stack.
+//! Its nesting measure is the number of open brackets (`(`, `[`, `{`) plus, at every open
+//! bracket level, the operator tokens (`+ - * / ^ %`, comparisons, `and`, `or`, `not`, `if`)
+//! met since that level's last separator (`=`, `,`, `;`, `:`, `=>`, `~`, `->`, a doc comment or
+//! a statement keyword). It bounds the depth of every expression and unit tree: a chain of `n`
+//! binary operators or `n` prefix operators is `n` deep. Past [`MAX_NESTING`] the stream ends and
+//! [`Lexer::too_deep`] holds the token where it was exceeded.
 
 use crate::syntax::token::Token;
 use logos::Logos;
@@ -23,6 +32,9 @@ pub struct LexError {
     /// The text itself.
     pub text: String,
 }
+
+/// The deepest nesting a source may have (see the module docs for the measure).
+pub const MAX_NESTING: usize = 256;
 
 /// `(start, token, end)` as lalrpop expects.
 pub type Spanned = Result<(usize, Token, usize), LexError>;
@@ -75,6 +87,13 @@ pub struct Lexer<'a> {
     queue: std::collections::VecDeque<Spanned>,
     /// Splice problems met so far.
     pub problems: Vec<SpliceProblem>,
+    /// Operator tokens since the last separator, per open bracket level (the outermost first).
+    ops: Vec<usize>,
+    /// Open brackets plus every level's operator count: the nesting measure.
+    nesting: usize,
+    /// The byte range of the token that took the nesting past [`MAX_NESTING`]; the stream has
+    /// ended there.
+    pub too_deep: Option<(usize, usize)>,
 }
 
 impl<'a> Lexer<'a> {
@@ -92,7 +111,90 @@ impl<'a> Lexer<'a> {
             pending: None,
             queue: std::collections::VecDeque::new(),
             problems: Vec::new(),
+            ops: vec![0],
+            nesting: 0,
+            too_deep: None,
         }
+    }
+
+    /// Updates the nesting measure for `tok`; false once it exceeds [`MAX_NESTING`].
+    fn nest(&mut self, tok: &Token) -> bool {
+        use Token as T;
+        match tok {
+            T::LParen | T::LBrace | T::LBracket => {
+                self.ops.push(0);
+                self.nesting += 1;
+            }
+            T::RParen | T::RBrace | T::RBracket if self.ops.len() > 1 => {
+                let k = self.ops.pop().unwrap_or(0);
+                self.nesting = self.nesting.saturating_sub(k + 1);
+            }
+            T::Plus
+            | T::Minus
+            | T::Star
+            | T::Slash
+            | T::Caret
+            | T::Percent
+            | T::EqEq
+            | T::NotEq
+            | T::Lt
+            | T::Le
+            | T::Gt
+            | T::Ge
+            | T::And
+            | T::Or
+            | T::Not
+            | T::If => {
+                if let Some(k) = self.ops.last_mut() {
+                    *k += 1;
+                }
+                self.nesting += 1;
+            }
+            T::Eq
+            | T::Comma
+            | T::Semi
+            | T::Colon
+            | T::FatArrow
+            | T::Tilde
+            | T::Arrow
+            | T::Doc(_)
+            | T::Use
+            | T::Unit
+            | T::Fn
+            | T::Table
+            | T::Model
+            | T::Trial
+            | T::Gene
+            | T::Allele
+            | T::Phenotype
+            | T::Covariate
+            | T::Genotype
+            | T::Param
+            | T::Vary
+            | T::Correlate
+            | T::Compartment
+            | T::Flow
+            | T::State
+            | T::Ddt
+            | T::Let
+            | T::Observe
+            | T::Input
+            | T::Pathway
+            | T::MolecularWeight
+            | T::Population
+            | T::Arm
+            | T::Dose
+            | T::Sample
+            | T::Endpoint
+            | T::Stratify => {
+                if let Some(k) = self.ops.last_mut() {
+                    self.nesting -= *k;
+                    *k = 0;
+                }
+            }
+            _ => {}
+        }
+        self.nesting <= MAX_NESTING
     }
 
     fn bound(&self, var: &str) -> bool {
@@ -222,6 +324,22 @@ impl Iterator for Lexer<'_> {
     type Item = Spanned;
 
     fn next(&mut self) -> Option<Spanned> {
+        if self.too_deep.is_some() {
+            return None;
+        }
+        let item = self.next_token()?;
+        if let Ok((start, tok, end)) = &item
+            && !self.nest(tok)
+        {
+            self.too_deep = Some((*start, *end));
+            return None;
+        }
+        Some(item)
+    }
+}
+
+impl Lexer<'_> {
+    fn next_token(&mut self) -> Option<Spanned> {
         loop {
             if let Some(t) = self.queue.pop_front() {
                 if let Ok((_, tok, _)) = &t {
@@ -260,5 +378,52 @@ impl Iterator for Lexer<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod nesting_tests {
+    use super::*;
+
+    /// Lexes `src` to the end; the place where the nesting limit was exceeded, if any.
+    fn too_deep(src: &str) -> Option<(usize, usize)> {
+        let mut lx = lex(src);
+        for _ in lx.by_ref() {}
+        lx.too_deep
+    }
+
+    #[test]
+    fn the_limit_is_exact_for_chains_prefixes_and_brackets() {
+        let chain = |n: usize| format!("let x = {}", vec!["1"; n + 1].join(" + "));
+        assert_eq!(too_deep(&chain(MAX_NESTING)), None);
+        let over = chain(MAX_NESTING + 1);
+        // The offending token is the 257th `+`.
+        let at = over
+            .match_indices('+')
+            .nth(MAX_NESTING)
+            .map(|(i, _)| (i, i + 1));
+        assert_eq!(too_deep(&over), at);
+        let minus = |n: usize| format!("let x = {}1", "-".repeat(n));
+        assert_eq!(too_deep(&minus(MAX_NESTING)), None);
+        assert!(too_deep(&minus(MAX_NESTING + 1)).is_some());
+        let parens = |n: usize| format!("{}1{}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(too_deep(&parens(MAX_NESTING)), None);
+        assert!(too_deep(&parens(MAX_NESTING + 1)).is_some());
+    }
+
+    #[test]
+    fn separators_and_closed_brackets_reset_the_count() {
+        // 200 statements of 200 operators each, and 200 bracketed sums side by side: never
+        // deeper than 201.
+        let stmt = format!("let x = {}\n", vec!["1"; 201].join(" * "));
+        assert_eq!(too_deep(&stmt.repeat(200)), None);
+        let group = format!("({})", vec!["1"; 201].join(" - "));
+        assert_eq!(
+            too_deep(&format!("f({})", vec![group; 200].join(", "))),
+            None
+        );
+        // A parenthesised sum still counts once at the outer level.
+        let outer = vec!["(1 + 1)"; MAX_NESTING + 1].join(" + ");
+        assert!(too_deep(&outer).is_some());
     }
 }

@@ -25,9 +25,15 @@ mod generated {
 /// is reported, and expands `for` statements. Returns the tree (with error placeholders) and the
 /// syntax diagnostics, with those of `for` expansions (E0041–E0044).
 pub fn parse_file_recovering(file: FileId, src: &str) -> (Option<ast::File>, Vec<Diagnostic>) {
+    if src.len() > MAX_SOURCE_BYTES {
+        return (None, vec![too_large(file)]);
+    }
     let mut errors = Vec::new();
     let mut lexer = lex(src);
     let result = generated::twin::FileParser::new().parse(file, &mut errors, &mut lexer);
+    if let Some(at) = lexer.too_deep {
+        return (None, vec![too_deep(file, at)]);
+    }
     let mut diags: Vec<Diagnostic> = errors
         .into_iter()
         .map(|e| syntax_diagnostic(file, src, e.error))
@@ -57,6 +63,34 @@ pub fn parse_file_recovering(file: FileId, src: &str) -> (Option<ast::File>, Vec
             (None, diags)
         }
     }
+}
+
+/// The largest source file read, in bytes (8 MiB).
+pub const MAX_SOURCE_BYTES: usize = 8 << 20;
+
+/// E0048: the source is larger than [`MAX_SOURCE_BYTES`].
+fn too_large(file: FileId) -> Diagnostic {
+    Diagnostic::error(
+        codes::E0048,
+        format!("the source is larger than {MAX_SOURCE_BYTES} bytes (8 MiB), the most twin reads"),
+        Span::new(file, 0, 0),
+    )
+    .with_label_message("file starts here")
+    .with_help("split the text into modules that `use` one another")
+}
+
+/// E0047: the nesting limit was exceeded at the token `at`.
+fn too_deep(file: FileId, at: (usize, usize)) -> Diagnostic {
+    Diagnostic::error(
+        codes::E0047,
+        format!(
+            "nesting deeper than {} levels",
+            crate::syntax::lexer::MAX_NESTING
+        ),
+        Span::new(file, at.0, at.1),
+    )
+    .with_label_message("the limit is exceeded here")
+    .with_help("name parts of the expression with `let` and combine the names")
 }
 
 /// Most `for` body copies one file may expand to (nested loops multiply).
@@ -219,6 +253,11 @@ impl Expander<'_> {
             let mut errors = Vec::new();
             let parsed =
                 generated::twin::StmtsParser::new().parse(self.file, &mut errors, &mut lexer);
+            if let Some(at) = lexer.too_deep {
+                // An instance nests as deep as its template, which passed; kept as a guard.
+                self.report(too_deep(self.file, at), String::new());
+                continue;
+            }
             let problems = std::mem::take(&mut lexer.problems)
                 .into_iter()
                 .filter(|p| matches!(p, SpliceProblem::Keyword { .. }))
@@ -255,10 +294,16 @@ pub fn parse_file(file: FileId, src: &str) -> Result<ast::File, Diagnostic> {
 /// Parses a single expression (for the REPL and `--set`/`--dose` arguments).
 #[allow(clippy::result_large_err)]
 pub fn parse_expr(file: FileId, src: &str) -> Result<Expr, Diagnostic> {
+    if src.len() > MAX_SOURCE_BYTES {
+        return Err(too_large(file));
+    }
     let mut errors = Vec::new();
-    generated::twin::ExprParser::new()
-        .parse(file, &mut errors, lex(src))
-        .map_err(|e| syntax_diagnostic(file, src, e))
+    let mut lexer = lex(src);
+    let result = generated::twin::ExprParser::new().parse(file, &mut errors, &mut lexer);
+    if let Some(at) = lexer.too_deep {
+        return Err(too_deep(file, at));
+    }
+    result.map_err(|e| syntax_diagnostic(file, src, e))
 }
 
 fn describe_expected(expected: &[String]) -> String {

@@ -19,8 +19,19 @@ use crate::solve::Simulation;
 /// Largest spacing of the dense evaluation grid, in hours.
 pub const MAX_SPACING: f64 = 1.0;
 
-/// The dense evaluation grid: `sampling` refined to [`MAX_SPACING`], with every window edge.
-pub fn dense_grid(sampling: &[f64], aggs: &[AggSlots]) -> Vec<f64> {
+/// The dense evaluation grid: `sampling` refined to [`MAX_SPACING`], with every window edge;
+/// refused before allocating when longer than [`crate::sim::grid::MAX_POINTS`].
+pub fn dense_grid(
+    sampling: &[f64],
+    aggs: &[AggSlots],
+) -> Result<Vec<f64>, crate::sim::grid::GridTooLarge> {
+    let len: f64 = 2.0
+        + 2.0 * aggs.len() as f64
+        + sampling
+            .windows(2)
+            .map(|w| ((w[1] - w[0]) / MAX_SPACING).ceil().max(1.0))
+            .sum::<f64>();
+    crate::sim::grid::check_len(len)?;
     let end = sampling.last().copied().unwrap_or(0.0);
     let mut g: Vec<f64> = vec![0.0];
     for w in sampling.windows(2) {
@@ -47,7 +58,7 @@ pub fn dense_grid(sampling: &[f64], aggs: &[AggSlots]) -> Vec<f64> {
     }
     g.sort_by(f64::total_cmp);
     g.dedup_by(|a, b| (*a - *b).abs() <= 1e-9 * b.abs().max(1.0));
-    g
+    Ok(g)
 }
 
 fn window(times: &[f64], a: &AggSlots) -> (usize, usize) {

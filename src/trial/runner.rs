@@ -90,8 +90,12 @@ pub fn prepare<'p>(
 ) -> Result<Prepared<'p>, PrepareError> {
     let sim = prepare_model(program, trial)?;
     let model = &program.models[sim.model];
-    let sampling = grid::trial_sampling(trial, &sim.lowered.aggregates);
-    let dense = endpoints::dense_grid(&sampling, &sim.lowered.aggregates);
+    let too_large = |error| PrepareError::Grid {
+        error,
+        span: trial.span,
+    };
+    let sampling = grid::trial_sampling(trial, &sim.lowered.aggregates).map_err(too_large)?;
+    let dense = endpoints::dense_grid(&sampling, &sim.lowered.aggregates).map_err(too_large)?;
     let sample_index = grid::positions(&sampling, &dense);
     Ok(Prepared {
         program,
