@@ -526,6 +526,9 @@ pub(super) fn drive<F: ModelFns>(
                 return Err(drv.failure(s.t, s.y(), FailureReason::NonFinite));
             }
             let t = s.t;
+            if let Some(d) = drv.dense.as_mut() {
+                d.add_poly(t_old, t, s.order + 1, |tt, out| s.interpolate(tt, out));
+            }
             while let Some(&g) = drv.grid.get(drv.gi) {
                 if g < t && g < t_stop && !same_time(g, t_stop) && g >= t_old {
                     s.interpolate(g, &mut ybuf);
