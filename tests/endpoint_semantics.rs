@@ -134,17 +134,34 @@ fn friberg_nadir_is_located_between_grid_points() {
     let mut fine: Vec<f64> = (0..lo as usize).map(|i| i as f64).collect();
     fine.extend((0..=2000).map(|i| lo + i as f64 * 1e-3));
     let sim = twin::sim::simulate(&prep.sim, &patient, &regimen, &fine, &tight()).expect("sim");
-    let (t_ref, v_ref) = sim
-        .times
-        .iter()
-        .zip(sim.observable_series(j))
-        .fold((0.0, f64::INFINITY), |b, (&t, v)| if v < b.1 { (t, v) } else { b });
+    let (t_ref, v_ref) =
+        sim.times
+            .iter()
+            .zip(sim.observable_series(j))
+            .fold(
+                (0.0, f64::INFINITY),
+                |b, (&t, v)| if v < b.1 { (t, v) } else { b },
+            );
     // The reference nadir is not on the hour, so the grid minimum cannot match it.
-    assert!((t_ref - t_ref.round()).abs() > 0.05, "reference nadir {t_ref} h");
-    for sample in ["sample every 1 h until 400 h", "sample every 10 h until 400 h"] {
+    assert!(
+        (t_ref - t_ref.round()).abs() > 0.05,
+        "reference nadir {t_ref} h"
+    );
+    for sample in [
+        "sample every 1 h until 400 h",
+        "sample every 10 h until 400 h",
+    ] {
         let v = endpoints(&FRIBERG.replace("SAMPLE", sample), tight());
-        assert!((v[1] - t_ref).abs() < 2e-3, "{sample}: nadir at {} h, reference {t_ref} h", v[1]);
-        assert!((v[0] - v_ref).abs() < 1e-9 * v_ref, "{sample}: nadir {}, reference {v_ref}", v[0]);
+        assert!(
+            (v[1] - t_ref).abs() < 2e-3,
+            "{sample}: nadir at {} h, reference {t_ref} h",
+            v[1]
+        );
+        assert!(
+            (v[0] - v_ref).abs() < 1e-9 * v_ref,
+            "{sample}: nadir {}, reference {v_ref}",
+            v[0]
+        );
     }
 }
 

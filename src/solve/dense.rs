@@ -121,14 +121,12 @@ impl DenseOutput {
                 _ if j == nodes - 1 => t0,
                 _ => mid + half * (std::f64::consts::PI * j as f64 / (nodes - 1) as f64).cos(),
             };
-            interp(t, &mut self.values[off + j * self.n..off + (j + 1) * self.n]);
+            interp(
+                t,
+                &mut self.values[off + j * self.n..off + (j + 1) * self.n],
+            );
         }
-        self.pieces.push(Piece {
-            t0,
-            t1,
-            nodes,
-            off,
-        });
+        self.pieces.push(Piece { t0, t1, nodes, off });
     }
 
     /// Sets the system of the exact method (`A` row-major `n × n`, `B` row-major `n × k`).

@@ -13,7 +13,8 @@
 //! - **Extremes** (`max`, `min`, `tmax`, `tmin`) start from the values at the grid points and
 //!   at both sides of every dose in the window; every discrete local extremum (and every
 //!   stretch end whose neighbour moves away from it) is refined by Brent's minimisation on the
-//!   dense output between its neighbours, to [`TIME_TOL`] in time. Ties go to the earliest time.
+//!   dense output between its neighbours, to [`TIME_TOL`] in time (a smooth extremum's time is
+//!   limited to about √ε relative by rounding of the values). Ties go to the earliest time.
 //! - **Crossings** (`time_above`, `time_below`, `time_in`) are located by root-finding (Illinois
 //!   regula falsi) on the dense output in every grid interval whose ends are on opposite sides of
 //!   a threshold, to [`TIME_TOL`]; `fraction_of_time` and `first_time` bisect the switching time
@@ -353,7 +354,8 @@ impl<'a, F: ModelFns> Curve<'a, F> {
             let s = |v: f64| sign * v;
             let up_l = !left || s(vals[i]) >= s(vals[i - 1]);
             let up_r = !right || s(vals[i]) >= s(vals[i + 1]);
-            let strict = (left && s(vals[i]) > s(vals[i - 1])) || (right && s(vals[i]) > s(vals[i + 1]));
+            let strict =
+                (left && s(vals[i]) > s(vals[i - 1])) || (right && s(vals[i]) > s(vals[i + 1]));
             if !(up_l && up_r && (left || right) && (strict || !(left && right))) {
                 continue;
             }
@@ -382,7 +384,12 @@ impl<'a, F: ModelFns> Curve<'a, F> {
 
     /// How long the curve spends where `inside(values)` holds over `nodes`, locating every
     /// crossing of `x − threshold` (observable `x` = `obs[0]`, thresholds `obs[1..]`).
-    fn time_where(&mut self, nodes: &[Node], obs: &[usize], inside: impl Fn(&[f64]) -> bool) -> f64 {
+    fn time_where(
+        &mut self,
+        nodes: &[Node],
+        obs: &[usize],
+        inside: impl Fn(&[f64]) -> bool,
+    ) -> f64 {
         let m = obs.len();
         // A brief excursion across a threshold between two grid points: refine every discrete
         // local extremum of x − threshold that stays on one side, and split there if the
@@ -459,7 +466,8 @@ impl<'a, F: ModelFns> Curve<'a, F> {
                     let (j0, jk) = (obs[0], obs[k]);
                     pts.push(root(p.t, fp, q.t, fq, tol, |t| {
                         let o = self.observables(t, Side::Right);
-                        o.get(j0).copied().unwrap_or(f64::NAN) - o.get(jk).copied().unwrap_or(f64::NAN)
+                        o.get(j0).copied().unwrap_or(f64::NAN)
+                            - o.get(jk).copied().unwrap_or(f64::NAN)
                     }));
                 }
             }
@@ -638,11 +646,15 @@ mod tests {
 
     #[test]
     fn brent_finds_the_minimum_of_a_smooth_function() {
-        // (t − 1.7)² + 3 on [0, 5] and −t·e^{−t} (minimum at t = 1, value −1/e).
+        // (t − 1.7)² + 3 on [0, 5] and −t·e^{−t} (minimum at t = 1, value −1/e). A smooth
+        // minimum is located to about √ε relative in x (f changes by ε·f there).
         let (t, v) = brent_min(0.0, 5.0, 1e-10, |t| (t - 1.7) * (t - 1.7) + 3.0);
-        assert!((t - 1.7).abs() < 1e-8 && (v - 3.0).abs() < 1e-15, "{t} {v}");
+        assert!((t - 1.7).abs() < 1e-7 && (v - 3.0).abs() < 1e-15, "{t} {v}");
         let (t, v) = brent_min(0.0, 4.0, 1e-10, |t| -t * (-t).exp());
-        assert!((t - 1.0).abs() < 1e-7 && (v + (-1.0f64).exp()).abs() < 1e-14, "{t} {v}");
+        assert!(
+            (t - 1.0).abs() < 1e-7 && (v + (-1.0f64).exp()).abs() < 1e-14,
+            "{t} {v}"
+        );
     }
 
     #[test]

@@ -163,7 +163,8 @@ impl Prepared<'_> {
         let (sim, mut dense) =
             sim::simulate_dense(&self.sim, &patient, &regimen, &self.dense, &self.options)?;
         let mut curve = endpoints::Curve::new(&self.sim.compiled, &sim, &mut dense);
-        let values = endpoints::evaluate(&self.sim.evaluator, &self.sim.lowered, inputs, &mut curve);
+        let values =
+            endpoints::evaluate(&self.sim.evaluator, &self.sim.lowered, inputs, &mut curve);
         let trajectory = trajectories.then(|| {
             let mut stream = super::rng::Stream::substream(
                 seed,
