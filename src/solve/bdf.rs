@@ -527,7 +527,7 @@ pub(super) fn drive<F: ModelFns>(
             }
             let t = s.t;
             if let Some(d) = drv.dense.as_mut() {
-                d.add_poly(t_old, t, s.order + 1, |tt, out| s.interpolate(tt, out));
+                d.add_newton(t_old, t, s.order, s.h, &s.d);
             }
             while let Some(&g) = drv.grid.get(drv.gi) {
                 if g < t && g < t_stop && !same_time(g, t_stop) && g >= t_old {

@@ -3,10 +3,10 @@
 //! dose).
 //!
 //! Input: what each method knows within one step. The integrators record every accepted step
-//! `[t₀, t₁]` as the polynomial of their own interpolant, sampled at the Chebyshev–Lobatto
-//! points of the step (`order + 1` points for [`super::Method::Bdf`], which reproduce its
-//! interpolating polynomial exactly; 6 points for diffsol's methods, which reproduce their
-//! interpolants of degree ≤ 5). The exact method records, for every propagation, its start state
+//! `[t₀, t₁]` as the polynomial of their own interpolant: [`super::Method::Bdf`] its difference
+//! table (the same polynomial its grid output evaluates); diffsol's methods their interpolant
+//! sampled at 6 Chebyshev–Lobatto points of the step (which reproduce interpolants of
+//! degree ≤ 5). The exact method records, for every propagation, its start state
 //! and constant input, and evaluates `e^{A h}·y₀ + ∫₀ʰ e^{As} ds·B·u` at any `h` (exact to
 //! rounding).
 //! Output: [`DenseOutput::state_at`], the state at any time of the solve, from either side of a
@@ -33,11 +33,22 @@ pub enum Side {
 struct Piece {
     t0: f64,
     t1: f64,
-    /// Number of Chebyshev–Lobatto nodes (≥ 2), or 0 for an exact linear propagation.
-    nodes: usize,
-    /// Offset in `DenseOutput::values`: `nodes × n` node values (node 0 at `t1`, the last at
-    /// `t0`), or for an exact piece the start state (`n`) then the input (`k`).
+    /// How the piece is evaluated.
+    kind: Kind,
+    /// Offset in `DenseOutput::values` of the piece's data (see [`Kind`]).
     off: usize,
+}
+
+/// The representation of one piece.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    /// Values at `m ≥ 2` Chebyshev–Lobatto nodes (node 0 at `t1`, the last at `t0`), `m × n`.
+    Lobatto(usize),
+    /// A backward-difference (Newton) polynomial of degree `order` on steps of size `h` ending
+    /// at `t1`: `order + 1` rows of `n` (the BDF difference table).
+    Newton { order: usize, h: f64 },
+    /// An exact propagation: the start state (`n`) then the input (`k`).
+    Exact,
 }
 
 /// `dy/dt = A·y + B·u` of the exact method, to evaluate its pieces.
@@ -78,8 +89,8 @@ impl DenseOutput {
             n,
             t_start: 0.0,
             start: [vec![0.0; n], vec![0.0; n]],
-            pieces: Vec::new(),
-            values: Vec::new(),
+            pieces: Vec::with_capacity(256),
+            values: Vec::with_capacity(256 * 6 * n),
             breaks: Vec::new(),
             linear: None,
         }
@@ -126,7 +137,29 @@ impl DenseOutput {
                 &mut self.values[off + j * self.n..off + (j + 1) * self.n],
             );
         }
-        self.pieces.push(Piece { t0, t1, nodes, off });
+        self.pieces.push(Piece {
+            t0,
+            t1,
+            kind: Kind::Lobatto(nodes),
+            off,
+        });
+    }
+
+    /// Records a step `[t0, t1]` of the BDF method from its difference table `d` (at least
+    /// `order + 1` rows of `n`) and step size `h`: the polynomial
+    /// `y(t) = Σ_j D_j · Π_{i<j} (t − (t1 − i·h)) / ((i + 1)·h)`.
+    pub(super) fn add_newton(&mut self, t0: f64, t1: f64, order: usize, h: f64, d: &[f64]) {
+        if t1 <= t0 || d.len() < (order + 1) * self.n {
+            return;
+        }
+        let off = self.values.len();
+        self.values.extend_from_slice(&d[..(order + 1) * self.n]);
+        self.pieces.push(Piece {
+            t0,
+            t1,
+            kind: Kind::Newton { order, h },
+            off,
+        });
     }
 
     /// Sets the system of the exact method (`A` row-major `n × n`, `B` row-major `n × k`).
@@ -153,7 +186,7 @@ impl DenseOutput {
         self.pieces.push(Piece {
             t0,
             t1,
-            nodes: 0,
+            kind: Kind::Exact,
             off,
         });
     }
@@ -205,18 +238,29 @@ impl DenseOutput {
         };
         let p = self.pieces[i];
         let t = t.clamp(p.t0, p.t1);
-        if p.nodes == 0 {
-            self.eval_exact(p, t, out);
-        } else {
-            self.eval_poly(p, t, out);
+        match p.kind {
+            Kind::Exact => self.eval_exact(p, t, out),
+            Kind::Lobatto(m) => self.eval_poly(p, m, t, out),
+            Kind::Newton { order, h } => {
+                let n = self.n;
+                let d = &self.values[p.off..p.off + (order + 1) * n];
+                out.copy_from_slice(&d[..n]);
+                let mut prod = 1.0;
+                for j in 0..order {
+                    let shift = p.t1 - h * j as f64;
+                    prod *= (t - shift) / (h * (j as f64 + 1.0));
+                    for (o, v) in out.iter_mut().zip(&d[(j + 1) * n..(j + 2) * n]) {
+                        *o += prod * v;
+                    }
+                }
+            }
         }
     }
 
     /// Barycentric interpolation at Chebyshev–Lobatto points (weights `(−1)^j`, halved at the
     /// ends; Berrut & Trefethen, SIAM Review 46(3), 2004).
-    fn eval_poly(&self, p: Piece, t: f64, out: &mut [f64]) {
+    fn eval_poly(&self, p: Piece, m: usize, t: f64, out: &mut [f64]) {
         let n = self.n;
-        let m = p.nodes;
         let s = (2.0 * t - p.t0 - p.t1) / (p.t1 - p.t0);
         let node = |j: usize| match j {
             0 => 1.0,
