@@ -103,15 +103,16 @@ fn endpoints_match_closed_forms() {
                 / 24.0
         ) < 1e-6
     );
-    // Cmax on the dense (hourly) grid: tmax = ln(ka/k)/(ka−k) = 2.558 h lies between grid points.
+    // Cmax from the dense output: tmax = ln(ka/k)/(ka−k) = 2.558 h lies between the hourly grid
+    // points and is found there (to √rtol: the maximum is flat).
     let tmax = (ka / k).ln() / (ka - k);
-    assert_eq!(endpoint(&s, "oral", "tmax"), 3.0);
-    assert!(rel(endpoint(&s, "oral", "cmax"), bateman(3.0)) < 1e-6);
-    assert!(bateman(tmax) >= endpoint(&s, "oral", "cmax"));
+    let th = endpoint(&s, "oral", "tmax");
+    assert!((th - tmax).abs() < 1e-3, "tmax {th}, closed form {tmax}");
+    assert!(rel(endpoint(&s, "oral", "cmax"), bateman(tmax)) < 1e-6);
     assert!(rel(endpoint(&s, "oral", "c12"), bateman(12.0)) < 1e-6);
     // IV bolus: C = 2 e^{-0.1 t} mg/L is above 1 mg/L for ln 2 / 0.1 = 6.93 h.
     assert!(
-        (endpoint(&s, "bolus", "above_1") - 2f64.ln() / k).abs() < 0.01,
+        (endpoint(&s, "bolus", "above_1") - 2f64.ln() / k).abs() < 1e-6,
         "{}",
         endpoint(&s, "bolus", "above_1")
     );

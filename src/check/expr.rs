@@ -1233,6 +1233,7 @@ impl Checker {
             | Aggregate::Tmax
             | Aggregate::Tmin => (1, "f(x, from a to b)"),
             Aggregate::Value => (2, "value(x, t)"),
+            Aggregate::Trough => (2, "trough(x, t)"),
             Aggregate::TimeAbove | Aggregate::TimeBelow => {
                 (2, "time_above(x, threshold, from a to b)")
             }
@@ -1279,9 +1280,10 @@ impl Checker {
                         Err(_) => return error_expr(span),
                     },
                     Aggregate::Tmax | Aggregate::Tmin => Type::Num(self.hour),
-                    Aggregate::Value => {
+                    Aggregate::Value | Aggregate::Trough => {
+                        let what = format!("the time of `{}`", agg.name());
                         let t = args.remove(1);
-                        let t = self.coerce(t, self.hour, codes::E0031, "the time of `value`");
+                        let t = self.coerce(t, self.hour, codes::E0031, &what);
                         match consts::eval(&t) {
                             Some(v) => {
                                 from = Some(v);
@@ -1291,7 +1293,7 @@ impl Checker {
                                 if t.ty != Type::Error {
                                     self.report(Diagnostic::error(
                                         codes::E0031,
-                                        "the time of `value` must be a constant",
+                                        format!("{what} must be a constant"),
                                         t.span,
                                     ));
                                 }

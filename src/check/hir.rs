@@ -160,8 +160,10 @@ pub enum Aggregate {
     Tmax,
     /// `tmin(x, window)` — time of the minimum.
     Tmin,
-    /// `value(x, t)` — value at one time.
+    /// `value(x, t)` — value at one time (after any dose at `t`, as sampled).
     Value,
+    /// `trough(x, t)` — value just before any dose at `t` (the pre-dose limit).
+    Trough,
     /// `time_above(x, threshold, window)`.
     TimeAbove,
     /// `time_below(x, threshold, window)`.
@@ -185,6 +187,7 @@ impl Aggregate {
             "tmax" => Aggregate::Tmax,
             "tmin" => Aggregate::Tmin,
             "value" => Aggregate::Value,
+            "trough" => Aggregate::Trough,
             "time_above" => Aggregate::TimeAbove,
             "time_below" => Aggregate::TimeBelow,
             "time_in" => Aggregate::TimeIn,
@@ -204,6 +207,7 @@ impl Aggregate {
             Aggregate::Tmax => "tmax",
             Aggregate::Tmin => "tmin",
             Aggregate::Value => "value",
+            Aggregate::Trough => "trough",
             Aggregate::TimeAbove => "time_above",
             Aggregate::TimeBelow => "time_below",
             Aggregate::TimeIn => "time_in",
@@ -223,6 +227,7 @@ impl Aggregate {
         "tmax",
         "tmin",
         "value",
+        "trough",
         "time_above",
         "time_below",
         "time_in",

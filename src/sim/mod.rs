@@ -23,7 +23,7 @@ pub use model::{ParamDomain, PreparedModel};
 pub use patient::Patient;
 pub use regimen::arm_regimen;
 
-use crate::solve::{Regimen, Simulation, SolveOptions};
+use crate::solve::{DenseOutput, Regimen, Simulation, SolveOptions};
 
 /// Solves `patient` under `regimen` on `grid` (sorted, h) with the prepared model's native code.
 pub fn simulate(
@@ -34,6 +34,25 @@ pub fn simulate(
     options: &SolveOptions,
 ) -> Result<Simulation, SimError> {
     crate::solve::simulate_with_params(
+        &model.compiled,
+        patient.params.clone(),
+        regimen,
+        grid,
+        options,
+    )
+    .map_err(SimError::Solve)
+}
+
+/// [`simulate`] that also records the solver's dense output, for endpoints that need the
+/// solution between grid points; the [`Simulation`] is the same, bit for bit.
+pub fn simulate_dense(
+    model: &PreparedModel,
+    patient: &Patient,
+    regimen: &Regimen,
+    grid: &[f64],
+    options: &SolveOptions,
+) -> Result<(Simulation, DenseOutput), SimError> {
+    crate::solve::simulate_dense(
         &model.compiled,
         patient.params.clone(),
         regimen,

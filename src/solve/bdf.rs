@@ -526,6 +526,9 @@ pub(super) fn drive<F: ModelFns>(
                 return Err(drv.failure(s.t, s.y(), FailureReason::NonFinite));
             }
             let t = s.t;
+            if let Some(d) = drv.dense.as_mut() {
+                d.add_newton(t_old, t, s.order, s.h, &s.d);
+            }
             while let Some(&g) = drv.grid.get(drv.gi) {
                 if g < t && g < t_stop && !same_time(g, t_stop) && g >= t_old {
                     s.interpolate(g, &mut ybuf);

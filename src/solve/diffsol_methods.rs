@@ -160,6 +160,7 @@ impl<F: ModelFns> Driver<'_, F> {
             solver
                 .set_stop_time(t_stop)
                 .map_err(|e| self.fail_at(&solver, FailureReason::Solver(e.to_string())))?;
+            let mut t_prev = t_now;
             loop {
                 self.out.steps += 1;
                 if self.out.steps > self.opts.max_steps {
@@ -178,6 +179,19 @@ impl<F: ModelFns> Driver<'_, F> {
                 if self.ybuf.iter().any(|v| !v.is_finite()) {
                     return Err(self.fail_at(&solver, FailureReason::NonFinite));
                 }
+                if let Some(d) = self.dense.as_mut() {
+                    d.add_poly(t_prev, t, 6, |tt, out| {
+                        match solver.interpolate_inplace(tt, &mut tmp) {
+                            Ok(()) => {
+                                for (i, o) in out.iter_mut().enumerate() {
+                                    *o = tmp.get_index(i);
+                                }
+                            }
+                            Err(_) => out.fill(f64::NAN),
+                        }
+                    });
+                }
+                t_prev = t;
                 while let Some(&g) = self.grid.get(self.gi) {
                     if g < t && g < t_stop && !same_time(g, t_stop) && g >= t_now {
                         solver.interpolate_inplace(g, &mut tmp).map_err(|e| {

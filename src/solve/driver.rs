@@ -20,6 +20,7 @@
 
 use std::cell::RefCell;
 
+use super::dense::DenseOutput;
 use super::dosing::{DoseError, Event, EventKind, Regimen, expand};
 use super::model::ModelFns;
 use crate::ir::LengthError;
@@ -333,6 +334,8 @@ pub(super) struct Driver<'d, F: ModelFns> {
     pub(super) gi: usize,
     /// Next event index to apply.
     pub(super) ei: usize,
+    /// The dense output being recorded, when asked for.
+    pub(super) dense: Option<DenseOutput>,
 }
 
 impl<'d, F: ModelFns> Driver<'d, F> {
@@ -371,6 +374,7 @@ impl<'d, F: ModelFns> Driver<'d, F> {
             fbuf: vec![0.0; n],
             gi: 0,
             ei: 0,
+            dense: None,
         }
     }
 
@@ -379,7 +383,11 @@ impl<'d, F: ModelFns> Driver<'d, F> {
     /// (nothing left to integrate).
     pub(super) fn begin(&mut self, t0: f64, t_end: f64, y0: &mut [f64]) -> Option<f64> {
         let n = y0.len();
+        let before = self.dense.as_ref().map(|_| y0.to_vec());
         self.apply_events(t0, y0);
+        if let (Some(d), Some(b)) = (self.dense.as_mut(), before) {
+            d.set_start(t0, &b, y0);
+        }
         let mut f0 = vec![0.0; n];
         self.eval_f(t0, y0, &mut f0);
         let h0 = initial_step(y0, &f0, self.opts.atol, self.opts.rtol);
@@ -410,6 +418,7 @@ impl<F: ModelFns> Driver<'_, F> {
     pub(super) fn apply_events(&mut self, t: f64, y: &mut [f64]) {
         self.cum_dose += self.total_rate() * (t - self.t_break);
         self.t_break = t;
+        let first = self.ei;
         while let Some(e) = self.events.get(self.ei) {
             if !same_time(e.time, t) && e.time > t {
                 break;
@@ -426,6 +435,11 @@ impl<F: ModelFns> Driver<'_, F> {
                 EventKind::InfusionEnd { id } => self.active.retain(|a| a.0 != id),
             }
             self.ei += 1;
+        }
+        if self.ei > first
+            && let Some(d) = self.dense.as_mut()
+        {
+            d.add_break(t);
         }
         // Recompute the sums from the active list so rates return exactly to 0.
         let mut r = self.rates.borrow_mut();

@@ -565,6 +565,9 @@ pub(super) fn drive<F: ModelFns>(
     }
     let t_last = drv.grid.last().copied().unwrap_or(t0);
     let tol = 4.0 * f64::EPSILON * t0.abs().max(t_last.abs()).max(1.0);
+    if let Some(d) = drv.dense.as_mut() {
+        d.set_linear(&sys.a, &b, k);
+    }
     let mut prop = Propagator::new(sys, b, k, tol);
     let mut u = vec![0.0; k];
     inputs.coefficients(&drv.rates.borrow(), &mut u);
@@ -592,6 +595,9 @@ pub(super) fn drive<F: ModelFns>(
                 }
             }
             prop.propagate(h, &y, &u, &mut next);
+            if let Some(d) = drv.dense.as_mut() {
+                d.add_exact(t, target, &y, &u);
+            }
             std::mem::swap(&mut y, &mut next);
             if y.iter().any(|v| !v.is_finite()) {
                 return Err(drv.failure(target, &y, FailureReason::NonFinite));

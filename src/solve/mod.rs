@@ -38,6 +38,7 @@
 //! ```
 
 mod bdf;
+pub mod dense;
 mod diffsol_methods;
 pub mod dosing;
 pub mod driver;
@@ -45,6 +46,7 @@ pub mod linear;
 pub mod lu;
 pub mod model;
 
+pub use dense::{DenseOutput, Side};
 pub use dosing::{Dose, DoseError, DoseKind, Regimen, Repeat};
 pub use driver::{Failure, FailureReason, Method, Simulation, SolveError, SolveOptions};
 pub use linear::{LinearSystem, expm, is_linear};
@@ -77,6 +79,32 @@ pub fn simulate_with_params<F: ModelFns>(
     grid: &[f64],
     opts: &SolveOptions,
 ) -> Result<Simulation, SolveError> {
+    solve(model, params, regimen, grid, opts, false).map(|(s, _)| s)
+}
+
+/// [`simulate_with_params`] that also records the solver's dense output ([`DenseOutput`]): the
+/// solution at any time of the solve, from either side of a dose. The [`Simulation`] is the
+/// same, bit for bit, as without the record.
+pub fn simulate_dense<F: ModelFns>(
+    model: &F,
+    params: Vec<f64>,
+    regimen: &Regimen,
+    grid: &[f64],
+    opts: &SolveOptions,
+) -> Result<(Simulation, DenseOutput), SolveError> {
+    let (s, d) = solve(model, params, regimen, grid, opts, true)?;
+    let n = s.n_states;
+    Ok((s, d.unwrap_or_else(|| DenseOutput::new(n))))
+}
+
+fn solve<F: ModelFns>(
+    model: &F,
+    params: Vec<f64>,
+    regimen: &Regimen,
+    grid: &[f64],
+    opts: &SolveOptions,
+    record: bool,
+) -> Result<(Simulation, Option<DenseOutput>), SolveError> {
     driver::check_tolerances(opts)?;
     let linear = match opts.method {
         Method::Auto | Method::Exact => is_linear(model.module()),
@@ -90,8 +118,11 @@ pub fn simulate_with_params<F: ModelFns>(
     let (patient, mut y0) = driver::prepare(model, params, regimen, grid)?;
     let (t0, t_end) = (patient.t0, patient.t_end);
     let mut drv = Driver::new(model, &patient, grid, opts);
+    if record {
+        drv.dense = Some(DenseOutput::new(y0.len()));
+    }
     let Some(h0) = drv.begin(t0, t_end, &mut y0) else {
-        return Ok(drv.out);
+        return Ok((drv.out, drv.dense));
     };
     if linear {
         let sys = LinearSystem::new(model, &patient.params)?;
@@ -101,7 +132,7 @@ pub fn simulate_with_params<F: ModelFns>(
     } else {
         diffsol_methods::drive(&mut drv, &y0, t0, h0, t_end)?;
     }
-    Ok(drv.out)
+    Ok((drv.out, drv.dense))
 }
 
 #[cfg(test)]

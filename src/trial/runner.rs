@@ -164,8 +164,11 @@ impl Prepared<'_> {
     ) -> Result<(Vec<f64>, Option<Vec<f64>>), SimError> {
         let patient = Patient::new(&self.sim, inputs.to_vec())?;
         let regimen = self.regimen(&patient, arm, scale);
-        let sim = sim::simulate(&self.sim, &patient, &regimen, &self.dense, &self.options)?;
-        let values = endpoints::evaluate(&self.sim.evaluator, &self.sim.lowered, inputs, &sim);
+        let (sim, mut dense) =
+            sim::simulate_dense(&self.sim, &patient, &regimen, &self.dense, &self.options)?;
+        let mut curve = endpoints::Curve::new(&self.sim.compiled, &sim, &mut dense);
+        let values =
+            endpoints::evaluate(&self.sim.evaluator, &self.sim.lowered, inputs, &mut curve);
         let trajectory = trajectories.then(|| {
             let mut stream = super::rng::Stream::substream(
                 seed,
