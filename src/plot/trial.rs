@@ -388,8 +388,14 @@ fn strata_panels(file: &str, text: &str) -> Result<Vec<Panel>, PlotError> {
             v.len() - 1
         }
     };
+    // summary.csv gives each endpoint's unit in its own column; the panels show `name [unit]`.
+    let c_unit = t.find("unit");
     for r in 0..t.rows.len() {
-        let e = index(&mut endpoints, t.text(r, c_end));
+        let name = match c_unit.map(|c| t.text(r, c)) {
+            Some(u) if !u.is_empty() => format!("{} [{u}]", t.text(r, c_end)),
+            _ => t.text(r, c_end).to_string(),
+        };
+        let e = index(&mut endpoints, &name);
         if e == cells.len() {
             cells.push(Vec::new());
             is_rule.push(false);

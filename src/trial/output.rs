@@ -348,6 +348,8 @@ fn split_csv(line: &str) -> Vec<String> {
 pub struct EndpointSummary {
     /// Endpoint name.
     pub endpoint: String,
+    /// The unit of its values and statistics (empty for a pure number or a responder rule).
+    pub unit: String,
     /// Patients with a value.
     pub n: usize,
     /// Responder rate with its 95 % Wilson interval (rules only).
@@ -424,6 +426,7 @@ impl Context<'_> {
                     let yes = vals.iter().filter(|v| **v != 0.0).count() as u64;
                     EndpointSummary {
                         endpoint: e.name.clone(),
+                        unit: String::new(),
                         n: vals.len(),
                         rate: Some(interval(stats::wilson(yes, vals.len() as u64))),
                         stats: None,
@@ -432,6 +435,7 @@ impl Context<'_> {
                     let s = stats::summarize(&vals);
                     EndpointSummary {
                         endpoint: e.name.clone(),
+                        unit: self.unit_text(e.value.ty),
                         n: vals.len(),
                         rate: None,
                         stats: Some([s.mean, s.sd, s.q05, s.q25, s.median, s.q75, s.q95]),
@@ -594,6 +598,7 @@ fn group_lines(out: &mut String, groups: &[Group], with_stratum: bool) {
             }
             r.push(g.arm.clone());
             r.push(e.endpoint.clone());
+            r.push(e.unit.clone());
             r.push(format!("{}", e.n));
             match (&e.rate, &e.stats) {
                 (Some(rate), _) => {
@@ -618,6 +623,7 @@ fn group_lines(out: &mut String, groups: &[Group], with_stratum: bool) {
     head.extend([
         "arm",
         "endpoint",
+        "unit",
         "n",
         "rate [95% CI] / mean ± SD",
         "median",
@@ -738,7 +744,7 @@ impl Summary {
         // searched) comes before `seed`.
         let searched = !self.meta.dose_search.is_empty();
         let mut out = String::from(
-            "stratum,level,arm,endpoint,patients,failed,n,rate,rate_low,rate_high,mean,sd,q05,q25,median,q75,q95,",
+            "stratum,level,arm,endpoint,unit,patients,failed,n,rate,rate_low,rate_high,mean,sd,q05,q25,median,q75,q95,",
         );
         if searched {
             out.push_str("dose_factor,");
@@ -753,6 +759,7 @@ impl Summary {
                     cell(&g.level),
                     cell(&g.arm),
                     cell(&e.endpoint),
+                    cell(&e.unit),
                     g.patients.to_string(),
                     g.failed.to_string(),
                     e.n.to_string(),
