@@ -7,7 +7,8 @@
 //!   solutions computed with RADAU5 in quadruple precision);
 //! - computed here by a second method at rtol 1e-12: Robertson to 1000 h (diffsol's ESDIRK3(4)),
 //!   and the whole-body PBPK model `benches/models/pbpk14.twin` (the exact matrix-exponential
-//!   solution, its default method, against the BDF at tight tolerance).
+//!   solution, its default method, against the BDF at tight tolerance), and a patient of
+//!   `benches/models/friberg_trial.twin` under repeated oral doses at rtol 1e-10 (ESDIRK3(4)).
 //!
 //! Models are under `tests/stiff/`, with time in hours. Conventions checked: at the default
 //! tolerances (rtol 1e-6, atol 1e-9) every state's global error is within 50 error weights
@@ -16,6 +17,10 @@
 //! within 1000 (10⁻⁷ relative for states well above atol; measured at most 106). Step counts are bounded so that a solver that crawls (the default once took
 //! more than 10⁶ steps on Robertson) fails here.
 
+mod common;
+
+use common::{column, table};
+use twin::cmd::run::Request;
 use twin::driver::{Parts, compile, prepare};
 use twin::lower::{Options, typical_inputs};
 use twin::sim::{Patient, PreparedModel, simulate};
@@ -269,5 +274,45 @@ fn pbpk14_bdf_at_tight_tolerance_agrees_with_the_exact_default() {
                 m.meta.states[i]
             );
         }
+    }
+}
+
+#[test]
+fn repeated_oral_doses_solve_at_tight_tolerance() {
+    // A virtual patient of benches/models/friberg_trial.twin whose solve at rtol 1e-10 once
+    // stalled just after the dose at 96 h ("step size too small"): the rounding of t + h
+    // entered the corrector as an error of about ulp(t)·f, above the 1e-14 weight of a state
+    // with a fast inflow. Compared with diffsol's ESDIRK3(4) at rtol 1e-12.
+    let anc = |options: SolveOptions| {
+        let req = Request {
+            name: "benches/models/friberg_trial.twin".into(),
+            text: std::fs::read_to_string("benches/models/friberg_trial.twin").expect("read"),
+            arm: Some("daily".into()),
+            sets: [
+                "weight=74.52708217281906 kg",
+                "eta_cl=0.8657047835386497",
+                "eta_v=-0.3228675195424144",
+                "eta_mtt=0.07327675169787533",
+                "eta_slope=-0.10941797385009895",
+            ]
+            .map(String::from)
+            .to_vec(),
+            options,
+            ..Default::default()
+        };
+        let (h, rows) = table(&req);
+        let j = column(&h, "anc [1]");
+        rows.iter().map(|r| r[j]).collect::<Vec<f64>>()
+    };
+    let got = anc(tight());
+    let want = anc(SolveOptions {
+        method: Method::Esdirk34,
+        rtol: 1e-12,
+        atol: 1e-16,
+        ..SolveOptions::default()
+    });
+    assert_eq!(got.len(), 505);
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!((g - w).abs() <= 1e-8 * w.abs(), "hour {k}: {g} vs {w}");
     }
 }
