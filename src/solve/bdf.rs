@@ -11,8 +11,12 @@
 //! evaluates the interpolating polynomial held in the difference table.
 //!
 //! Choices within that method: the Newton convergence rate is carried from step to step (as in
-//! CVODE), so a step whose first correction is already small enough takes one iteration; the
-//! error weights `atol + rtol·|y|` are those of the predicted `y`, for Newton and the error test
+//! CVODE), so a step whose first correction is already small enough takes one iteration. A
+//! carried rate is only trusted while it is fresh: it is scaled up with `c` of the Newton matrix
+//! `I − c·J` when the step grows, and it expires [`MAX_RATE_AGE`] accepted steps after it was
+//! measured (the Jacobian is kept while Newton converges, so its true rate drifts with the
+//! state; a stale, optimistic rate would accept unconverged corrections, whose error the local
+//! error estimate does not see). The error weights `atol + rtol·|y|` are those of the predicted `y`, for Newton and the error test
 //! alike; the step is left alone for factors between [`MAX_SHRINK`] and [`MIN_GROWTH`] (no
 //! refactorisation for a negligible change, diffsol's dead zone with this crate's threshold),
 //! changes by at least [`MIN_FACTOR`] and at most [`MAX_GROWTH`].
@@ -35,8 +39,13 @@ use super::model::ModelFns;
 
 /// Highest order.
 const MAX_ORDER: usize = 5;
+
 /// Newton iterations per attempt before the step is retried (fresh Jacobian, then half step).
 const NEWTON_MAXITER: usize = 4;
+/// Accepted steps after which a measured Newton convergence rate is no longer trusted for
+/// accepting a step's first iteration (the state, and with it the true rate of the kept
+/// Jacobian, drifts).
+const MAX_RATE_AGE: usize = 10;
 /// Smallest factor of a step change (after a failed error test or an order/step selection).
 const MIN_FACTOR: f64 = 0.5;
 /// Factors from [`MAX_SHRINK`] up to this keep the step (and the factorised Newton matrix)
@@ -80,8 +89,13 @@ struct Bdf {
     newton: Vec<f64>,
     /// Newton's convergence rate, carried from step to step (1 after a restart): with it the
     /// first iteration of a step can be accepted when its correction is already small enough
-    /// (as in CVODE); a fresh estimate replaces it whenever a step iterates more than once.
+    /// (as in CVODE); a fresh estimate replaces it whenever a step iterates more than once,
+    /// and [`Bdf::carried_rate`] decides how far it is trusted.
     rate: f64,
+    /// The `c` of the Newton matrix `I − c·J` with which [`Bdf::rate`] was measured.
+    rate_c: f64,
+    /// Accepted steps since [`Bdf::rate`] was measured.
+    rate_age: usize,
     // Work vectors.
     y_pred: Vec<f64>,
     psi: Vec<f64>,
@@ -168,6 +182,8 @@ impl Bdf {
             lu_c: None,
             newton: vec![0.0; n * n],
             rate: 1.0,
+            rate_c: 1.0,
+            rate_age: usize::MAX,
             y_pred: vec![0.0; n],
             psi: vec![0.0; n],
             inv_scale: vec![0.0; n],
@@ -276,6 +292,18 @@ impl Bdf {
         self.lu_c = None;
         self.jac_current = false;
         self.rate = 1.0;
+        self.rate_age = usize::MAX;
+    }
+
+    /// The convergence rate assumed for the first iteration of a step with Newton matrix
+    /// `I − c·J`: the last measured rate, scaled up by the growth of `c` since (the rate of a
+    /// modified Newton iteration grows about in proportion to `c`), or 1 (no first-iteration
+    /// acceptance) when it was measured more than [`MAX_RATE_AGE`] steps ago.
+    fn carried_rate(&self, c: f64) -> f64 {
+        if self.rate_age >= MAX_RATE_AGE {
+            return 1.0;
+        }
+        self.rate * (c / self.rate_c).max(1.0)
     }
 
     /// The modified Newton iteration for the corrector. Returns (converged, iterations).
@@ -309,10 +337,15 @@ impl Bdf {
                 self.y_new[i] += self.dy[i];
                 self.corr[i] += self.dy[i];
             }
-            if let Some(r) = rate {
-                self.rate = r;
-            }
-            let r = rate.unwrap_or(self.rate);
+            let r = match rate {
+                Some(r) => {
+                    self.rate = r;
+                    self.rate_c = c;
+                    self.rate_age = 0;
+                    r
+                }
+                None => self.carried_rate(c),
+            };
             if dy_norm == 0.0 || (r < 1.0 && r / (1.0 - r) * dy_norm < self.newton_tol) {
                 return (true, k + 1);
             }
@@ -348,7 +381,9 @@ impl Bdf {
                     self.change_d(factor);
                 }
             }
-            let h = t_new - t;
+            // The difference table is scaled to `self.h`; `t_new − t` differs from it by the
+            // rounding of `t_new` (up to an ulp of `t`), which must not enter the corrector.
+            let h = self.h;
             let order = self.order;
             // Predictor and the history term of the corrector.
             self.y_pred.fill(0.0);
@@ -399,8 +434,10 @@ impl Bdf {
                 self.change_d(factor);
                 continue;
             }
+
             // Accepted: update the differences (D^{j+1} y_n = D^j y_n − D^j y_{n−1}).
             self.n_equal += 1;
+            self.rate_age = self.rate_age.saturating_add(1);
             self.t = t_new;
             self.jac_current = false;
             {
