@@ -42,6 +42,7 @@ fn main() {
         t0.elapsed().as_secs_f64() * 1e3
     );
     let base = TrialOptions {
+        n: None,
         trial: None,
         seed: 1,
         shard: None,
@@ -71,6 +72,7 @@ fn main() {
             }
         };
         let opts = TrialOptions {
+            n: None,
             solve: SolveOptions {
                 method,
                 ..SolveOptions::default()

@@ -117,6 +117,9 @@ enum Command {
         /// Random seed (written into every output).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Number of patients, instead of the population's `n` (recorded in run.json).
+        #[arg(long)]
+        n: Option<u64>,
         /// Worker threads (default: all cores). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
@@ -283,6 +286,7 @@ fn main() -> ExitCode {
             trial,
             out,
             seed,
+            n,
             threads,
             shard,
             trajectories,
@@ -299,6 +303,7 @@ fn main() -> ExitCode {
                 }
             };
             let opts = twin::cmd::trial::TrialOptions {
+                n,
                 trial,
                 seed,
                 shard,

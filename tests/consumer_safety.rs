@@ -407,6 +407,7 @@ fn trial_endpoints_and_moe_fraction_match_patients_csv() {
     let out = std::env::temp_dir().join(format!("twin-consumer-safety-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let opts = TrialOptions {
+        n: None,
         trial: None,
         seed: 11,
         shard: None,

@@ -51,6 +51,7 @@ fn endpoint(s: &twin::trial::output::Summary, name: &str) -> f64 {
 fn ratio_endpoints_are_plain_numbers() {
     let c = compiled("ratios.twin", ORAL);
     let opts = TrialOptions {
+        n: None,
         trial: None,
         seed: 1,
         shard: None,

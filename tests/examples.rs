@@ -25,6 +25,7 @@ fn tight() -> SolveOptions {
 
 fn trial_options(trial: Option<&str>, out: Option<std::path::PathBuf>) -> TrialOptions {
     TrialOptions {
+        n: None,
         trial: trial.map(str::to_string),
         seed: 1,
         shard: None,

@@ -12,6 +12,7 @@ use twin::solve::{Method, SolveOptions};
 
 fn opts(out: Option<std::path::PathBuf>) -> TrialOptions {
     TrialOptions {
+        n: None,
         trial: None,
         seed: 11,
         shard: None,

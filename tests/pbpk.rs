@@ -508,6 +508,7 @@ fn voriconazole_trial_runs_and_stratifies_by_phenotype() {
         &read("examples/voriconazole_pbpk.twin"),
     );
     let opts = TrialOptions {
+        n: None,
         trial: None,
         seed: 1,
         shard: None,

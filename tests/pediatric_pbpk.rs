@@ -61,6 +61,7 @@ fn child_doses_match_the_clearance_ratio() {
         twin::diagnostic::render(&c.sources, &c.diagnostics, false)
     );
     let opts = TrialOptions {
+        n: None,
         trial: None,
         seed: 1,
         shard: None,

@@ -661,6 +661,7 @@ trial Peds {
     let c = compiled(text);
     let dir = std::env::temp_dir().join(format!("twin-pediatrics-{}", std::process::id()));
     let opts = twin::cmd::trial::TrialOptions {
+        n: None,
         trial: None,
         seed: 7,
         shard: None,

@@ -8,6 +8,7 @@ use twin::solve::{Method, SolveOptions};
 
 fn opts(out: Option<std::path::PathBuf>) -> TrialOptions {
     TrialOptions {
+        n: None,
         trial: None,
         seed: 7,
         shard: None,
@@ -200,6 +201,46 @@ fn identical_outputs_for_one_and_two_threads_and_for_merged_shards() {
     assert_eq!(files(&one), files(&merged), "single run vs 3 merged shards");
     // A missing shard is refused.
     assert!(merge(&c, &shards[..2], &tmp("bad"), SolveOptions::default()).is_err());
+    // `--n` resizes the population: shards of the resized run merge into the resized single
+    // run, whose patients are the first n of the declared population (same seed streams).
+    let resized = |name: &str, shard: Option<(u64, u64)>| {
+        let d = tmp(name);
+        let mut o = opts(Some(d.clone()));
+        o.n = Some(37);
+        o.shard = shard;
+        o.trajectories = false;
+        run_trial(&c, "pop.twin", &o).unwrap_or_else(|e| panic!("{e}"));
+        d
+    };
+    let single = resized("n37", None);
+    let parts = vec![resized("n37-1", Some((1, 2))), resized("n37-2", Some((2, 2)))];
+    let merged37 = tmp("n37-merged");
+    merge(&c, &parts, &merged37, SolveOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let read = |d: &std::path::Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
+    assert_eq!(read(&single, "patients.csv"), read(&merged37, "patients.csv"));
+    assert_eq!(read(&single, "summary.csv"), read(&merged37, "summary.csv"));
+    assert!(read(&single, "run.json").contains("\"patients\": 37"));
+    let full = read(&one, "patients.csv");
+    let first37: Vec<&str> = full
+        .lines()
+        .filter(|l| l.split(',').next().and_then(|i| i.parse::<u64>().ok()).is_some_and(|i| i < 37))
+        .collect();
+    let single_text = read(&single, "patients.csv");
+    let mut got: Vec<&str> = single_text.lines().skip(1).collect();
+    got.sort_unstable();
+    let mut want = first37;
+    want.sort_unstable();
+    assert_eq!(got, want, "--n 37 keeps the first 37 patients of the declared population");
+    // A shard whose patients.csv lost a patient is refused.
+    let cut = parts[1].join("patients.csv");
+    let text = read(&parts[1], "patients.csv");
+    let keep: Vec<&str> = text.lines().take(text.lines().count() - 2).collect();
+    std::fs::write(&cut, keep.join("\n") + "\n").unwrap_or_else(|e| panic!("{e}"));
+    let e = merge(&c, &parts, &tmp("n37-bad"), SolveOptions::default())
+        .err()
+        .unwrap_or_else(|| panic!("a shard with a lost patient was merged"))
+        .to_string();
+    assert!(e.contains("patients where the run has 37"), "{e}");
     // Bands: 300 patients per arm at every sampling time; the median concentration falls with time.
     let bands = std::fs::read_to_string(one.join("bands.csv")).unwrap_or_default();
     let conc: Vec<Vec<String>> = bands

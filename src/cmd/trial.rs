@@ -24,6 +24,8 @@ pub struct TrialOptions {
     pub trial: Option<String>,
     /// Random seed.
     pub seed: u64,
+    /// Population size instead of the trial's `population … n` (`twin trial --n`).
+    pub n: Option<u64>,
     /// `(i, n)`: run shard i of n (1-based).
     pub shard: Option<(u64, u64)>,
     /// Solver options.
@@ -108,6 +110,28 @@ fn finish_stream(
     Ok(path)
 }
 
+/// Largest `--n`: a trial keeps one summary row per patient in memory.
+pub const MAX_PATIENTS: u64 = 100_000_000;
+
+/// The number of patients: `--n` when given, else the population's declared size (1 without a
+/// population).
+fn population_size(trial: &crate::check::hir::Trial, n: Option<u64>) -> Result<u64, TrialError> {
+    match (n, &trial.population) {
+        (None, p) => Ok(p.as_ref().map(|p| p.size).unwrap_or(1)),
+        (Some(_), None) => Err(TrialError::Request(format!(
+            "trial `{}` has no population to resize; --n applies to a trial with `population … n`",
+            trial.name
+        ))),
+        (Some(0), _) => Err(TrialError::Request(
+            "--n must be at least 1 patient".into(),
+        )),
+        (Some(n), _) if n > MAX_PATIENTS => Err(TrialError::Request(format!(
+            "--n {n} is more than {MAX_PATIENTS} patients\nhelp: split the run with --shard"
+        ))),
+        (Some(n), _) => Ok(n),
+    }
+}
+
 /// Runs a trial from a compiled file; writes the files when `out` is set; returns the summary.
 pub fn run_trial(
     c: &Compilation,
@@ -117,7 +141,7 @@ pub fn run_trial(
     let t = choose_trial(c, opts.trial.as_deref())?;
     let trial = &c.program.trials[t];
     let mut prep = runner::prepare(&c.program, trial, opts.solve)?;
-    let size = trial.population.as_ref().map(|p| p.size).unwrap_or(1);
+    let size = population_size(trial, opts.n)?;
     if opts.shard.is_some() && !trial.dose_searches.is_empty() {
         return Err(TrialError::Request(format!(
             "trial `{}` searches doses (`find dose`), which needs every patient: run it without --shard",
@@ -368,6 +392,27 @@ pub fn merge(
             text.push('\n');
         }
         rows.extend(part);
+    }
+    // Every patient of the run (each with its rows, one per arm it is in), in order.
+    let mut next = 0u64;
+    for r in &rows {
+        match r.id {
+            i if i == next => next += 1,
+            i if i + 1 == next => {}
+            i => {
+                return Err(TrialError::Shards(format!(
+                    "the shards do not hold patients 0 to {} in order (found patient {i} after {})",
+                    first.patients.saturating_sub(1),
+                    next as i64 - 1
+                )));
+            }
+        }
+    }
+    if next != first.patients {
+        return Err(TrialError::Shards(format!(
+            "the shards hold {next} patients where the run has {}",
+            first.patients
+        )));
     }
     let meta = Meta {
         shard: None,
