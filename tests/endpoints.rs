@@ -35,6 +35,8 @@ trial Ratios {
     endpoint cmax_ng = max(conc) / (1 ng/mL)
     endpoint cmax_ug = max(conc) / (1 ug/mL)
     endpoint tmax_per_12h = tmax(conc) / 12 h
+    endpoint cmin_per_1000 = min(conc, from 24 h to 48 h) / (1000 ng/mL)
+    endpoint c_per_mmol = max(conc) / (1 mg/L) * 1 mmol/mmol
 }
 "#;
 
@@ -85,6 +87,18 @@ fn ratio_endpoints_are_plain_numbers() {
     let ng = endpoint(&s, "cmax_ng");
     assert!(rel(ng, 1000.0 * cmax) < 1e-7, "cmax in ng/mL: {ng}");
     assert!(rel(endpoint(&s, "cmax_ug"), cmax) < 1e-7);
+    // A literal with a multiplier and a compound unit: the minimum over 24–48 h is at 48 h (the
+    // curve falls after tmax), in multiples of 1000 ng/mL = 1 mg/L: the same number as in mg/L.
+    assert!(rel(endpoint(&s, "cmin_per_1000"), bateman(48.0)) < 1e-7);
+    assert!(rel(endpoint(&s, "c_per_mmol"), cmax) < 1e-7);
+    // Every ratio is a plain number: its unit cell is empty and no header carries a scale.
+    for e in &s.arms[0].endpoints {
+        if e.endpoint != "tmax_h" && e.endpoint != "cmax" {
+            assert_eq!(e.unit, "", "{}", e.endpoint);
+        }
+    }
+    let table = s.table();
+    assert!(!table.contains("[0.0416") && !table.contains("[1000]"), "{table}");
 }
 
 fn same(a: &[f64], b: &[f64]) -> bool {
