@@ -1028,11 +1028,14 @@ impl<'s> Printer<'s> {
             d.target.joined()
         );
         for o in &d.options {
-            s.push_str(&format!(
-                " {} {}",
-                o.keyword(),
-                self.expr(o.value(), ADD, ind, mode)
-            ));
+            match o.value() {
+                Some(v) => s.push_str(&format!(
+                    " {} {}",
+                    o.keyword(),
+                    self.expr(v, ADD, ind, mode)
+                )),
+                None => s.push_str(&format!(" {}", o.keyword())),
+            }
         }
         s
     }
@@ -1450,8 +1453,8 @@ fn collect_regions_item(item: &Item, out: &mut Vec<(usize, usize)>) {
                             match a {
                                 ArmStmt::Dose(d) => {
                                     collect_regions(&d.amount, out);
-                                    for o in &d.options {
-                                        collect_regions(o.value(), out);
+                                    for o in d.options.iter().filter_map(|o| o.value()) {
+                                        collect_regions(o, out);
                                     }
                                 }
                                 ArmStmt::Set { value, .. } => collect_regions(value, out),

@@ -98,7 +98,10 @@ fn ratio_endpoints_are_plain_numbers() {
         }
     }
     let table = s.table();
-    assert!(!table.contains("[0.0416") && !table.contains("[1000]"), "{table}");
+    assert!(
+        !table.contains("[0.0416") && !table.contains("[1000]"),
+        "{table}"
+    );
 }
 
 fn same(a: &[f64], b: &[f64]) -> bool {

@@ -595,6 +595,8 @@ pub struct Dose {
     pub lag: f64,
     /// Bioavailable fraction (may depend on covariates and genotypes).
     pub bioavailability: Option<Expr>,
+    /// The first dose is given at the periodic steady state of the regimen (`at steady state`).
+    pub steady_state: bool,
     /// Statement span.
     pub span: Span,
 }

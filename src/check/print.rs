@@ -264,6 +264,9 @@ pub fn trial(p: &hir::Program, t: &hir::Trial, units: &UnitTable) -> String {
             if d.lag > 0.0 {
                 let _ = write!(out, " lag {} h", num(d.lag));
             }
+            if d.steady_state {
+                out.push_str(" at steady state");
+            }
             if let Some(f) = &d.bioavailability {
                 let _ = write!(out, " F {}", cx.expr(f));
             }

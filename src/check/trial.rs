@@ -484,6 +484,7 @@ impl Checker {
             count: Some(1),
             lag: 0.0,
             bioavailability: None,
+            steady_state: false,
             span: d.span,
         };
         let mut seen: Vec<&str> = Vec::new();
@@ -496,7 +497,7 @@ impl Checker {
                 self.report(Diagnostic::error(
                     codes::E0031,
                     format!("`{kw}` is given twice"),
-                    o.value().span,
+                    o.span(),
                 ));
                 ok = false;
                 continue;
@@ -504,6 +505,7 @@ impl Checker {
             seen.push(kw);
             match o {
                 DoseOpt::At(e) => dose.start = self.const_time(e, "the dose time")?,
+                DoseOpt::SteadyState(_) => dose.steady_state = true,
                 DoseOpt::Over(e) => {
                     let v = self.const_time(e, "an infusion duration")?;
                     if v <= 0.0 {
@@ -592,6 +594,17 @@ impl Checker {
                     dose.bioavailability = Some(h);
                 }
             }
+        }
+        if dose.steady_state && dose.interval.is_none() {
+            self.report(
+                Diagnostic::error(
+                    codes::E0031,
+                    "a dose at steady state needs its interval (`every`)",
+                    d.span,
+                )
+                .with_help("e.g. `dose 100 mg into gut every 12 h at steady state`"),
+            );
+            ok = false;
         }
         if seen.contains(&"over") && seen.contains(&"rate") {
             self.report(Diagnostic::error(

@@ -200,6 +200,7 @@ const KEYWORDS: &[&str] = &[
     "rate",
     "lag",
     "bioavailability",
+    "steady",
     "sample",
     "until",
     "endpoint",

@@ -11,7 +11,14 @@ pub fn arm_regimen(arm: &hir::Arm, slots: &[DoseSlots], params: &[f64], end: f64
     let mut r = Regimen::new();
     for (d, s) in arm.doses.iter().zip(slots) {
         let amount = params.get(s.amount).copied().unwrap_or(f64::NAN);
-        let t = d.start + d.lag;
+        // A steady-state dose is anchored at its nominal time (the steady state is the state
+        // there), so its lag is applied when the regimen is expanded; other doses are shifted
+        // here.
+        let t = if d.steady_state {
+            d.start
+        } else {
+            d.start + d.lag
+        };
         let target = d.target as u32;
         let mut dose = match (&d.infusion, s.rate) {
             (Some(hir::Infusion::Duration(dur)), _) => {
@@ -25,6 +32,9 @@ pub fn arm_regimen(arm: &hir::Arm, slots: &[DoseSlots], params: &[f64], end: f64
             ),
             _ => Dose::bolus(t, amount, target),
         };
+        if let (true, Some(ii)) = (d.steady_state, d.interval) {
+            dose = dose.at_steady_state(ii, false).lagged(d.lag);
+        }
         if let Some(ii) = d.interval {
             dose = match d.count {
                 Some(n) if n > 1 => dose.additional(ii, n - 1),

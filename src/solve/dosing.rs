@@ -45,6 +45,17 @@ pub enum Repeat {
     },
 }
 
+/// A dose given at steady state (NONMEM `SS=1` / `SS=2`): just before it, the state is the
+/// periodic steady state of this dose repeated every `interval` since forever.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SteadyState {
+    /// The dosing interval of the steady state (`II`).
+    pub interval: f64,
+    /// `SS=2`: the steady state is added to the state (superposition, for linear models);
+    /// `SS=1` (`false`): it replaces the state, and infusions running from earlier doses stop.
+    pub add: bool,
+}
+
 /// One dose record.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Dose {
@@ -58,6 +69,10 @@ pub struct Dose {
     pub kind: DoseKind,
     /// Repetition.
     pub repeat: Repeat,
+    /// Given at steady state (the first dose of the record).
+    pub steady_state: Option<SteadyState>,
+    /// A lag time of this record, added to the model's lag for its state (h).
+    pub lag: f64,
 }
 
 impl Dose {
@@ -69,6 +84,8 @@ impl Dose {
             target,
             kind: DoseKind::Bolus,
             repeat: Repeat::Once,
+            steady_state: None,
+            lag: 0.0,
         }
     }
 
@@ -94,6 +111,20 @@ impl Dose {
             repeat: Repeat::Additional { interval, count },
             ..self
         }
+    }
+
+    /// The first dose is given at the steady state of this dose every `interval` (`SS=1`, or
+    /// `SS=2` when `add`).
+    pub fn at_steady_state(self, interval: f64, add: bool) -> Self {
+        Dose {
+            steady_state: Some(SteadyState { interval, add }),
+            ..self
+        }
+    }
+
+    /// Delays the dose (and its repeats) by `lag` beyond the model's lag for its state.
+    pub fn lagged(self, lag: f64) -> Self {
+        Dose { lag, ..self }
     }
 
     /// Repeats the dose every `interval` while the dose time is `<= until`.
@@ -243,82 +274,165 @@ pub fn expand(regimen: &Regimen, module: &Module, params: &[f64]) -> Result<Vec<
     let mut events = Vec::new();
     let mut next_id = 0usize;
     for (k, d) in regimen.doses.iter().enumerate() {
-        let Some(adj) = module.meta.dosing.get(d.target as usize) else {
-            return Err(DoseError::UnknownState {
-                dose: k,
-                target: d.target,
-            });
-        };
-        if !d.time.is_finite() {
-            return Err(DoseError::BadValue {
-                dose: k,
-                field: "time",
-                value: d.time,
-            });
-        }
-        let amount = finite(k, "amount", d.amount, false)?;
-        let f = finite(
-            k,
-            "bioavailability",
-            adj.bioavailability.value(params),
-            false,
-        )?;
-        let lag = finite(k, "lag", adj.lag.value(params), false)?;
-        let times: Vec<f64> = match d.repeat {
-            Repeat::Once => vec![d.time],
-            Repeat::Additional { interval, count } => {
-                let ii = finite(k, "interval", interval, true)?;
-                if count as usize >= MAX_DOSES {
-                    return Err(DoseError::TooManyDoses { dose: k });
-                }
-                (0..=count).map(|i| d.time + f64::from(i) * ii).collect()
-            }
-            Repeat::Until { interval, until } => {
-                let ii = finite(k, "interval", interval, true)?;
-                let n = ((until - d.time) / ii + 1e-9).floor();
-                if n.is_nan() || n >= MAX_DOSES as f64 {
-                    return Err(DoseError::TooManyDoses { dose: k });
-                }
-                let n = if n < 0.0 { -1 } else { n as i64 };
-                (0..=n).map(|i| d.time + i as f64 * ii).collect()
-            }
-        };
-        for t in times {
-            let t = t + lag;
-            match d.kind {
-                DoseKind::Bolus => events.push(Event {
-                    time: t,
-                    state: d.target,
-                    kind: EventKind::Bolus { amount: f * amount },
-                }),
-                DoseKind::Rate(r) | DoseKind::Duration(r) => {
-                    let is_rate = matches!(d.kind, DoseKind::Rate(_));
-                    let field = if is_rate { "rate" } else { "duration" };
-                    let r = finite(k, field, r, true)?;
-                    let (rate, dur) = if is_rate {
-                        (r, f * amount / r)
-                    } else {
-                        (f * amount / r, r)
-                    };
-                    if dur <= 0.0 || rate <= 0.0 {
-                        continue;
-                    }
-                    let id = next_id;
-                    next_id += 1;
-                    events.push(Event {
-                        time: t,
-                        state: d.target,
-                        kind: EventKind::InfusionStart { id, rate },
-                    });
-                    events.push(Event {
-                        time: t + dur,
-                        state: d.target,
-                        kind: EventKind::InfusionEnd { id },
-                    });
-                }
-            }
-        }
+        expand_dose(k, d, module, params, &mut next_id, &mut events)?;
     }
     events.sort_by(|a, b| a.time.total_cmp(&b.time));
     Ok(events)
+}
+
+/// Appends the events of dose `k` (`d`, with its repeats) to `events`, unsorted; infusions are
+/// numbered from `next_id`.
+pub(super) fn expand_dose(
+    k: usize,
+    d: &Dose,
+    module: &Module,
+    params: &[f64],
+    next_id: &mut usize,
+    events: &mut Vec<Event>,
+) -> Result<(), DoseError> {
+    let Some(adj) = module.meta.dosing.get(d.target as usize) else {
+        return Err(DoseError::UnknownState {
+            dose: k,
+            target: d.target,
+        });
+    };
+    if !d.time.is_finite() {
+        return Err(DoseError::BadValue {
+            dose: k,
+            field: "time",
+            value: d.time,
+        });
+    }
+    let amount = finite(k, "amount", d.amount, false)?;
+    let f = finite(
+        k,
+        "bioavailability",
+        adj.bioavailability.value(params),
+        false,
+    )?;
+    let lag = finite(k, "lag", adj.lag.value(params) + d.lag, false)?;
+    let times: Vec<f64> = match d.repeat {
+        Repeat::Once => vec![d.time],
+        Repeat::Additional { interval, count } => {
+            let ii = finite(k, "interval", interval, true)?;
+            if count as usize >= MAX_DOSES {
+                return Err(DoseError::TooManyDoses { dose: k });
+            }
+            (0..=count).map(|i| d.time + f64::from(i) * ii).collect()
+        }
+        Repeat::Until { interval, until } => {
+            let ii = finite(k, "interval", interval, true)?;
+            let n = ((until - d.time) / ii + 1e-9).floor();
+            if n.is_nan() || n >= MAX_DOSES as f64 {
+                return Err(DoseError::TooManyDoses { dose: k });
+            }
+            let n = if n < 0.0 { -1 } else { n as i64 };
+            (0..=n).map(|i| d.time + i as f64 * ii).collect()
+        }
+    };
+    for t in times {
+        let t = t + lag;
+        match d.kind {
+            DoseKind::Bolus => events.push(Event {
+                time: t,
+                state: d.target,
+                kind: EventKind::Bolus { amount: f * amount },
+            }),
+            DoseKind::Rate(r) | DoseKind::Duration(r) => {
+                let is_rate = matches!(d.kind, DoseKind::Rate(_));
+                let field = if is_rate { "rate" } else { "duration" };
+                let r = finite(k, field, r, true)?;
+                let (rate, dur) = if is_rate {
+                    (r, f * amount / r)
+                } else {
+                    (f * amount / r, r)
+                };
+                if dur <= 0.0 || rate <= 0.0 {
+                    continue;
+                }
+                let id = *next_id;
+                *next_id += 1;
+                events.push(Event {
+                    time: t,
+                    state: d.target,
+                    kind: EventKind::InfusionStart { id, rate },
+                });
+                events.push(Event {
+                    time: t + dur,
+                    state: d.target,
+                    kind: EventKind::InfusionEnd { id },
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The events after the nominal time `t` of a steady-state dose `d` (dose `k`) that come from
+/// the doses before it in the steady state (at `t − τ`, `t − 2τ`, …, τ its interval): infusions
+/// still running at `t` (restarted at `t` with their rate, ending when they would end) and
+/// doses whose lag puts them at or after `t`. Appended to `events`, unsorted; infusions are
+/// numbered from `next_id`.
+pub(super) fn steady_state_history(
+    k: usize,
+    d: &Dose,
+    module: &Module,
+    params: &[f64],
+    next_id: &mut usize,
+    events: &mut Vec<Event>,
+) -> Result<(), DoseError> {
+    let Some(ss) = d.steady_state else {
+        return Ok(());
+    };
+    let tau = finite(k, "interval", ss.interval, true)?;
+    let Some(adj) = module.meta.dosing.get(d.target as usize) else {
+        return Err(DoseError::UnknownState {
+            dose: k,
+            target: d.target,
+        });
+    };
+    let f = finite(
+        k,
+        "bioavailability",
+        adj.bioavailability.value(params),
+        false,
+    )?;
+    let lag = finite(k, "lag", adj.lag.value(params) + d.lag, false)?;
+    // How long one dose acts after its nominal time: its lag plus its infusion's duration.
+    let span = lag
+        + match d.kind {
+            DoseKind::Bolus => 0.0,
+            DoseKind::Rate(r) => f * d.amount / r,
+            DoseKind::Duration(r) => r,
+        };
+    let earlier = (span / tau).floor() + 1.0;
+    if !earlier.is_finite() || earlier >= MAX_DOSES as f64 {
+        return Err(DoseError::TooManyDoses { dose: k });
+    }
+    let t = d.time;
+    for j in 1..=(earlier as u64) {
+        let past = Dose {
+            time: t - j as f64 * tau,
+            repeat: Repeat::Once,
+            steady_state: None,
+            ..*d
+        };
+        let mut one = Vec::new();
+        expand_dose(k, &past, module, params, next_id, &mut one)?;
+        match one.as_slice() {
+            [b] if matches!(b.kind, EventKind::Bolus { .. }) && b.time >= t => events.push(*b),
+            [start, end] if end.time > t => {
+                if let EventKind::InfusionStart { id, rate } = start.kind {
+                    events.push(Event {
+                        time: start.time.max(t),
+                        state: start.state,
+                        kind: EventKind::InfusionStart { id, rate },
+                    });
+                    events.push(*end);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

@@ -157,6 +157,14 @@ pub enum SolveError {
     BadOptions(&'static str),
     /// The integration failed.
     Failed(Box<Failure>),
+    /// No periodic steady state was found for a steady-state dose (neither Newton's method nor
+    /// repeated intervals converged to the solver tolerance).
+    SteadyState {
+        /// The dose time (h).
+        time: f64,
+        /// The dosing interval (h).
+        interval: f64,
+    },
 }
 
 impl std::fmt::Display for SolveError {
@@ -166,6 +174,14 @@ impl std::fmt::Display for SolveError {
             SolveError::Dose(e) => write!(f, "{e}"),
             SolveError::BadGrid(m) => write!(f, "bad sampling grid: {m}"),
             SolveError::BadOptions(m) => write!(f, "bad solver options: {m}"),
+            SolveError::SteadyState { time, interval } => write!(
+                f,
+                "no steady state for the dose at t = {time} h every {interval} h: neither Newton's \
+                 method nor {} repeated intervals converged to the solver tolerance (the model may \
+                 have no periodic steady state at this dose, e.g. elimination saturated below \
+                 the dosing rate)",
+                super::piecewise::REPEATED_INTERVALS
+            ),
             SolveError::Failed(fl) => {
                 let why = match &fl.reason {
                     FailureReason::NonFinite => "a value became NaN or infinite".to_string(),
@@ -308,6 +324,63 @@ pub(super) fn prepare<F: ModelFns>(
     Ok((patient, y0))
 }
 
+impl Patient {
+    /// One piece of a piecewise solve ([`super::piecewise`]): `params` (already checked), the
+    /// piece's sorted `events`, from `t0` to `t_end`.
+    pub(super) fn piece(
+        module: &crate::ir::Module,
+        params: Vec<f64>,
+        events: Vec<Event>,
+        t0: f64,
+        t_end: f64,
+    ) -> Patient {
+        let named = module
+            .meta
+            .params
+            .iter()
+            .zip(&params)
+            .filter(|(i, _)| !i.hoisted)
+            .map(|(i, v)| (i.name.clone(), *v))
+            .collect();
+        Patient {
+            params,
+            named,
+            events,
+            rates: RefCell::new(vec![0.0; module.n_states()]),
+            t0,
+            t_end,
+        }
+    }
+}
+
+/// Checks a piece's parameters: every value finite (else the failure names the first one).
+pub(super) fn check_params(
+    module: &crate::ir::Module,
+    params: &[f64],
+    t: f64,
+) -> Result<(), SolveError> {
+    check_len("simulate", "params", module.n_params(), params.len())?;
+    if let Some(k) = params.iter().position(|p| !p.is_finite()) {
+        let info = &module.meta.params[k];
+        let named = module
+            .meta
+            .params
+            .iter()
+            .zip(params)
+            .filter(|(i, _)| !i.hoisted)
+            .map(|(i, v)| (i.name.clone(), *v))
+            .collect();
+        return Err(SolveError::Failed(Box::new(Failure {
+            time: t,
+            state: info.name.clone(),
+            value: params[k],
+            params: named,
+            reason: FailureReason::NonFiniteParameter,
+        })));
+    }
+    Ok(())
+}
+
 /// One solve in progress: the patient's events and infusion input, the grid and the output
 /// built so far. Every method calls it at discontinuities and grid points.
 pub(super) struct Driver<'d, F: ModelFns> {
@@ -321,7 +394,7 @@ pub(super) struct Driver<'d, F: ModelFns> {
     /// Running infusions: (id, state, rate).
     active: Vec<(usize, u32, f64)>,
     /// Bioavailable amount dosed up to `t_break`.
-    cum_dose: f64,
+    pub(super) cum_dose: f64,
     /// Time of the last discontinuity.
     t_break: f64,
     pub(super) out: Simulation,

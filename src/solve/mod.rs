@@ -29,7 +29,8 @@
 //! Modules and their imports within `solve` (an acyclic graph; `tests` aside):
 //!
 //! ```text
-//! mod.rs (simulate) ──→ linear, bdf, diffsol_methods, driver, model, dosing
+//! mod.rs (simulate) ──→ piecewise, linear, bdf, diffsol_methods, driver, model, dosing
+//! piecewise         ──→ driver, model, dosing, lu (and mod.rs's run_piece)
 //! linear            ──→ driver, model, dosing
 //! bdf               ──→ driver, model, lu
 //! diffsol_methods   ──→ driver, model, lu
@@ -45,12 +46,14 @@ pub mod driver;
 pub mod linear;
 pub mod lu;
 pub mod model;
+pub mod piecewise;
 
 pub use dense::{DenseOutput, Side};
-pub use dosing::{Dose, DoseError, DoseKind, Regimen, Repeat};
+pub use dosing::{Dose, DoseError, DoseKind, Regimen, Repeat, SteadyState};
 pub use driver::{Failure, FailureReason, Method, Simulation, SolveError, SolveOptions};
 pub use linear::{LinearSystem, expm, is_linear};
 pub use model::ModelFns;
+pub use piecewise::{Segment, SegmentStart};
 
 use driver::Driver;
 
@@ -79,7 +82,35 @@ pub fn simulate_with_params<F: ModelFns>(
     grid: &[f64],
     opts: &SolveOptions,
 ) -> Result<Simulation, SolveError> {
-    solve(model, params, regimen, grid, opts, false).map(|(s, _)| s)
+    solve(model, params, &[], regimen, grid, opts, false).map(|(s, _)| s)
+}
+
+/// [`simulate_with_params`] for a patient whose parameters or state change during the solve
+/// (time-varying covariates, occasions, resets): `params` hold from the start, each
+/// [`Segment`] from its time on. See [`piecewise`] for the conventions.
+pub fn simulate_segments<F: ModelFns>(
+    model: &F,
+    params: Vec<f64>,
+    segments: &[Segment],
+    regimen: &Regimen,
+    grid: &[f64],
+    opts: &SolveOptions,
+) -> Result<Simulation, SolveError> {
+    solve(model, params, segments, regimen, grid, opts, false).map(|(s, _)| s)
+}
+
+/// [`simulate_segments`] that also records the dense output (see [`simulate_dense`]).
+pub fn simulate_segments_dense<F: ModelFns>(
+    model: &F,
+    params: Vec<f64>,
+    segments: &[Segment],
+    regimen: &Regimen,
+    grid: &[f64],
+    opts: &SolveOptions,
+) -> Result<(Simulation, DenseOutput), SolveError> {
+    let (s, d) = solve(model, params, segments, regimen, grid, opts, true)?;
+    let n = s.n_states;
+    Ok((s, d.unwrap_or_else(|| DenseOutput::new(n))))
 }
 
 /// [`simulate_with_params`] that also records the solver's dense output ([`DenseOutput`]): the
@@ -92,7 +123,7 @@ pub fn simulate_dense<F: ModelFns>(
     grid: &[f64],
     opts: &SolveOptions,
 ) -> Result<(Simulation, DenseOutput), SolveError> {
-    let (s, d) = solve(model, params, regimen, grid, opts, true)?;
+    let (s, d) = solve(model, params, &[], regimen, grid, opts, true)?;
     let n = s.n_states;
     Ok((s, d.unwrap_or_else(|| DenseOutput::new(n))))
 }
@@ -100,6 +131,7 @@ pub fn simulate_dense<F: ModelFns>(
 fn solve<F: ModelFns>(
     model: &F,
     params: Vec<f64>,
+    segments: &[Segment],
     regimen: &Regimen,
     grid: &[f64],
     opts: &SolveOptions,
@@ -115,14 +147,46 @@ fn solve<F: ModelFns>(
             "the exact method needs a linear model (dy/dt = A·y + c with per-patient A, c)",
         ));
     }
-    let (patient, mut y0) = driver::prepare(model, params, regimen, grid)?;
+    if !segments.is_empty() || regimen.doses.iter().any(|d| d.steady_state.is_some()) {
+        return piecewise::solve(model, params, segments, regimen, grid, opts, linear, record);
+    }
+    let (patient, y0) = driver::prepare(model, params, regimen, grid)?;
+    let piece = run_piece(model, &patient, y0, grid, opts, linear, record, 0.0)?;
+    Ok((piece.sim, piece.dense))
+}
+
+/// What one piece of a solve gives: the grid output, the dense output when recorded, and the
+/// state after the last step (the state at the last grid time, before the events there that
+/// belong to a later piece).
+struct Piece {
+    sim: Simulation,
+    dense: Option<DenseOutput>,
+}
+
+/// Solves one patient (or one piece of a piecewise solve) from `y0` at `patient.t0`, before the
+/// events there, over `grid`; `dosed` is the amount dosed before the piece.
+#[allow(clippy::too_many_arguments)]
+fn run_piece<F: ModelFns>(
+    model: &F,
+    patient: &driver::Patient,
+    mut y0: Vec<f64>,
+    grid: &[f64],
+    opts: &SolveOptions,
+    linear: bool,
+    record: bool,
+    dosed: f64,
+) -> Result<Piece, SolveError> {
     let (t0, t_end) = (patient.t0, patient.t_end);
-    let mut drv = Driver::new(model, &patient, grid, opts);
+    let mut drv = Driver::new(model, patient, grid, opts);
+    drv.cum_dose = dosed;
     if record {
         drv.dense = Some(DenseOutput::new(y0.len()));
     }
     let Some(h0) = drv.begin(t0, t_end, &mut y0) else {
-        return Ok((drv.out, drv.dense));
+        return Ok(Piece {
+            sim: drv.out,
+            dense: drv.dense,
+        });
     };
     if linear {
         let sys = LinearSystem::new(model, &patient.params)?;
@@ -132,7 +196,10 @@ fn solve<F: ModelFns>(
     } else {
         diffsol_methods::drive(&mut drv, &y0, t0, h0, t_end)?;
     }
-    Ok((drv.out, drv.dense))
+    Ok(Piece {
+        sim: drv.out,
+        dense: drv.dense,
+    })
 }
 
 #[cfg(test)]

@@ -791,6 +791,9 @@ pub enum DoseOpt {
     Lag(Expr),
     /// `bioavailability 80%`.
     Bioavailability(Expr),
+    /// `at steady state` — the first dose is given at the periodic steady state of the
+    /// regimen (NONMEM `SS=1`); needs `every`.
+    SteadyState(Span),
 }
 
 impl DoseOpt {
@@ -805,11 +808,12 @@ impl DoseOpt {
             DoseOpt::Times(_) => "times",
             DoseOpt::Lag(_) => "lag",
             DoseOpt::Bioavailability(_) => "bioavailability",
+            DoseOpt::SteadyState(_) => "at steady state",
         }
     }
 
-    /// The option's value.
-    pub fn value(&self) -> &Expr {
+    /// The option's value (none for `at steady state`).
+    pub fn value(&self) -> Option<&Expr> {
         match self {
             DoseOpt::At(e)
             | DoseOpt::Over(e)
@@ -818,7 +822,16 @@ impl DoseOpt {
             | DoseOpt::For(e)
             | DoseOpt::Times(e)
             | DoseOpt::Lag(e)
-            | DoseOpt::Bioavailability(e) => e,
+            | DoseOpt::Bioavailability(e) => Some(e),
+            DoseOpt::SteadyState(_) => None,
+        }
+    }
+
+    /// Where the option's value is (the keywords of `at steady state`).
+    pub fn span(&self) -> Span {
+        match self {
+            DoseOpt::SteadyState(s) => *s,
+            other => other.value().map_or(Span::default(), |e| e.span),
         }
     }
 }

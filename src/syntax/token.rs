@@ -127,6 +127,8 @@ pub enum Token {
     Bioavailability,
     #[token("at")]
     At,
+    #[token("steady")]
+    Steady,
     #[token("sample")]
     Sample,
     #[token("until")]
@@ -404,6 +406,7 @@ impl Token {
             Lag => "lag",
             Bioavailability => "bioavailability",
             At => "at",
+            Steady => "steady",
             Sample => "sample",
             Until => "until",
             Endpoint => "endpoint",

@@ -1,0 +1,363 @@
+//! Piecewise solves: a patient whose parameters or state change during the solve.
+//!
+//! Input: the parameters at the start, [`Segment`]s (from a time on, other parameters: a
+//! time-varying covariate's new value, a new occasion's random effects; or a reset of the state,
+//! NONMEM `EVID 3`), and a regimen that may contain steady-state doses ([`Dose::steady_state`],
+//! NONMEM `SS=1`/`SS=2`).
+//! Output: the same [`Simulation`] as an ordinary solve, one row per grid time.
+//!
+//! Conventions:
+//! - Every segment time and every steady-state dose time is a boundary; the solve runs each piece
+//!   between boundaries as an ordinary solve ([`super::run_piece`]) and carries the state across
+//!   (the state is continuous at a parameter change: only the right-hand side changes). A grid
+//!   time exactly at a boundary reports the state after it (right-continuous, as at a dose).
+//! - A dose uses the parameters in force at its nominal time (F, lag, and the amount computed
+//!   from them); its repeats keep them. An infusion running across a boundary keeps its rate.
+//! - A reset (`SegmentStart::Reset`, NONMEM `EVID 3`) sets the state to the model's initial
+//!   state under the new parameters and stops running infusions.
+//! - A steady-state dose at time `t` with interval τ: just before `t` the state is the periodic
+//!   steady state `y*` of the dose repeated every τ, the fixed point of the one-interval map
+//!   `Φ(y)` = the state at `t + τ` (before the events there) from `y` at `t` under the dose at
+//!   `t` and what earlier doses of the steady state still contribute (running infusions, lagged
+//!   doses; [`super::dosing`]). `Φ` is solved by Newton's method with a finite-difference
+//!   Jacobian of `Φ` (for a linear model `Φ` is affine and one Newton step solves
+//!   `(I − e^{Aτ}) y* = Φ(0)` up to rounding; iterations continue until the residual is below
+//!   the solver tolerance), then by repeated intervals if Newton stalls. `SS=1` replaces the
+//!   state by `y*` and stops infusions running from earlier doses; `SS=2` adds `y*` to the state.
+//!   The dose at `t` and the earlier doses' remaining infusions then act as ordinary events.
+
+use super::dense::DenseOutput;
+use super::dosing::{self, Dose, Event, EventKind, Regimen};
+use super::driver::{self, Patient, SolveError, SolveOptions, same_time};
+use super::lu::DenseLu;
+use super::model::ModelFns;
+use super::{Simulation, run_piece};
+
+/// A change of a patient's parameters (and possibly state) from `time` on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Segment {
+    /// When the change takes effect.
+    pub time: f64,
+    /// The parameter values from then on (named then hoisted slots, as `setup` computes them).
+    pub params: Vec<f64>,
+    /// What happens to the state.
+    pub start: SegmentStart,
+}
+
+/// What happens to the state at a [`Segment`]'s time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentStart {
+    /// The state carries on (continuous); only the parameters change.
+    Continue,
+    /// The state is reset to the model's initial state under the new parameters and running
+    /// infusions stop (NONMEM `EVID 3`).
+    Reset,
+}
+
+/// Most Newton iterations for a steady state before falling back to repeated intervals.
+const NEWTON_ITERATIONS: usize = 30;
+/// Most repeated intervals for a steady state when Newton's method stalls.
+pub const REPEATED_INTERVALS: usize = 10_000;
+
+/// What happens at one boundary.
+#[derive(Clone, Copy, Debug)]
+enum Action {
+    /// Parameters from `params[i]` on.
+    Params(usize, SegmentStart),
+    /// The steady state of dose `k` (with the parameters in force).
+    SteadyState(usize),
+}
+
+/// Solves a patient piece by piece. See the module docs.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn solve<F: ModelFns>(
+    model: &F,
+    params: Vec<f64>,
+    segments: &[Segment],
+    regimen: &Regimen,
+    grid: &[f64],
+    opts: &SolveOptions,
+    linear: bool,
+    record: bool,
+) -> Result<(Simulation, Option<DenseOutput>), SolveError> {
+    let m = model.module();
+    let n = m.n_states();
+    let (Some(&g0), Some(_)) = (grid.first(), grid.last()) else {
+        return Err(SolveError::BadGrid("empty"));
+    };
+    if grid.iter().any(|t| !t.is_finite()) {
+        return Err(SolveError::BadGrid("not finite"));
+    }
+    if grid.windows(2).any(|w| w[1] < w[0]) {
+        return Err(SolveError::BadGrid("not sorted"));
+    }
+    if record {
+        return Err(SolveError::BadOptions(
+            "dense output is not available for solves whose parameters change or that start at steady state",
+        ));
+    }
+    if segments.iter().any(|s| !s.time.is_finite()) {
+        return Err(SolveError::BadOptions("a segment time is not finite"));
+    }
+    if segments.windows(2).any(|w| w[1].time < w[0].time) {
+        return Err(SolveError::BadOptions("segments are not sorted by time"));
+    }
+    // Parameter sets: the initial one, then one per segment.
+    let mut sets: Vec<&[f64]> = vec![&params];
+    driver::check_params(m, &params, g0)?;
+    for s in segments {
+        driver::check_params(m, &s.params, s.time)?;
+        sets.push(&s.params);
+    }
+    // The parameter set in force at time t (a change at t is in force at t).
+    let set_at = |t: f64| {
+        segments
+            .iter()
+            .rposition(|s| s.time <= t || same_time(s.time, t))
+            .map_or(0, |i| i + 1)
+    };
+    // Boundaries, sorted by time (stable: segments first, then steady-state doses in order).
+    let mut bounds: Vec<(f64, Action)> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.time, Action::Params(i + 1, s.start)))
+        .collect();
+    // Events: each dose with the parameters in force at its nominal time.
+    let mut events: Vec<Event> = Vec::new();
+    let mut next_id = 0usize;
+    for (k, d) in regimen.doses.iter().enumerate() {
+        let p = sets[set_at(d.time)];
+        dosing::expand_dose(k, d, m, p, &mut next_id, &mut events)?;
+        if d.steady_state.is_some() {
+            dosing::steady_state_history(k, d, m, p, &mut next_id, &mut events)?;
+            bounds.push((d.time, Action::SteadyState(k)));
+        }
+    }
+    events.sort_by(|a, b| a.time.total_cmp(&b.time));
+    bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Distinct boundary times; piece k runs from times[k-1] (or the start) to times[k].
+    let mut times: Vec<f64> = Vec::new();
+    for (t, _) in &bounds {
+        if !times.last().is_some_and(|&l| same_time(l, *t)) {
+            times.push(*t);
+        }
+    }
+    let piece_of = |t: f64| times.partition_point(|&b| b < t || same_time(b, t));
+    // When each infusion ends, and which piece starts it.
+    let mut ends = std::collections::HashMap::new();
+    for e in &events {
+        if let EventKind::InfusionEnd { id } = e.kind {
+            ends.insert(id, e.time);
+        }
+    }
+    let mut out = Simulation {
+        times: Vec::with_capacity(grid.len()),
+        states: Vec::with_capacity(grid.len() * n),
+        observables: Vec::with_capacity(grid.len() * m.n_observables()),
+        dosed: Vec::with_capacity(grid.len()),
+        n_states: n,
+        n_observables: m.n_observables(),
+        params: params.clone(),
+        steps: 0,
+    };
+    let mut y = vec![0.0; n];
+    model.init(&params, &mut y)?;
+    let mut set = 0usize;
+    let mut dosed = 0.0;
+    // Infusions stopped by a reset (SS=1 or EVID 3): their later end events are no-ops.
+    let mut stopped_before = f64::NEG_INFINITY;
+    let mut b = 0usize;
+    for k in 0..=times.len() {
+        let start = if k == 0 {
+            f64::NEG_INFINITY
+        } else {
+            times[k - 1]
+        };
+        if k > 0 {
+            // Apply this boundary's actions in order.
+            while let Some(&(t, action)) = bounds.get(b) {
+                if !same_time(t, start) {
+                    break;
+                }
+                b += 1;
+                match action {
+                    Action::Params(i, how) => {
+                        set = i;
+                        if how == SegmentStart::Reset {
+                            model.init(sets[set], &mut y)?;
+                            stopped_before = start;
+                        }
+                    }
+                    Action::SteadyState(dk) => {
+                        let d = &regimen.doses[dk];
+                        let p = sets[set];
+                        let ss = steady_state(model, dk, d, p, opts, linear)?;
+                        let add = d.steady_state.is_some_and(|s| s.add);
+                        if add {
+                            for (yi, si) in y.iter_mut().zip(&ss) {
+                                *yi += si;
+                            }
+                        } else {
+                            y = ss;
+                            stopped_before = start;
+                        }
+                    }
+                }
+            }
+        }
+        let last = k == times.len();
+        let mut piece_grid: Vec<f64> = grid.iter().copied().filter(|&g| piece_of(g) == k).collect();
+        if !last {
+            piece_grid.push(times[k]);
+        } else if piece_grid.is_empty() {
+            break;
+        }
+        let mut piece_events: Vec<Event> = Vec::new();
+        if k > 0 {
+            // Infusions started before this piece and still running carry on from its start.
+            for e in &events {
+                if let EventKind::InfusionStart { id, .. } = e.kind
+                    && piece_of(e.time) < k
+                    && e.time > stopped_before
+                    && !same_time(e.time, stopped_before)
+                    && ends
+                        .get(&id)
+                        .is_some_and(|&end| end > start && !same_time(end, start))
+                {
+                    piece_events.push(Event { time: start, ..*e });
+                }
+            }
+        }
+        piece_events.extend(events.iter().filter(|e| piece_of(e.time) == k).copied());
+        let t_end = piece_grid.last().copied().unwrap_or(start);
+        let t0 = if k == 0 {
+            piece_events
+                .first()
+                .map_or(piece_grid[0], |e| e.time.min(piece_grid[0]))
+        } else {
+            start
+        };
+        let patient = Patient::piece(m, sets[set].to_vec(), piece_events, t0, t_end);
+        let piece = run_piece(
+            model,
+            &patient,
+            y.clone(),
+            &piece_grid,
+            opts,
+            linear,
+            false,
+            dosed,
+        )?;
+        let mut sim = piece.sim;
+        out.steps += sim.steps;
+        if !last {
+            // The extra row at the boundary: the state there, before the boundary's changes.
+            let rows = sim.times.len();
+            if rows == 0 {
+                return Err(SolveError::BadGrid("a piece produced no output"));
+            }
+            y.copy_from_slice(&sim.states[(rows - 1) * n..rows * n]);
+            dosed = sim.dosed[rows - 1];
+            sim.times.truncate(rows - 1);
+            sim.states.truncate((rows - 1) * n);
+            sim.observables.truncate((rows - 1) * sim.n_observables);
+            sim.dosed.truncate(rows - 1);
+        }
+        out.times.extend_from_slice(&sim.times);
+        out.states.extend_from_slice(&sim.states);
+        out.observables.extend_from_slice(&sim.observables);
+        out.dosed.extend_from_slice(&sim.dosed);
+    }
+    Ok((out, None))
+}
+
+/// The periodic steady state just before steady-state dose `k` (`d`) with parameters `p`: the
+/// fixed point of the one-interval map (module docs).
+fn steady_state<F: ModelFns>(
+    model: &F,
+    k: usize,
+    d: &Dose,
+    p: &[f64],
+    opts: &SolveOptions,
+    linear: bool,
+) -> Result<Vec<f64>, SolveError> {
+    let m = model.module();
+    let n = m.n_states();
+    let Some(ss) = d.steady_state else {
+        return Err(SolveError::BadOptions("not a steady-state dose"));
+    };
+    let (t, tau) = (d.time, ss.interval);
+    let once = Dose {
+        repeat: dosing::Repeat::Once,
+        steady_state: None,
+        ..*d
+    };
+    let mut events = Vec::new();
+    let mut next_id = 0usize;
+    dosing::expand_dose(k, &once, m, p, &mut next_id, &mut events)?;
+    dosing::steady_state_history(k, d, m, p, &mut next_id, &mut events)?;
+    let t1 = t + tau;
+    events.retain(|e| e.time < t1 && !same_time(e.time, t1));
+    events.sort_by(|a, b| a.time.total_cmp(&b.time));
+    let grid = [t1];
+    let patient = Patient::piece(m, p.to_vec(), events, t, t1);
+    let phi = |y: &[f64]| -> Result<Vec<f64>, SolveError> {
+        let piece = run_piece(model, &patient, y.to_vec(), &grid, opts, linear, false, 0.0)?;
+        Ok(piece.sim.states)
+    };
+    let (rtol, atol) = if linear {
+        (1e-12, opts.atol.min(1e-12))
+    } else {
+        (opts.rtol, opts.atol)
+    };
+    let converged = |y: &[f64], fy: &[f64]| {
+        y.iter()
+            .zip(fy)
+            .all(|(a, b)| (b - a).abs() <= rtol * a.abs().max(b.abs()) + atol)
+    };
+    let mut y = vec![0.0; n];
+    model.init(p, &mut y)?;
+    let mut lu = DenseLu::default();
+    let mut jac = vec![0.0; n * n];
+    for _ in 0..NEWTON_ITERATIONS {
+        let fy = phi(&y)?;
+        if fy.iter().any(|v| !v.is_finite()) {
+            break;
+        }
+        if converged(&y, &fy) {
+            return Ok(fy);
+        }
+        let scale = fy.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let rel = if linear { 1e-3 } else { rtol.sqrt().max(1e-7) };
+        for i in 0..n {
+            let h = rel * y[i].abs().max(fy[i].abs()).max(1e-3 * scale).max(atol);
+            let mut yh = y.clone();
+            yh[i] += h;
+            let fh = phi(&yh)?;
+            for r in 0..n {
+                // Column i of J − I, column-major.
+                jac[i * n + r] = (fh[r] - fy[r]) / h - if r == i { 1.0 } else { 0.0 };
+            }
+        }
+        let mut delta: Vec<f64> = y.iter().zip(&fy).map(|(a, b)| a - b).collect();
+        if !lu.factorize(n, &jac) || !lu.solve(&mut delta) || delta.iter().any(|v| !v.is_finite()) {
+            break;
+        }
+        for (yi, di) in y.iter_mut().zip(&delta) {
+            *yi += di;
+        }
+    }
+    // Repeated intervals from the initial state.
+    model.init(p, &mut y)?;
+    for _ in 0..REPEATED_INTERVALS {
+        let fy = phi(&y)?;
+        if converged(&y, &fy) {
+            return Ok(fy);
+        }
+        y = fy;
+    }
+    Err(SolveError::SteadyState {
+        time: t,
+        interval: tau,
+    })
+}
