@@ -213,24 +213,39 @@ fn identical_outputs_for_one_and_two_threads_and_for_merged_shards() {
         d
     };
     let single = resized("n37", None);
-    let parts = vec![resized("n37-1", Some((1, 2))), resized("n37-2", Some((2, 2)))];
+    let parts = vec![
+        resized("n37-1", Some((1, 2))),
+        resized("n37-2", Some((2, 2))),
+    ];
     let merged37 = tmp("n37-merged");
     merge(&c, &parts, &merged37, SolveOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    let read = |d: &std::path::Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
-    assert_eq!(read(&single, "patients.csv"), read(&merged37, "patients.csv"));
+    let read =
+        |d: &std::path::Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
+    assert_eq!(
+        read(&single, "patients.csv"),
+        read(&merged37, "patients.csv")
+    );
     assert_eq!(read(&single, "summary.csv"), read(&merged37, "summary.csv"));
     assert!(read(&single, "run.json").contains("\"patients\": 37"));
     let full = read(&one, "patients.csv");
     let first37: Vec<&str> = full
         .lines()
-        .filter(|l| l.split(',').next().and_then(|i| i.parse::<u64>().ok()).is_some_and(|i| i < 37))
+        .filter(|l| {
+            l.split(',')
+                .next()
+                .and_then(|i| i.parse::<u64>().ok())
+                .is_some_and(|i| i < 37)
+        })
         .collect();
     let single_text = read(&single, "patients.csv");
     let mut got: Vec<&str> = single_text.lines().skip(1).collect();
     got.sort_unstable();
     let mut want = first37;
     want.sort_unstable();
-    assert_eq!(got, want, "--n 37 keeps the first 37 patients of the declared population");
+    assert_eq!(
+        got, want,
+        "--n 37 keeps the first 37 patients of the declared population"
+    );
     // A shard whose patients.csv lost a patient is refused.
     let cut = parts[1].join("patients.csv");
     let text = read(&parts[1], "patients.csv");
@@ -497,4 +512,177 @@ fn run_json_records_the_model_and_stdlib_hashes() {
     assert_eq!(run["stdlib_sha256"].as_str().map(str::len), Some(64));
     assert_eq!(run["solver"]["method"], "bdf");
     assert_eq!(run["solver"]["rtol"], 1e-8);
+}
+
+/// Cockcroft–Gault creatinine clearance as a param of covariates, a clearance with a random
+/// effect on top of it, and a body surface area `let`: strata by all three.
+const RENAL: &str = r#"
+model Renal {
+    covariate age: year = 60 year
+    covariate weight: kg = 70 kg
+    covariate sex: {female, male} = male
+    param crcl: mL/min = (140 - age / 1 year) * (weight / 1 kg) / 72 * (if sex == female { 0.85 } else { 1 }) * 1 mL/min
+    param cl: L/h = 3 L/h * crcl / (100 mL/min)
+    vary cl ~ lognormal(cv: 30%)
+    let bsa: m^2 = sqrt(weight / 1 kg * 170 / 3600) * 1 m^2
+    param v: L = 40 L
+    compartment central: mg
+    flow central -> out = cl / v * central
+    observe conc: mg/L = central / v
+}
+trial Renal {
+    model Renal
+    population 240 {
+        sex ~ categorical(female: 50%, male: 50%)
+        age ~ uniform(20 year, 150 year)
+        weight ~ lognormal(median: 75 kg, cv: 25%)
+    }
+    arm usual { dose 100 mg into central }
+    arm heavy {
+        weight = 110 kg
+        dose 100 mg into central
+    }
+    sample every 2 h until 24 h
+    endpoint auc = auc(conc, from 0 h to 24 h)
+    stratify by crcl bins [30 mL/min, 3.6 L/h], cl bins [1 L/h, 2 L/h], bsa bins [1.9 m^2]
+}
+"#;
+
+/// The columns of `patients.csv` by header, and its rows.
+fn patients_table(dir: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(dir.join("patients.csv")).unwrap_or_default();
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+/// Strata by computed quantities put every patient where the closed form of its own covariates
+/// (after the arm's override) and η puts it: the values in `patients.csv` are the simulated ones
+/// (Cockcroft–Gault, and the clearance with its random effect), the counts per level add up to the
+/// arm, failed patients (age over 140 years: a negative clearance, outside its domain) keep their
+/// stratum, and merged shards give the single run's files byte for byte.
+#[test]
+fn strata_by_computed_quantities_follow_each_patients_values() {
+    let c = compiled("renal.twin", RENAL);
+    let one = tmp("renal-one");
+    let s = run_trial(&c, "renal.twin", &opts(Some(one.clone()))).unwrap_or_else(|e| panic!("{e}"));
+    let (header, rows) = patients_table(&one);
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column `{name}` in {header:?}"))
+    };
+    let (c_arm, c_age, c_weight, c_sex, c_eta) = (
+        col("arm"),
+        col("age [year]"),
+        col("weight [kg]"),
+        col("sex"),
+        col("eta(cl)"),
+    );
+    let (c_crcl, c_cl, c_bsa, c_err) = (
+        col("crcl [mL/min]"),
+        col("cl [L/h]"),
+        col("bsa [L/mm]"),
+        col("error"),
+    );
+    // The quantity columns sit between the inputs and the endpoints.
+    assert!(c_eta < c_crcl && c_crcl < c_cl && c_cl < c_bsa && c_bsa < col("auc [mg·h/L]"));
+    let num = |r: &Vec<String>, k: usize| r[k].parse::<f64>().unwrap_or(f64::NAN);
+    let close = |got: f64, want: f64| (got - want).abs() <= 1e-12 * want.abs().max(1.0);
+    // (arm, stratum, level) → patients expected there.
+    let mut want: std::collections::BTreeMap<(String, String, String), usize> = Default::default();
+    let mut failed = 0;
+    for r in &rows {
+        let (age, weight) = (num(r, c_age), num(r, c_weight));
+        if r[c_arm] == "heavy" {
+            assert_eq!(weight, 110.0, "the arm's override is in the row");
+        }
+        let sex = if r[c_sex] == "female" { 0.85 } else { 1.0 };
+        let crcl = (140.0 - age) * weight / 72.0 * sex;
+        assert!(close(num(r, c_crcl), crcl), "crcl {} vs {crcl}", r[c_crcl]);
+        let cl = 3.0 * crcl / 100.0 * num(r, c_eta).exp();
+        assert!(close(num(r, c_cl), cl), "cl {} vs {cl}", r[c_cl]);
+        let bsa = (weight * 170.0 / 3600.0).sqrt();
+        assert!(close(num(r, c_bsa), bsa), "bsa {} vs {bsa}", r[c_bsa]);
+        if age > 140.0 {
+            failed += 1;
+            assert!(r[c_err].contains("outside its domain"), "{r:?}");
+        }
+        let level = |x: f64, edges: &[(f64, &str)], last: &str| {
+            edges
+                .iter()
+                .find(|(e, _)| x < *e)
+                .map_or(last.to_string(), |(_, l)| l.to_string())
+        };
+        let arm = r[c_arm].clone();
+        for (key, l) in [
+            (
+                "crcl",
+                level(
+                    crcl,
+                    &[(30.0, "<30 mL/min"), (60.0, "30-60 mL/min")],
+                    ">=60 mL/min",
+                ),
+            ),
+            (
+                "cl",
+                level(cl, &[(1.0, "<1 L/h"), (2.0, "1-2 L/h")], ">=2 L/h"),
+            ),
+            ("bsa", level(bsa, &[(1.9, "<1.9 L/mm")], ">=1.9 L/mm")),
+        ] {
+            *want.entry((arm.clone(), key.to_string(), l)).or_default() += 1;
+        }
+    }
+    assert!(failed > 0, "some patients are older than 140 years");
+    let got: std::collections::BTreeMap<(String, String, String), usize> = s
+        .strata
+        .iter()
+        .map(|g| {
+            (
+                (g.arm.clone(), g.stratum.clone(), g.level.clone()),
+                g.patients,
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    for g in &s.arms {
+        for key in ["crcl", "cl", "bsa"] {
+            let n: usize = s
+                .strata
+                .iter()
+                .filter(|x| x.arm == g.arm && x.stratum == key)
+                .map(|x| x.patients)
+                .sum();
+            assert_eq!(n, g.patients, "{key} in {}", g.arm);
+        }
+    }
+    let failed_in_strata: usize = s
+        .strata
+        .iter()
+        .filter(|g| g.stratum == "crcl")
+        .map(|g| g.failed)
+        .sum();
+    assert_eq!(failed_in_strata, failed);
+    // Shards merge into the single run, strata included.
+    let mut shards = Vec::new();
+    for i in [3u64, 1, 2] {
+        let d = tmp(&format!("renal-shard{i}"));
+        let mut o = opts(Some(d.clone()));
+        o.shard = Some((i, 3));
+        run_trial(&c, "renal.twin", &o).unwrap_or_else(|e| panic!("{e}"));
+        shards.push(d);
+    }
+    let merged = tmp("renal-merged");
+    let m = merge(&c, &shards, &merged, SolveOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(files(&one), files(&merged), "single run vs 3 merged shards");
+    assert_eq!(m.strata, s.strata);
 }
