@@ -158,6 +158,7 @@ fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
         "run.json",
         "trajectories.csv",
         "bands.csv",
+        "targets.csv",
     ]
     .iter()
     .map(|f| {
@@ -685,4 +686,77 @@ fn strata_by_computed_quantities_follow_each_patients_values() {
     let m = merge(&c, &shards, &merged, SolveOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(files(&one), files(&merged), "single run vs 3 merged shards");
     assert_eq!(m.strata, s.strata);
+}
+
+/// The targets endpoints put on observables: ranges from `time_in` and from an `and` of bounds
+/// inside `fraction_of_time`, thresholds from `time_above`/`time_below` and from comparisons of
+/// `max`/`min`/`value` with a constant (either side), each in the observable's unit; an observable
+/// of a `let` (`observe conc`) takes the targets on the `let`. Bounds that vary between patients
+/// and summaries in other units (`auc`, `tmax`) set none.
+#[test]
+fn targets_are_read_from_endpoints_in_the_observables_units() {
+    let text = r#"
+model Pk {
+    covariate mic: mg/L = 1 mg/L
+    param v: L = 50 L
+    compartment central: mg
+    flow central -> out = 0.1 /h * central
+    let conc: mg/L = central / v
+    observe conc
+    observe conc_ng: ng/mL = conc
+}
+trial T {
+    model Pk
+    arm a { dose 100 mg into central }
+    sample every 1 h until 24 h
+    endpoint in_window = time_in(conc, 500 µg/L, 1.5 mg/L)
+    endpoint above = time_above(conc, 1 mg/L)
+    endpoint below = time_below(conc, 250 ng/mL)
+    endpoint in_range = fraction_of_time(conc >= 0.2 mg/L and 800 µg/L >= conc)
+    endpoint peak_high = max(conc) > 1.8 mg/L
+    endpoint trough_low = 100 µg/L > value(conc, 24 h)
+    endpoint over_mic = time_above(conc, mic)
+    endpoint exposure = auc(conc, from 0 h to 24 h) > 10 mg*h/L
+    endpoint late = tmax(conc) > 2 h
+}
+"#;
+    let c = compiled("targets.twin", text);
+    let trial = &c.program.trials[0];
+    let model = &c.program.models[trial.model];
+    let mut found: Vec<(String, String, Option<f64>, Option<f64>)> =
+        twin::trial::targets::targets(trial, model)
+            .into_iter()
+            .map(|t| {
+                (
+                    t.endpoint,
+                    model.observables[t.observable].name.clone(),
+                    t.low,
+                    t.high,
+                )
+            })
+            .collect();
+    // Endpoint by endpoint; within one, `conc` before `conc_ng`.
+    found.sort_by(|a, b| {
+        let e = |x: &str| trial.endpoints.iter().position(|e| e.name == x);
+        (e(&a.0), &a.1).cmp(&(e(&b.0), &b.1))
+    });
+    let t =
+        |e: &str, o: &str, lo: Option<f64>, hi: Option<f64>| (e.to_string(), o.to_string(), lo, hi);
+    assert_eq!(
+        found,
+        vec![
+            t("in_window", "conc", Some(0.5), Some(1.5)),
+            t("in_window", "conc_ng", Some(500.0), Some(1500.0)),
+            t("above", "conc", Some(1.0), None),
+            t("above", "conc_ng", Some(1000.0), None),
+            t("below", "conc", None, Some(0.25)),
+            t("below", "conc_ng", None, Some(250.0)),
+            t("in_range", "conc", Some(0.2), Some(0.8)),
+            t("in_range", "conc_ng", Some(200.0), Some(800.0)),
+            t("peak_high", "conc", Some(1.8), None),
+            t("peak_high", "conc_ng", Some(1800.0), None),
+            t("trough_low", "conc", None, Some(0.1)),
+            t("trough_low", "conc_ng", None, Some(100.0)),
+        ]
+    );
 }

@@ -833,21 +833,48 @@ impl Summary {
 }
 
 impl Context<'_> {
+    /// The column of observable `o` in `trajectories.csv` and `bands.csv`: `name [unit]` (or
+    /// `name_dv [unit]` with residual error), `name` for a pure number.
+    fn observable_header(&self, o: &hir::Observable, suffix: &str) -> String {
+        let u = self.unit_text(o.value.ty);
+        if u.is_empty() {
+            format!("{}{suffix}", o.name)
+        } else {
+            format!("{}{suffix} [{u}]", o.name)
+        }
+    }
+
     /// The header of `trajectories.csv`: id, arm, time, each observable, then each with residual
     /// error (`name_dv`, the simulated observation).
     pub fn trajectories_header(&self) -> String {
         let mut h = vec!["id".to_string(), "arm".into(), "time [h]".into()];
         for suffix in ["", "_dv"] {
             for o in &self.model.observables {
-                let u = self.unit_text(o.value.ty);
-                h.push(if u.is_empty() {
-                    format!("{}{suffix}", o.name)
-                } else {
-                    format!("{}{suffix} [{u}]", o.name)
-                });
+                h.push(self.observable_header(o, suffix));
             }
         }
         h.iter().map(|x| cell(x)).collect::<Vec<_>>().join(",")
+    }
+
+    /// `targets.csv`: the targets the endpoints put on observables ([`super::targets`]), one row
+    /// per endpoint and observable: `endpoint`, `observable` (its column in `bands.csv`, with its
+    /// unit), `low` and `high` in that unit (`NA` for a threshold without the other bound).
+    pub fn targets_csv(&self) -> String {
+        let mut out = String::from("endpoint,observable,low,high\n");
+        for t in super::targets::targets(self.trial, self.model) {
+            let Some(o) = self.model.observables.get(t.observable) else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "{},{},{},{}",
+                cell(&t.endpoint),
+                cell(&self.observable_header(o, "")),
+                num(t.low.unwrap_or(f64::NAN)),
+                num(t.high.unwrap_or(f64::NAN))
+            );
+        }
+        out
     }
 
     /// The lines of `trajectories.csv` for one row (none if it failed).
