@@ -378,6 +378,9 @@ pub struct Parts<'a> {
     /// Endpoints: their aggregates are lowered into the model, their expressions into the
     /// evaluator.
     pub endpoints: &'a [hir::Endpoint],
+    /// Computed quantities whose per-patient values are wanted (a trial's strata): see
+    /// [`lower::Lowered::quantities`].
+    pub quantities: &'a [hir::Sym],
 }
 
 /// Lowers model `model` of a checked program with `parts`, and compiles the model and its
@@ -390,13 +393,18 @@ pub fn prepare(
     options: lower::Options,
 ) -> Result<PreparedModel, PrepareError> {
     let m = &program.models[model];
-    let lowered =
-        lower::lower_trial(program, m, parts.arms, parts.endpoints, options).map_err(|errors| {
-            PrepareError::Lower {
-                model: m.name.clone(),
-                errors,
-            }
-        })?;
+    let lowered = lower::lower_trial(
+        program,
+        m,
+        parts.arms,
+        parts.endpoints,
+        parts.quantities,
+        options,
+    )
+    .map_err(|errors| PrepareError::Lower {
+        model: m.name.clone(),
+        errors,
+    })?;
     let compiled = crate::jit::compile(&lowered.module).map_err(|e| PrepareError::Native {
         model: m.name.clone(),
         message: e.to_string(),

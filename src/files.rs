@@ -296,13 +296,14 @@ impl Drop for DirLock {
 }
 
 /// The files twin writes into a trial output directory; anything else there is the user's.
-pub const TRIAL_FILES: [&str; 6] = [
+pub const TRIAL_FILES: [&str; 7] = [
     "patients.csv",
     "summary.csv",
     "summary.json",
     "run.json",
     "trajectories.csv",
     "bands.csv",
+    "targets.csv",
 ];
 
 /// A directory being written: files go into [`OutputDir::path`] (a staging directory beside

@@ -42,6 +42,10 @@ pub struct Lowered {
     pub param_index: Vec<usize>,
     /// Endpoint aggregates, in the order of [`aggregates`] over the endpoints.
     pub aggregates: Vec<AggSlots>,
+    /// Module param slot of every computed quantity asked for ([`lower_trial`]'s `quantities`,
+    /// e.g. a trial's [`hir::Trial::quantities`]): `setup` computes each exactly as the
+    /// simulation uses it.
+    pub quantities: Vec<usize>,
 }
 
 /// Where the values behind one endpoint aggregate are, in the order of [`aggregates`].
@@ -528,16 +532,20 @@ pub fn lower(
     arms: &[&hir::Arm],
     opts: Options,
 ) -> Result<Lowered, Vec<BuildError>> {
-    lower_trial(p, m, arms, &[], opts)
+    lower_trial(p, m, arms, &[], &[], opts)
 }
 
 /// Lowers a model for a trial: as [`lower`], plus hidden observables for every endpoint
-/// aggregate's arguments and a running-integral state for every `auc` and `mean`.
+/// aggregate's arguments, a running-integral state for every `auc` and `mean`, and a named param
+/// slot for every `let` among `quantities` (params have theirs; see [`Lowered::quantities`]).
+/// A `let` in `quantities` must not change over time (the checker makes sure of it); the model
+/// then reads it from its slot, so the value recorded is the value simulated.
 pub fn lower_trial(
     p: &hir::Program,
     m: &hir::Model,
     arms: &[&hir::Arm],
     endpoints: &[hir::Endpoint],
+    quantities: &[Sym],
     opts: Options,
 ) -> Result<Lowered, Vec<BuildError>> {
     if !m.inputs.is_empty() {
@@ -571,9 +579,24 @@ pub fn lower_trial(
             declared += 1;
         }
     }
+    // Computed quantities: params are where they are; `let`s get a named slot of their own.
+    let mut n_params = m.params.len();
+    let mut quantity_slots = Vec::with_capacity(quantities.len());
+    for (k, q) in quantities.iter().enumerate() {
+        match *q {
+            Sym::Param(i) => quantity_slots.push(param_index.get(i).copied().unwrap_or(usize::MAX)),
+            Sym::Let(i) if i < m.lets.len() => {
+                let v = l.expr(&m.lets[i].value);
+                let handle = l.b.param(&format!("quantity#{k}"), v);
+                l.lets[i] = Some(handle);
+                quantity_slots.push(n_params);
+                n_params += 1;
+            }
+            _ => quantity_slots.push(usize::MAX),
+        }
+    }
     // Dose amounts as per-patient params.
     let mut dose_params = Vec::new();
-    let mut n_params = m.params.len();
     for arm in arms {
         let mut ids = Vec::new();
         for d in &arm.doses {
@@ -702,6 +725,7 @@ pub fn lower_trial(
         dose_params,
         param_index,
         aggregates: aggs,
+        quantities: quantity_slots,
     })
 }
 

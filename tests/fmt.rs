@@ -517,6 +517,23 @@ trial T {
 }
 
 #[test]
+fn stratify_by_computed_quantities() {
+    let src = "trial T {
+    model Renal
+    stratify by   crcl bins[30 mL/min,3.6 L/h] ,bsa   bins [ 1.8 m^2 ]
+}
+";
+    let want = "trial T {
+    model Renal
+    stratify by crcl bins [30 mL/min, 3.6 L/h], bsa bins [1.8 m^2]
+}
+";
+    assert_eq!(fmt(src), want);
+    assert_eq!(fmt(want), want);
+    check_properties("computed strata", src).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
 fn genes_labels_and_conditionals() {
     let src = "gene G {
     allele \"A\" activity 1

@@ -379,3 +379,163 @@ fn cli_writes_svg_or_fails_cleanly() {
     let svg = std::fs::read_to_string(&out).expect("svg");
     assert!(svg.contains(">\ndoses (2)\n<"), "doses at 0 and 2 h");
 }
+
+/// A trial whose endpoints put targets on an observable in `cell/µL`, written in other units:
+/// `min(anc) < 0.5 Gcell/L` (a threshold of 500 cell/µL) and `time_in(anc, 1 Gcell/L,
+/// 2000 cell/µL)` (a range of 1000–2000 cell/µL). The count falls from 4300 to about 660 cell/µL.
+const TARGETS: &str = "\
+unit cell
+unit Gcell = 1e9 cell
+model Marrow {
+    state x: 1 = 1
+    d/dt x = -0.05 /h * x
+    observe anc: cell/µL = 300 cell/µL + 4000 cell/µL * x
+}
+trial T {
+    model Marrow
+    arm only {}
+    sample every 2 h until 48 h
+    endpoint grade4 = min(anc) < 0.5 Gcell/L
+    endpoint in_band = time_in(anc, 1 Gcell/L, 2000 cell/µL)
+}
+";
+
+/// The numbers of a `points="x,y x,y …"` attribute.
+fn points(element: &str) -> Vec<(f64, f64)> {
+    let Some(start) = element.find("points=\"") else {
+        return Vec::new();
+    };
+    let rest = &element[start + 8..];
+    let end = rest.find('"').unwrap_or(rest.len());
+    rest[..end]
+        .split_whitespace()
+        .filter_map(|p| {
+            let (x, y) = p.split_once(',')?;
+            Some((x.parse().ok()?, y.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Every element `<TAG …>` of `svg` whose attributes contain `attr`.
+fn elements<'s>(svg: &'s str, tag: &str, attr: &str) -> Vec<&'s str> {
+    svg.split(&format!("<{tag} "))
+        .skip(1)
+        .filter_map(|e| e.split('>').next())
+        .filter(|e| e.contains(attr))
+        .collect()
+}
+
+/// The pixel row of value `v` on the y axis, from the y tick labels (right-aligned `<text>`
+/// elements, whose `y` is the tick's row): the least-squares line through (value, row).
+fn y_pixel(svg: &str, v: f64) -> f64 {
+    let ticks: Vec<(f64, f64)> = svg
+        .split("<text ")
+        .skip(1)
+        .filter(|t| t.contains("text-anchor=\"end\""))
+        .filter_map(|t| {
+            let y = t
+                .split("y=\"")
+                .nth(1)?
+                .split('"')
+                .next()?
+                .parse::<f64>()
+                .ok()?;
+            let label = t.split('>').nth(1)?.split('<').next()?.trim();
+            Some((label.parse::<f64>().ok()?, y))
+        })
+        .collect();
+    assert!(ticks.len() >= 3, "y ticks: {ticks:?}");
+    let n = ticks.len() as f64;
+    let (mx, my) = (
+        ticks.iter().map(|t| t.0).sum::<f64>() / n,
+        ticks.iter().map(|t| t.1).sum::<f64>() / n,
+    );
+    let sxy: f64 = ticks.iter().map(|t| (t.0 - mx) * (t.1 - my)).sum();
+    let sxx: f64 = ticks.iter().map(|t| (t.0 - mx).powi(2)).sum();
+    my + sxy / sxx * (v - mx)
+}
+
+#[test]
+fn target_ranges_are_drawn_in_the_unit_of_the_axis() {
+    let d = scratch("targets");
+    let src = d.join("marrow.twin");
+    std::fs::write(&src, TARGETS).expect("write");
+    let out = d.join("out");
+    let s = |p: &Path| p.display().to_string();
+    let o = twin(&["trial", &s(&src), "--out", &s(&out), "--trajectories"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The thresholds are converted to the observable's unit where they are written down.
+    let targets = std::fs::read_to_string(out.join("targets.csv")).expect("targets.csv");
+    assert_eq!(
+        targets,
+        "endpoint,observable,low,high\n\
+         grade4,anc [cell/µL],NA,500.0\n\
+         in_band,anc [cell/µL],1000.0,2000.0\n"
+    );
+    let bands = TrialPlotOptions {
+        what: TrialPlots::Bands,
+        ..Default::default()
+    };
+    let svg = trial_svg(&out, &bands).expect("plots");
+    assert_well_formed(&svg);
+    let t = texts(&svg);
+    for want in [
+        "anc [cell/µL]",
+        "below 500",
+        "(grade4)",
+        "range 1000–2000",
+        "(in_band)",
+    ] {
+        assert!(t.iter().any(|x| x == want), "no `{want}` in {t:?}");
+    }
+    // The threshold: a dashed line (many short dark grey segments) at 500 cell/µL, not at 0.5.
+    // The chart is the left 760 px; the legend's dashed swatch is right of it.
+    let want = y_pixel(&svg, 500.0);
+    assert!(
+        (want - y_pixel(&svg, 0.5)).abs() > 20.0,
+        "500 and 0.5 are apart"
+    );
+    let dashes: Vec<Vec<(f64, f64)>> = elements(&svg, "polyline", "stroke=\"#404040\"")
+        .into_iter()
+        .map(points)
+        .filter(|p| p.iter().all(|q| q.0 < 760.0))
+        .collect();
+    assert!(dashes.len() > 20, "a dashed line: {}", dashes.len());
+    for p in dashes.iter().flatten() {
+        assert!(
+            (p.1 - want).abs() <= 1.5,
+            "dash at row {} for 500 at {want}",
+            p.1
+        );
+    }
+    // The range: a light band between the rows of 1000 and 2000 cell/µL, across the chart.
+    let bands_drawn = elements(&svg, "polygon", "fill=\"#404040\"");
+    assert_eq!(bands_drawn.len(), 1, "{bands_drawn:?}");
+    assert!(bands_drawn[0].contains("opacity=\"0.12\""));
+    let ys: Vec<f64> = points(bands_drawn[0]).iter().map(|p| p.1).collect();
+    let (top, bottom) = (y_pixel(&svg, 2000.0), y_pixel(&svg, 1000.0));
+    let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    assert!(
+        (lo - top).abs() <= 1.5 && (hi - bottom).abs() <= 1.5,
+        "{ys:?} vs {top}, {bottom}"
+    );
+
+    // A targets.csv in another unit than the bands is refused, never drawn on the wrong scale.
+    std::fs::write(
+        out.join("targets.csv"),
+        "endpoint,observable,low,high\ngrade4,anc [Gcell/L],NA,0.5\n",
+    )
+    .expect("write");
+    let e = trial_svg(&out, &bands)
+        .expect_err("units differ")
+        .to_string();
+    assert!(
+        e.contains("targets.csv") && e.contains("Gcell/L") && e.contains("cell/µL"),
+        "{e}"
+    );
+    // Without targets.csv (an older directory) the bands are drawn without them.
+    std::fs::remove_file(out.join("targets.csv")).expect("remove");
+    let svg = trial_svg(&out, &bands).expect("plots");
+    assert!(elements(&svg, "polyline", "stroke=\"#404040\"").is_empty());
+}

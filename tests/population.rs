@@ -478,11 +478,11 @@ fn randomization_ancestry_overrides_and_strata() {
     let w = slot(&s, InputSlot::Covariate(covariate(&s, "weight")));
     for p in &pop {
         for (st, l) in t.strata.iter().zip(&labels) {
-            let level =
-                population::stratum_level(&s.program, m, &s.slots, st, &p.inputs).expect("level");
+            let level = population::stratum_level(&s.program, m, &s.slots, st, &p.inputs, &[])
+                .expect("level");
             assert!(level < l.len());
         }
-        let bin = population::stratum_level(&s.program, m, &s.slots, &t.strata[3], &p.inputs);
+        let bin = population::stratum_level(&s.program, m, &s.slots, &t.strata[3], &p.inputs, &[]);
         let x = p.inputs[w];
         let want = if x < 60.0 {
             0

@@ -158,6 +158,7 @@ fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
         "run.json",
         "trajectories.csv",
         "bands.csv",
+        "targets.csv",
     ]
     .iter()
     .map(|f| {
@@ -512,4 +513,250 @@ fn run_json_records_the_model_and_stdlib_hashes() {
     assert_eq!(run["stdlib_sha256"].as_str().map(str::len), Some(64));
     assert_eq!(run["solver"]["method"], "bdf");
     assert_eq!(run["solver"]["rtol"], 1e-8);
+}
+
+/// Cockcroft–Gault creatinine clearance as a param of covariates, a clearance with a random
+/// effect on top of it, and a body surface area `let`: strata by all three.
+const RENAL: &str = r#"
+model Renal {
+    covariate age: year = 60 year
+    covariate weight: kg = 70 kg
+    covariate sex: {female, male} = male
+    param crcl: mL/min = (140 - age / 1 year) * (weight / 1 kg) / 72 * (if sex == female { 0.85 } else { 1 }) * 1 mL/min
+    param cl: L/h = 3 L/h * crcl / (100 mL/min)
+    vary cl ~ lognormal(cv: 30%)
+    let bsa: m^2 = sqrt(weight / 1 kg * 170 / 3600) * 1 m^2
+    param v: L = 40 L
+    compartment central: mg
+    flow central -> out = cl / v * central
+    observe conc: mg/L = central / v
+}
+trial Renal {
+    model Renal
+    population 240 {
+        sex ~ categorical(female: 50%, male: 50%)
+        age ~ uniform(20 year, 150 year)
+        weight ~ lognormal(median: 75 kg, cv: 25%)
+    }
+    arm usual { dose 100 mg into central }
+    arm heavy {
+        weight = 110 kg
+        dose 100 mg into central
+    }
+    sample every 2 h until 24 h
+    endpoint auc = auc(conc, from 0 h to 24 h)
+    stratify by crcl bins [30 mL/min, 3.6 L/h], cl bins [1 L/h, 2 L/h], bsa bins [1.9 m^2]
+}
+"#;
+
+/// The columns of `patients.csv` by header, and its rows.
+fn patients_table(dir: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(dir.join("patients.csv")).unwrap_or_default();
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+/// Strata by computed quantities put every patient where the closed form of its own covariates
+/// (after the arm's override) and η puts it: the values in `patients.csv` are the simulated ones
+/// (Cockcroft–Gault, and the clearance with its random effect), the counts per level add up to the
+/// arm, failed patients (age over 140 years: a negative clearance, outside its domain) keep their
+/// stratum, and merged shards give the single run's files byte for byte.
+#[test]
+fn strata_by_computed_quantities_follow_each_patients_values() {
+    let c = compiled("renal.twin", RENAL);
+    let one = tmp("renal-one");
+    let s = run_trial(&c, "renal.twin", &opts(Some(one.clone()))).unwrap_or_else(|e| panic!("{e}"));
+    let (header, rows) = patients_table(&one);
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column `{name}` in {header:?}"))
+    };
+    let (c_arm, c_age, c_weight, c_sex, c_eta) = (
+        col("arm"),
+        col("age [year]"),
+        col("weight [kg]"),
+        col("sex"),
+        col("eta(cl)"),
+    );
+    let (c_crcl, c_cl, c_bsa, c_err) = (
+        col("crcl [mL/min]"),
+        col("cl [L/h]"),
+        col("bsa [L/mm]"),
+        col("error"),
+    );
+    // The quantity columns sit between the inputs and the endpoints.
+    assert!(c_eta < c_crcl && c_crcl < c_cl && c_cl < c_bsa && c_bsa < col("auc [mg·h/L]"));
+    let num = |r: &Vec<String>, k: usize| r[k].parse::<f64>().unwrap_or(f64::NAN);
+    let close = |got: f64, want: f64| (got - want).abs() <= 1e-12 * want.abs().max(1.0);
+    // (arm, stratum, level) → patients expected there.
+    let mut want: std::collections::BTreeMap<(String, String, String), usize> = Default::default();
+    let mut failed = 0;
+    for r in &rows {
+        let (age, weight) = (num(r, c_age), num(r, c_weight));
+        if r[c_arm] == "heavy" {
+            assert_eq!(weight, 110.0, "the arm's override is in the row");
+        }
+        let sex = if r[c_sex] == "female" { 0.85 } else { 1.0 };
+        let crcl = (140.0 - age) * weight / 72.0 * sex;
+        assert!(close(num(r, c_crcl), crcl), "crcl {} vs {crcl}", r[c_crcl]);
+        let cl = 3.0 * crcl / 100.0 * num(r, c_eta).exp();
+        assert!(close(num(r, c_cl), cl), "cl {} vs {cl}", r[c_cl]);
+        let bsa = (weight * 170.0 / 3600.0).sqrt();
+        assert!(close(num(r, c_bsa), bsa), "bsa {} vs {bsa}", r[c_bsa]);
+        if age > 140.0 {
+            failed += 1;
+            assert!(r[c_err].contains("outside its domain"), "{r:?}");
+        }
+        let level = |x: f64, edges: &[(f64, &str)], last: &str| {
+            edges
+                .iter()
+                .find(|(e, _)| x < *e)
+                .map_or(last.to_string(), |(_, l)| l.to_string())
+        };
+        let arm = r[c_arm].clone();
+        for (key, l) in [
+            (
+                "crcl",
+                level(
+                    crcl,
+                    &[(30.0, "<30 mL/min"), (60.0, "30-60 mL/min")],
+                    ">=60 mL/min",
+                ),
+            ),
+            (
+                "cl",
+                level(cl, &[(1.0, "<1 L/h"), (2.0, "1-2 L/h")], ">=2 L/h"),
+            ),
+            ("bsa", level(bsa, &[(1.9, "<1.9 L/mm")], ">=1.9 L/mm")),
+        ] {
+            *want.entry((arm.clone(), key.to_string(), l)).or_default() += 1;
+        }
+    }
+    assert!(failed > 0, "some patients are older than 140 years");
+    let got: std::collections::BTreeMap<(String, String, String), usize> = s
+        .strata
+        .iter()
+        .map(|g| {
+            (
+                (g.arm.clone(), g.stratum.clone(), g.level.clone()),
+                g.patients,
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    for g in &s.arms {
+        for key in ["crcl", "cl", "bsa"] {
+            let n: usize = s
+                .strata
+                .iter()
+                .filter(|x| x.arm == g.arm && x.stratum == key)
+                .map(|x| x.patients)
+                .sum();
+            assert_eq!(n, g.patients, "{key} in {}", g.arm);
+        }
+    }
+    let failed_in_strata: usize = s
+        .strata
+        .iter()
+        .filter(|g| g.stratum == "crcl")
+        .map(|g| g.failed)
+        .sum();
+    assert_eq!(failed_in_strata, failed);
+    // Shards merge into the single run, strata included.
+    let mut shards = Vec::new();
+    for i in [3u64, 1, 2] {
+        let d = tmp(&format!("renal-shard{i}"));
+        let mut o = opts(Some(d.clone()));
+        o.shard = Some((i, 3));
+        run_trial(&c, "renal.twin", &o).unwrap_or_else(|e| panic!("{e}"));
+        shards.push(d);
+    }
+    let merged = tmp("renal-merged");
+    let m = merge(&c, &shards, &merged, SolveOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(files(&one), files(&merged), "single run vs 3 merged shards");
+    assert_eq!(m.strata, s.strata);
+}
+
+/// The targets endpoints put on observables: ranges from `time_in` and from an `and` of bounds
+/// inside `fraction_of_time`, thresholds from `time_above`/`time_below` and from comparisons of
+/// `max`/`min`/`value` with a constant (either side), each in the observable's unit; an observable
+/// of a `let` (`observe conc`) takes the targets on the `let`. Bounds that vary between patients
+/// and summaries in other units (`auc`, `tmax`) set none.
+#[test]
+fn targets_are_read_from_endpoints_in_the_observables_units() {
+    let text = r#"
+model Pk {
+    covariate mic: mg/L = 1 mg/L
+    param v: L = 50 L
+    compartment central: mg
+    flow central -> out = 0.1 /h * central
+    let conc: mg/L = central / v
+    observe conc
+    observe conc_ng: ng/mL = conc
+}
+trial T {
+    model Pk
+    arm a { dose 100 mg into central }
+    sample every 1 h until 24 h
+    endpoint in_window = time_in(conc, 500 µg/L, 1.5 mg/L)
+    endpoint above = time_above(conc, 1 mg/L)
+    endpoint below = time_below(conc, 250 ng/mL)
+    endpoint in_range = fraction_of_time(conc >= 0.2 mg/L and 800 µg/L >= conc)
+    endpoint peak_high = max(conc) > 1.8 mg/L
+    endpoint trough_low = 100 µg/L > value(conc, 24 h)
+    endpoint over_mic = time_above(conc, mic)
+    endpoint exposure = auc(conc, from 0 h to 24 h) > 10 mg*h/L
+    endpoint late = tmax(conc) > 2 h
+}
+"#;
+    let c = compiled("targets.twin", text);
+    let trial = &c.program.trials[0];
+    let model = &c.program.models[trial.model];
+    let mut found: Vec<(String, String, Option<f64>, Option<f64>)> =
+        twin::trial::targets::targets(trial, model)
+            .into_iter()
+            .map(|t| {
+                (
+                    t.endpoint,
+                    model.observables[t.observable].name.clone(),
+                    t.low,
+                    t.high,
+                )
+            })
+            .collect();
+    // Endpoint by endpoint; within one, `conc` before `conc_ng`.
+    found.sort_by(|a, b| {
+        let e = |x: &str| trial.endpoints.iter().position(|e| e.name == x);
+        (e(&a.0), &a.1).cmp(&(e(&b.0), &b.1))
+    });
+    let t =
+        |e: &str, o: &str, lo: Option<f64>, hi: Option<f64>| (e.to_string(), o.to_string(), lo, hi);
+    assert_eq!(
+        found,
+        vec![
+            t("in_window", "conc", Some(0.5), Some(1.5)),
+            t("in_window", "conc_ng", Some(500.0), Some(1500.0)),
+            t("above", "conc", Some(1.0), None),
+            t("above", "conc_ng", Some(1000.0), None),
+            t("below", "conc", None, Some(0.25)),
+            t("below", "conc_ng", None, Some(250.0)),
+            t("in_range", "conc", Some(0.2), Some(0.8)),
+            t("in_range", "conc_ng", Some(200.0), Some(800.0)),
+            t("peak_high", "conc", Some(1.8), None),
+            t("peak_high", "conc_ng", Some(1800.0), None),
+            t("trough_low", "conc", None, Some(0.1)),
+            t("trough_low", "conc_ng", None, Some(100.0)),
+        ]
+    );
 }

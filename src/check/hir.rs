@@ -727,6 +727,10 @@ pub enum Stratum {
     Category(usize),
     /// By bins of a continuous covariate (edges in its unit).
     Bins(usize, Vec<f64>),
+    /// By bins of a quantity the model computes for each patient (edges in its unit): the
+    /// quantity is [`Trial::quantities`]`[k]`, a param or a `let` of params, covariates and
+    /// genotypes, valued as the patient's simulation uses it.
+    Computed(usize, Vec<f64>),
 }
 
 /// A checked trial.
@@ -748,6 +752,10 @@ pub struct Trial {
     pub endpoints: Vec<Endpoint>,
     /// Strata.
     pub strata: Vec<Stratum>,
+    /// The computed quantities strata are taken by ([`Stratum::Computed`]): params
+    /// ([`Sym::Param`]) and `let`s ([`Sym::Let`]), each once, in the order first stratified by.
+    /// Each is a column of `patients.csv`.
+    pub quantities: Vec<Sym>,
     /// Dose searches (`find dose of …`), one per searched arm, in the order written.
     pub dose_searches: Vec<DoseSearch>,
     /// Declaration span.

@@ -330,6 +330,28 @@ pub fn trial(p: &hir::Program, t: &hir::Trial, units: &UnitTable) -> String {
                 m.covariates[*c].name,
                 e.iter().map(|x| num(*x)).collect::<Vec<_>>().join(", ")
             ),
+            hir::Stratum::Computed(q, e) => {
+                let (kind, name, unit) = match t.quantities.get(*q) {
+                    Some(hir::Sym::Param(i)) => {
+                        ("param", m.params[*i].name.as_str(), Some(m.params[*i].unit))
+                    }
+                    Some(hir::Sym::Let(i)) => {
+                        ("let", m.lets[*i].name.as_str(), m.lets[*i].value.ty.unit())
+                    }
+                    _ => ("?", "?", None),
+                };
+                let unit = match unit {
+                    Some(u) if !(u.is_dimensionless() && u.scale.is_one()) => {
+                        format!(" {}", units.format_unit(u))
+                    }
+                    _ => String::new(),
+                };
+                writeln!(
+                    out,
+                    "  stratify by {kind} {name} bins [{}]{unit}",
+                    e.iter().map(|x| num(*x)).collect::<Vec<_>>().join(", ")
+                )
+            }
         };
     }
     out

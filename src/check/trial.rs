@@ -26,6 +26,63 @@ fn first_generator(ck: &mut Checker, drawn: &mut Vec<usize>, c: usize, target: &
     true
 }
 
+/// The first thing `let` `l` depends on, directly or through other `let`s, that changes during
+/// the simulation (a state, an observable, `t`, an undefined input); `None` when it is fixed for
+/// each patient.
+fn changing_in_let(model: &hir::Model, l: usize) -> Option<Sym> {
+    let mut todo = vec![l];
+    let mut seen = vec![l];
+    while let Some(i) = todo.pop() {
+        let mut refs = Vec::new();
+        if let Some(x) = model.lets.get(i) {
+            super::model::refs(&x.value, &mut refs);
+        }
+        for (s, _) in refs {
+            match s {
+                Sym::State(_) | Sym::Observable(_) | Sym::Time | Sym::Input(_) => return Some(s),
+                Sym::Let(j) if !seen.contains(&j) => {
+                    seen.push(j);
+                    todo.push(j);
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+/// The name of a model symbol.
+fn sym_label_name(model: &hir::Model, s: Sym) -> String {
+    let name = match s {
+        Sym::Covariate(i) => model.covariates.get(i).map(|x| x.name.as_str()),
+        Sym::Genotype(i) => model.genotypes.get(i).map(|x| x.name.as_str()),
+        Sym::Param(i) => model.params.get(i).map(|x| x.name.as_str()),
+        Sym::State(i) => model.states.get(i).map(|x| x.name.as_str()),
+        Sym::Let(i) => model.lets.get(i).map(|x| x.name.as_str()),
+        Sym::Observable(i) => model.observables.get(i).map(|x| x.name.as_str()),
+        Sym::Input(i) => model.inputs.get(i).map(|x| x.name.as_str()),
+        Sym::Time => Some("t"),
+        Sym::FnArg(_) | Sym::GeneActivity => None,
+    };
+    name.unwrap_or("?").to_string()
+}
+
+/// A model symbol with its kind, for messages: "state `central`", "time `t`".
+fn sym_label(model: &hir::Model, s: Sym) -> String {
+    let kind = match s {
+        Sym::Covariate(_) => "covariate",
+        Sym::Genotype(_) => "genotype",
+        Sym::Param(_) => "param",
+        Sym::State(_) => "state",
+        Sym::Let(_) => "let",
+        Sym::Observable(_) => "observable",
+        Sym::Input(_) => "input",
+        Sym::Time => "time",
+        Sym::FnArg(_) | Sym::GeneActivity => "name",
+    };
+    format!("{kind} `{}`", sym_label_name(model, s))
+}
+
 impl Checker {
     fn patient_expr(&mut self, e: &ast::Expr) -> hir::Expr {
         let saved = std::mem::replace(&mut self.scope, Scope::Patient);
@@ -704,6 +761,7 @@ impl Checker {
             sampling: None,
             endpoints: Vec::new(),
             strata: Vec::new(),
+            quantities: Vec::new(),
             dose_searches: Vec::new(),
             span,
         };
@@ -923,7 +981,7 @@ impl Checker {
                 }
                 TrialStmt::Stratify(keys, _) => {
                     for k in keys {
-                        if let Some(s) = self.stratum(k, &model) {
+                        if let Some(s) = self.stratum(k, &model, &mut trial.quantities) {
                             trial.strata.push(s);
                         }
                     }
@@ -977,10 +1035,37 @@ impl Checker {
         Some(trial)
     }
 
-    fn stratum(&mut self, k: &ast::Stratum, model: &hir::Model) -> Option<hir::Stratum> {
-        let saved = std::mem::replace(&mut self.scope, Scope::Patient);
+    /// Checks one `stratify by` key. Computed quantities (params, and `let`s of params,
+    /// covariates and genotypes) are added to `quantities` (each once) and referred to by index.
+    fn stratum(
+        &mut self,
+        k: &ast::Stratum,
+        model: &hir::Model,
+        quantities: &mut Vec<Sym>,
+    ) -> Option<hir::Stratum> {
+        // Resolved like an endpoint, so that every model name (a `let` too) is found here and a
+        // quantity that changes over time gets its own diagnostic below.
+        let saved = std::mem::replace(&mut self.scope, Scope::Endpoint);
         let h = self.expr(&k.key);
         self.scope = saved;
+        let needs_bins = |this: &mut Checker, what: String, unit: Unit| {
+            let u = this.units.format_unit(unit);
+            let help = if u.is_empty() || u == "1" {
+                "add `bins [EDGE, …]` with increasing edges".to_string()
+            } else {
+                format!(
+                    "add `bins [EDGE {u}, …]` with increasing edges in {u} (or another unit of its dimension)"
+                )
+            };
+            this.report(
+                Diagnostic::error(
+                    codes::E0027,
+                    format!("{what} needs bins to stratify by"),
+                    k.span,
+                )
+                .with_help(help),
+            );
+        };
         match (&h.kind, h.ty, &k.bins) {
             (hir::ExprKind::Sym(Sym::Genotype(g)), Type::Genotype(_), None) => {
                 Some(hir::Stratum::Genotype(*g))
@@ -992,22 +1077,7 @@ impl Checker {
                 Some(hir::Stratum::Category(*c))
             }
             (hir::ExprKind::Sym(Sym::Covariate(c)), Type::Num(u), Some(bins)) => {
-                let mut edges = Vec::new();
-                for b in bins {
-                    let saved = std::mem::replace(&mut self.scope, Scope::Const);
-                    let e = self.expr(b);
-                    self.scope = saved;
-                    let e = self.coerce(e, u, codes::E0007, "a bin edge");
-                    edges.push(consts::eval(&e)?);
-                }
-                if edges.windows(2).any(|w| w[1] <= w[0]) || edges.is_empty() {
-                    self.report(Diagnostic::error(
-                        codes::E0027,
-                        "bin edges must be increasing",
-                        k.span,
-                    ));
-                    return None;
-                }
+                let edges = self.bin_edges(k, bins, u)?;
                 Some(hir::Stratum::Bins(*c, edges))
             }
             (hir::ExprKind::Sym(Sym::Covariate(c)), Type::Num(_), None) => {
@@ -1024,21 +1094,118 @@ impl Checker {
                 );
                 None
             }
+            (hir::ExprKind::Sym(q @ (Sym::Param(_) | Sym::Let(_))), Type::Num(u), bins) => {
+                let q = *q;
+                if let Sym::Let(l) = q
+                    && let Some(bad) = changing_in_let(model, l)
+                {
+                    let name = model.lets.get(l).map_or("?", |x| x.name.as_str());
+                    let mut d = Diagnostic::error(
+                        codes::E0027,
+                        format!(
+                            "`{name}` changes over time (it uses {}), so it cannot stratify patients",
+                            sym_label(model, bad)
+                        ),
+                        h.span,
+                    )
+                    .with_help(
+                        "stratify by a genotype, `phenotype(g)`, a covariate, a param, or a `let` computed only from covariates, genotypes and params",
+                    );
+                    if let Some(l) = model.lets.get(l) {
+                        d = d.with_label(l.span, "defined here");
+                    }
+                    self.report(d);
+                    return None;
+                }
+                let Some(bins) = bins else {
+                    let what = match q {
+                        Sym::Param(p) => format!(
+                            "param `{}`",
+                            model.params.get(p).map_or("?", |x| x.name.as_str())
+                        ),
+                        _ => format!("`{}`", sym_label_name(model, q)),
+                    };
+                    needs_bins(self, what, u);
+                    return None;
+                };
+                let edges = self.bin_edges(k, bins, u)?;
+                // Stratifying uses it: the model's "never used" warning no longer holds.
+                let name_span = self.model.as_ref().and_then(|m| match q {
+                    Sym::Param(i) => m.params.get(i).map(|p| p.name_span),
+                    Sym::Let(i) => m.lets.get(i).map(|l| l.name_span),
+                    _ => None,
+                });
+                if let Some(at) = name_span {
+                    self.diags.retain(|d| {
+                        !((d.code == codes::W0001 || d.code == codes::W0002)
+                            && d.primary.span == at)
+                    });
+                }
+                let index = match quantities.iter().position(|x| *x == q) {
+                    Some(i) => i,
+                    None => {
+                        quantities.push(q);
+                        quantities.len() - 1
+                    }
+                };
+                Some(hir::Stratum::Computed(index, edges))
+            }
             (_, Type::Error, _) => None,
+            (hir::ExprKind::Sym(s @ (Sym::State(_) | Sym::Observable(_) | Sym::Time)), _, _) => {
+                self.report(
+                    Diagnostic::error(
+                        codes::E0027,
+                        format!(
+                            "{} changes over time, so it cannot stratify patients",
+                            sym_label(model, *s)
+                        ),
+                        k.span,
+                    )
+                    .with_help(
+                        "stratify by a genotype, `phenotype(g)`, a covariate, a param, or a `let` computed only from covariates, genotypes and params",
+                    ),
+                );
+                None
+            }
             _ => {
                 self.report(
                     Diagnostic::error(
                         codes::E0027,
-                        "stratify by a genotype, `phenotype(g)` or a covariate",
+                        "stratify by a genotype, `phenotype(g)`, a covariate, a param or a `let` of the model",
                         k.span,
                     )
                     .with_help(
-                        "e.g. `stratify by cyp2c9, phenotype(cyp2c19), weight bins [60 kg, 80 kg]`",
+                        "e.g. `stratify by cyp2c9, phenotype(cyp2c19), weight bins [60 kg, 80 kg], crcl bins [30 mL/min, 60 mL/min]`",
                     ),
                 );
                 None
             }
         }
+    }
+
+    /// The bin edges of a stratum, constants converted to `unit` (E0007 for another dimension),
+    /// increasing. Each edge is rounded to 15 significant digits, so that the binary rounding of a
+    /// unit conversion (3.6 L/h is 60.00000000000001 mL/min in floating point) neither moves the
+    /// edge nor shows in the level names.
+    fn bin_edges(&mut self, k: &ast::Stratum, bins: &[ast::Expr], unit: Unit) -> Option<Vec<f64>> {
+        let mut edges = Vec::new();
+        for b in bins {
+            let saved = std::mem::replace(&mut self.scope, Scope::Const);
+            let e = self.expr(b);
+            self.scope = saved;
+            let e = self.coerce(e, unit, codes::E0007, "a bin edge");
+            let v = consts::eval(&e)?;
+            edges.push(format!("{v:.14e}").parse::<f64>().unwrap_or(v));
+        }
+        if edges.windows(2).any(|w| w[1] <= w[0]) || edges.is_empty() {
+            self.report(Diagnostic::error(
+                codes::E0027,
+                "bin edges must be increasing",
+                k.span,
+            ));
+            return None;
+        }
+        Some(edges)
     }
 
     /// An arm of the trial by name; reports E0004 (with a suggestion) when there is none.

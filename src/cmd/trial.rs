@@ -3,7 +3,8 @@
 //!
 //! Output directory layout: `patients.csv`, `summary.csv`, `summary.json`, `run.json` (the
 //! [`Meta`]: version, source and its SHA-256, stdlib SHA-256, solver, trial, seed, population
-//! size, shard). A shard writes the same files for its patients; `merge` joins shards of one run
+//! size, shard); with `--trajectories`, also `trajectories.csv`, `bands.csv` and `targets.csv`
+//! (the endpoints' target ranges on observables, in the observables' units). A shard writes the same files for its patients; `merge` joins shards of one run
 //! (refusing shards whose provenance differs) into exactly the files a single run writes. The
 //! files are written into a staging directory and swapped in at the end ([`OutputDir`]): the
 //! target always holds one complete run.
@@ -35,7 +36,8 @@ pub struct TrialOptions {
     /// Show a progress bar.
     pub progress: bool,
     /// Also write every patient's sampled observables (`trajectories.csv`, with residual error)
-    /// and their quantile bands per arm over time (`bands.csv`).
+    /// and their quantile bands per arm over time (`bands.csv`), with the endpoints' target
+    /// ranges on the observables (`targets.csv`).
     pub trajectories: bool,
 }
 
@@ -80,6 +82,13 @@ fn write_outputs(dir: &Path, summary: &Summary, patients: Option<&str>) -> Resul
     })? + "\n";
     w("run.json", &meta)?;
     Ok(())
+}
+
+/// Writes `targets.csv` (the endpoints' target ranges on observables, for `twin plot`) into the
+/// staging directory `dir`; it accompanies `bands.csv`.
+fn write_targets(dir: &Path, ctx: &Context<'_>) -> Result<(), TrialError> {
+    let path = dir.join("targets.csv");
+    write_synced(&path, ctx.targets_csv().as_bytes()).map_err(TrialError::io(path))
 }
 
 /// A file `NAME` in the staging directory `dir`, holding `header` as its first line, for
@@ -277,6 +286,7 @@ pub fn run_trial(
                 crate::trial::output::bands(&text).as_bytes(),
             )
             .map_err(TrialError::io(dir.join("bands.csv")))?;
+            write_targets(&dir, &ctx)?;
         }
         out.commit()?;
     }
@@ -437,6 +447,7 @@ pub fn merge(
             crate::trial::output::bands(&all).as_bytes(),
         )
         .map_err(TrialError::io(dir.join("bands.csv")))?;
+        write_targets(&dir, &ctx)?;
     }
     staging.commit()?;
     Ok(summary)

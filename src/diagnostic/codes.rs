@@ -660,7 +660,11 @@ gene G {
 A trial is incomplete or inconsistent. It names exactly one known `model` and has at least one
 `arm`; a population size is a positive whole number; if the model has genotypes the population
 needs an `ancestry` known to every gene, with fractions summing to 1; `stratify by` takes
-genotypes, `phenotype(g)` or covariates, continuous ones with increasing `bins`.
+genotypes, `phenotype(g)`, covariates, and quantities the model computes for each patient (a
+`param`, or a `let` computed only from covariates, genotypes and params); continuous covariates
+and computed quantities need increasing `bins`, in a unit of their dimension (E0007 otherwise).
+A `let` that uses a state, an observable or `t` changes during the simulation and cannot put a
+patient in a stratum.
 
 Erroneous example:
 

@@ -4,7 +4,8 @@
 //!   `name [unit]` columns, optionally a leading `ID`): one chart per unit, one line per column
 //!   (and per `ID`), optional log-y and dose markers.
 //! - [`trial_svg`]: from a `twin trial --out DIR` directory, per-arm medians with 25–75 % and
-//!   5–95 % bands over time for each observable of `bands.csv` (VPC-style), and each endpoint of
+//!   5–95 % bands over time for each observable of `bands.csv` (VPC-style) with the endpoints'
+//!   target ranges of `targets.csv` shaded under them (thresholds dashed), and each endpoint of
 //!   `summary.csv` by stratum as dots with whiskers (responder rates with their Wilson intervals;
 //!   medians with 25–75 % and 5–95 % ranges for numeric endpoints), one colour per arm.
 //!
@@ -21,6 +22,7 @@ pub use profile::{ProfileOptions, profile_svg};
 pub use trial::{TrialPlotOptions, TrialPlots, trial_svg};
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::{Path, PathBuf};
@@ -248,6 +250,9 @@ pub(crate) fn colour(i: usize) -> RGBColor {
 /// Grey for dose markers and separators.
 const GREY: RGBColor = RGBColor(150, 150, 150);
 
+/// Dark grey for target ranges and thresholds.
+pub(crate) const TARGET: RGBColor = RGBColor(64, 64, 64);
+
 /// How an axis maps and labels values.
 #[derive(Debug, Clone)]
 pub(crate) enum Scale {
@@ -288,6 +293,8 @@ pub(crate) enum Mark {
     VRule { x: f64 },
     /// A horizontal rule across the whole plot (a separator between groups).
     HRule { y: f64 },
+    /// A dashed horizontal line across the whole plot (a threshold).
+    Dashed { y: f64, colour: RGBColor },
     /// A straight segment.
     Segment {
         from: (f64, f64),
@@ -310,6 +317,8 @@ pub(crate) enum Swatch {
     Band(f64),
     DotWhisker,
     Rule,
+    /// A dashed line (a threshold).
+    Dashed,
     /// Text only (a note).
     None,
 }
@@ -637,7 +646,7 @@ fn draw_panel(area: &Area<'_>, p: &Panel) -> Result<(), PlotError> {
     // Bands first, then rules, then lines and dots on top.
     let order = |m: &Mark| match m {
         Mark::Band { .. } => 0,
-        Mark::HRule { .. } | Mark::VRule { .. } => 1,
+        Mark::HRule { .. } | Mark::VRule { .. } | Mark::Dashed { .. } => 1,
         _ => 2,
     };
     for layer in 0..3 {
@@ -683,6 +692,16 @@ fn draw_panel(area: &Area<'_>, p: &Panel) -> Result<(), PlotError> {
                         .draw_series(std::iter::once(PathElement::new(
                             vec![(p.x.lo, *y), (p.x.hi, *y)],
                             GREY.stroke_width(1),
+                        )))
+                        .map_err(draw_err)?;
+                }
+                Mark::Dashed { y, colour } => {
+                    chart
+                        .draw_series(std::iter::once(DashedPathElement::new(
+                            vec![(p.x.lo, *y), (p.x.hi, *y)],
+                            6,
+                            4,
+                            colour.stroke_width(2),
                         )))
                         .map_err(draw_err)?;
                 }
@@ -772,6 +791,14 @@ fn draw_legend(area: &Area<'_>, entries: &[Entry], height: u32) -> Result<(), Pl
                 area.draw(&Circle::new(((x0 + x1) / 2, y), 4, e.colour.filled()))
                     .map_err(draw_err)?;
             }
+            Swatch::Dashed => area
+                .draw(&DashedPathElement::new(
+                    vec![(x0, y), (x1, y)],
+                    6,
+                    4,
+                    e.colour.stroke_width(2),
+                ))
+                .map_err(draw_err)?,
             Swatch::Rule => area
                 .draw(&PathElement::new(
                     vec![((x0 + x1) / 2, y - 7), ((x0 + x1) / 2, y + 7)],

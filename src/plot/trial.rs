@@ -3,7 +3,12 @@
 //! - From `bands.csv` (written with `--trajectories`): for each observable, each arm's median over
 //!   time as a line with its 25–75 % and 5–95 % bands (a visual predictive check without
 //!   observed data). Observables with residual error (`name_dv`) are left out unless asked for,
-//!   when the error-free observable is there too.
+//!   when the error-free observable is there too. The targets the endpoints put on an
+//!   observable (`targets.csv`, written next to `bands.csv`: `time_in(inr, 2, 3)`,
+//!   `time_above(conc, 1 mg/L)`, `min(anc) < 0.5 Gcell/L`) are drawn under the bands: a range as
+//!   a light band between its bounds, a threshold as a dashed line, the y axis widened to show
+//!   them. Their values are in the observable's unit, the unit of the axis; a `targets.csv` whose
+//!   unit differs from the axis's is an error, never drawn at the wrong height.
 //! - From `summary.csv`: for each endpoint, one row per stratum level (the whole trial first),
 //!   one dot per arm: responder rates with their 95 % Wilson intervals for rules, medians with
 //!   25–75 % (thick) and 5–95 % (thin) ranges for numeric endpoints.
@@ -77,23 +82,50 @@ pub fn trial_svg(dir: &Path, opts: &TrialPlotOptions) -> Result<String, PlotErro
             "is this the --out directory of `twin trial`?",
         )?),
     };
+    // Targets accompany the bands; directories of older versions have none.
+    let targets = match &bands {
+        Some(_) if dir.join("targets.csv").is_file() => {
+            let p = dir.join("targets.csv");
+            Some((p.display().to_string(), read(&p)?))
+        }
+        _ => None,
+    };
     trial_svg_text(
-        bands.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
-        summary.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+        TrialTexts {
+            bands: bands.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+            targets: targets.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+            summary: summary.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+        },
         opts,
     )
 }
 
-/// [`trial_svg`] on texts already read: `(file name, text)` of `bands.csv` and `summary.csv`,
-/// each optional.
-pub fn trial_svg_text(
-    bands: Option<(&str, &str)>,
-    summary: Option<(&str, &str)>,
-    opts: &TrialPlotOptions,
-) -> Result<String, PlotError> {
+/// The files of a trial directory [`trial_svg_text`] draws, each `(file name, text)` and each
+/// optional.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrialTexts<'a> {
+    /// `bands.csv`.
+    pub bands: Option<(&'a str, &'a str)>,
+    /// `targets.csv` (drawn on the bands).
+    pub targets: Option<(&'a str, &'a str)>,
+    /// `summary.csv`.
+    pub summary: Option<(&'a str, &'a str)>,
+}
+
+/// [`trial_svg`] on texts already read.
+pub fn trial_svg_text(texts: TrialTexts<'_>, opts: &TrialPlotOptions) -> Result<String, PlotError> {
+    let TrialTexts {
+        bands,
+        targets,
+        summary,
+    } = texts;
+    let targets = match targets {
+        Some((file, text)) => read_targets(file, text)?,
+        None => Vec::new(),
+    };
     let mut panels = Vec::new();
     if let Some((file, text)) = bands {
-        panels.extend(band_panels(file, text, opts)?);
+        panels.extend(band_panels(file, text, &targets, opts)?);
     }
     if let Some((file, text)) = summary {
         panels.extend(strata_panels(file, text)?);
@@ -102,6 +134,98 @@ pub fn trial_svg_text(
         return Err(PlotError::Usage("nothing to plot".into()));
     }
     render(&panels, opts.title.as_deref())
+}
+
+/// A target range or threshold on an observable, from `targets.csv`.
+#[derive(Debug, Clone, PartialEq)]
+struct TargetRow {
+    /// The file it came from, for errors.
+    file: String,
+    /// The observable's column, `name [unit]`.
+    observable: String,
+    /// The endpoints that set it.
+    endpoints: Vec<String>,
+    /// Lower bound, in the observable's unit.
+    low: Option<f64>,
+    /// Upper bound, in the observable's unit.
+    high: Option<f64>,
+}
+
+/// The rows of `targets.csv`; targets with the same bounds on the same observable are one, with
+/// every endpoint that sets them.
+fn read_targets(file: &str, text: &str) -> Result<Vec<TargetRow>, PlotError> {
+    let t = Table::parse(file, text)?;
+    let (c_end, c_obs, c_low, c_high) = (
+        t.need("endpoint")?,
+        t.need("observable")?,
+        t.need("low")?,
+        t.need("high")?,
+    );
+    let mut out: Vec<TargetRow> = Vec::new();
+    for r in 0..t.rows.len() {
+        let (low, high) = (t.number(r, c_low)?, t.number(r, c_high)?);
+        if low.is_none() && high.is_none() {
+            continue;
+        }
+        let observable = t.text(r, c_obs).to_string();
+        let endpoint = t.text(r, c_end).to_string();
+        match out
+            .iter_mut()
+            .find(|x| x.observable == observable && x.low == low && x.high == high)
+        {
+            Some(x) => x.endpoints.push(endpoint),
+            None => out.push(TargetRow {
+                file: file.to_string(),
+                observable,
+                endpoints: vec![endpoint],
+                low,
+                high,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// The targets on the observable of the column `column` of `bands.csv` (`name [unit]`, or
+/// `name_dv [unit]`, which shares the targets of `name`). A target on the same observable in
+/// another unit is an error: its values would be drawn on the wrong scale.
+fn targets_of<'t>(targets: &'t [TargetRow], column: &str) -> Result<Vec<&'t TargetRow>, PlotError> {
+    let (name, unit) = name_unit(column);
+    let base = name.strip_suffix("_dv").unwrap_or(name);
+    let mut out = Vec::new();
+    for t in targets {
+        let (tn, tu) = name_unit(&t.observable);
+        if tn != base && tn != name {
+            continue;
+        }
+        if tu != unit {
+            return Err(PlotError::input(
+                &t.file,
+                format!(
+                    "the target of `{}` is in `{tu}` but bands.csv plots `{column}` in `{unit}`; \
+                     the files come from different runs (run the trial again)",
+                    t.endpoints.join(", ")
+                ),
+            ));
+        }
+        out.push(t);
+    }
+    Ok(out)
+}
+
+/// A legend note naming the endpoints that set a target.
+fn note(endpoints: &str) -> Entry {
+    Entry {
+        label: format!("({endpoints})"),
+        colour: super::GREY,
+        swatch: Swatch::None,
+    }
+}
+
+/// A bound as the legend shows it.
+fn bound_text(v: f64) -> String {
+    let s = format!("{v}");
+    if s.len() > 10 { format!("{v:.4e}") } else { s }
 }
 
 /// One arm's quantiles of one observable at one time.
@@ -113,7 +237,12 @@ struct BandRow {
 /// An observable's name and, per arm (name, rows), its quantiles over time.
 type Observable = (String, Vec<(String, Vec<BandRow>)>);
 
-fn band_panels(file: &str, text: &str, opts: &TrialPlotOptions) -> Result<Vec<Panel>, PlotError> {
+fn band_panels(
+    file: &str,
+    text: &str,
+    targets: &[TargetRow],
+    opts: &TrialPlotOptions,
+) -> Result<Vec<Panel>, PlotError> {
     let t = Table::parse(file, text)?;
     let c_arm = t.need("arm")?;
     let Some(c_time) = t
@@ -232,10 +361,15 @@ fn band_panels(file: &str, text: &str, opts: &TrialPlotOptions) -> Result<Vec<Pa
         } else {
             (tmin / tdiv - 0.5, tmax / tdiv + 0.5)
         };
+        let on_target = targets_of(targets, obs)?;
         let vals = arms
             .iter()
             .flat_map(|a| a.1.iter().flat_map(|r| r.q.iter().flatten().copied()));
-        let Some((ylo, yhi)) = value_range(vals, opts.log) else {
+        // The axis shows the targets too.
+        let bounds = on_target
+            .iter()
+            .flat_map(|t| t.low.into_iter().chain(t.high));
+        let Some((ylo, yhi)) = value_range(vals.chain(bounds), opts.log) else {
             continue;
         };
         let tr = |v: f64| -> Option<f64> {
@@ -247,6 +381,45 @@ fn band_panels(file: &str, text: &str, opts: &TrialPlotOptions) -> Result<Vec<Pa
         };
         let mut marks = Vec::new();
         let mut legend = Vec::new();
+        for t in &on_target {
+            let ends = t.endpoints.join(", ");
+            match (t.low.and_then(tr), t.high.and_then(tr)) {
+                (Some(lo), Some(hi)) => {
+                    marks.push(Mark::Band {
+                        upper: vec![(xlo, hi), (xhi, hi)],
+                        lower: vec![(xlo, lo), (xhi, lo)],
+                        colour: super::TARGET,
+                        opacity: TARGET_OPACITY,
+                    });
+                    legend.push(Entry {
+                        label: format!(
+                            "range {}–{}",
+                            bound_text(t.low.unwrap_or(lo)),
+                            bound_text(t.high.unwrap_or(hi))
+                        ),
+                        colour: super::TARGET,
+                        swatch: Swatch::Band(TARGET_OPACITY),
+                    });
+                    legend.push(note(&ends));
+                }
+                (lo, hi) => {
+                    // A threshold, or a range with a bound ≤ 0 on a log axis: dashed lines.
+                    for (y, v, side) in [(lo, t.low, "above"), (hi, t.high, "below")] {
+                        let (Some(y), Some(v)) = (y, v) else { continue };
+                        marks.push(Mark::Dashed {
+                            y,
+                            colour: super::TARGET,
+                        });
+                        legend.push(Entry {
+                            label: format!("{side} {}", bound_text(v)),
+                            colour: super::TARGET,
+                            swatch: Swatch::Dashed,
+                        });
+                        legend.push(note(&ends));
+                    }
+                }
+            }
+        }
         for (arm, rows) in arms {
             let col = arm_colour(arm);
             for (lo_k, hi_k, opacity) in [(0, 4, 0.14), (1, 3, 0.28)] {
@@ -349,6 +522,9 @@ struct Cell {
     /// rate, low, high (rules) or median, q25, q75, q05, q95 (numeric).
     v: Vec<Option<f64>>,
 }
+
+/// Opacity of a target range's band.
+const TARGET_OPACITY: f64 = 0.12;
 
 /// Longest stratum label, characters.
 const MAX_STRATUM: usize = 26;

@@ -13,6 +13,8 @@
 //! - [`optimize`]: dose finding (`find dose of ARM so STAT(endpoint) == TARGET`) on common
 //!   random numbers.
 //! - [`output`]: `patients.csv`, summaries by arm and stratum, `summary.csv`/`.json`, merging shards.
+//! - [`targets`]: the target ranges and thresholds endpoints put on observables
+//!   (`targets.csv`, shaded by `twin plot`).
 //! - [`error`]: [`TrialError`], why a trial job stopped.
 
 pub mod endpoints;
@@ -24,6 +26,7 @@ pub mod population;
 pub mod rng;
 pub mod runner;
 pub mod stats;
+pub mod targets;
 
 pub use error::TrialError;
 pub use evaluator::{Backend, Evaluator};

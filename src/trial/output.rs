@@ -1,6 +1,11 @@
 //! Trial outputs: `patients.csv` (one row per patient and arm), the summary by arm, arm
 //! differences and strata, as an aligned table, `summary.csv` and `summary.json`.
 //!
+//! `patients.csv` has the patient's inputs (covariates, genotypes, η), then one column per
+//! computed quantity the trial is stratified by (a param or `let`, `name [unit]`, the value the
+//! patient's simulation used), then the endpoints: every stratum is a function of one row, so
+//! strata come out the same from a run and from merged shards.
+//!
 //! Every number is written in its shortest round-trip form, so reading `patients.csv` back gives
 //! bit-identical values: `twin merge` recomputes the summary of shards from their `patients.csv`
 //! files with the very code a single run uses, and the merged files equal the single run's byte
@@ -157,6 +162,22 @@ impl Context<'_> {
         }
     }
 
+    /// The name and unit (as written in headers, empty for `1`) of computed quantity `k` of
+    /// [`hir::Trial::quantities`].
+    fn quantity(&self, k: usize) -> (String, String) {
+        match self.trial.quantities.get(k) {
+            Some(hir::Sym::Param(i)) => self.model.params.get(*i).map_or_else(
+                || ("?".into(), String::new()),
+                |p| (p.name.clone(), self.unit_text(Type::Num(p.unit))),
+            ),
+            Some(hir::Sym::Let(i)) => self.model.lets.get(*i).map_or_else(
+                || ("?".into(), String::new()),
+                |l| (l.name.clone(), self.unit_text(l.value.ty)),
+            ),
+            _ => ("?".into(), String::new()),
+        }
+    }
+
     fn ancestry_name(&self, i: usize) -> String {
         self.trial
             .population
@@ -183,6 +204,12 @@ impl Context<'_> {
                     "eta({})",
                     self.model.params[self.model.effects[*i].param].name
                 ),
+            });
+        }
+        for k in 0..self.trial.quantities.len() {
+            h.push(match self.quantity(k) {
+                (name, u) if u.is_empty() => name,
+                (name, u) => format!("{name} [{u}]"),
             });
         }
         for k in 0..self.trial.endpoints.len() {
@@ -225,6 +252,9 @@ impl Context<'_> {
                 _ => num(*x),
             });
         }
+        for k in 0..self.trial.quantities.len() {
+            v.push(num(r.quantities.get(k).copied().unwrap_or(f64::NAN)));
+        }
         for (k, x) in r.endpoints.iter().enumerate() {
             v.push(if self.is_rule(k) && !x.is_nan() {
                 (if *x != 0.0 { "true" } else { "false" }).into()
@@ -255,7 +285,8 @@ impl Context<'_> {
             let cells = split_csv(line);
             let bad = |what: &str| format!("patients.csv line {}: {what}", ln + 2);
             let n_end = self.trial.endpoints.len();
-            if cells.len() != 3 + self.slots.len() + n_end + 2 {
+            let n_q = self.trial.quantities.len();
+            if cells.len() != 3 + self.slots.len() + n_q + n_end + 2 {
                 return Err(bad("wrong number of columns"));
             }
             let id = cells[0].parse::<u64>().map_err(|_| bad("bad id"))?;
@@ -296,20 +327,27 @@ impl Context<'_> {
                     _ => parse_num(c)?,
                 });
             }
+            let first_q = 3 + self.slots.len();
+            let quantities = cells[first_q..first_q + n_q]
+                .iter()
+                .map(|c| parse_num(c))
+                .collect::<Result<Vec<f64>, String>>()?;
+            let first_end = first_q + n_q;
             let mut endpoints = Vec::new();
-            for c in &cells[3 + self.slots.len()..3 + self.slots.len() + n_end] {
+            for c in &cells[first_end..first_end + n_end] {
                 endpoints.push(match c.as_str() {
                     "true" => 1.0,
                     "false" => 0.0,
                     other => parse_num(other)?,
                 });
             }
-            let err = &cells[3 + self.slots.len() + n_end];
+            let err = &cells[first_end + n_end];
             rows.push(Row {
                 id,
                 arm,
                 ancestry,
                 inputs,
+                quantities,
                 endpoints,
                 error: if err.is_empty() {
                     None
@@ -470,6 +508,7 @@ impl Context<'_> {
                         .unwrap_or_default(),
                 )
             }
+            hir::Stratum::Computed(q, _) => self.quantity(*q),
         }
     }
 
@@ -540,6 +579,7 @@ impl Context<'_> {
                                 self.slots,
                                 s,
                                 &r.inputs,
+                                &r.quantities,
                             ) == Some(l)
                         })
                         .collect();
@@ -793,21 +833,48 @@ impl Summary {
 }
 
 impl Context<'_> {
+    /// The column of observable `o` in `trajectories.csv` and `bands.csv`: `name [unit]` (or
+    /// `name_dv [unit]` with residual error), `name` for a pure number.
+    fn observable_header(&self, o: &hir::Observable, suffix: &str) -> String {
+        let u = self.unit_text(o.value.ty);
+        if u.is_empty() {
+            format!("{}{suffix}", o.name)
+        } else {
+            format!("{}{suffix} [{u}]", o.name)
+        }
+    }
+
     /// The header of `trajectories.csv`: id, arm, time, each observable, then each with residual
     /// error (`name_dv`, the simulated observation).
     pub fn trajectories_header(&self) -> String {
         let mut h = vec!["id".to_string(), "arm".into(), "time [h]".into()];
         for suffix in ["", "_dv"] {
             for o in &self.model.observables {
-                let u = self.unit_text(o.value.ty);
-                h.push(if u.is_empty() {
-                    format!("{}{suffix}", o.name)
-                } else {
-                    format!("{}{suffix} [{u}]", o.name)
-                });
+                h.push(self.observable_header(o, suffix));
             }
         }
         h.iter().map(|x| cell(x)).collect::<Vec<_>>().join(",")
+    }
+
+    /// `targets.csv`: the targets the endpoints put on observables ([`super::targets`]), one row
+    /// per endpoint and observable: `endpoint`, `observable` (its column in `bands.csv`, with its
+    /// unit), `low` and `high` in that unit (`NA` for a threshold without the other bound).
+    pub fn targets_csv(&self) -> String {
+        let mut out = String::from("endpoint,observable,low,high\n");
+        for t in super::targets::targets(self.trial, self.model) {
+            let Some(o) = self.model.observables.get(t.observable) else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "{},{},{},{}",
+                cell(&t.endpoint),
+                cell(&self.observable_header(o, "")),
+                num(t.low.unwrap_or(f64::NAN)),
+                num(t.high.unwrap_or(f64::NAN))
+            );
+        }
+        out
     }
 
     /// The lines of `trajectories.csv` for one row (none if it failed).

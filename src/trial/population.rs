@@ -807,15 +807,19 @@ pub fn apply_overrides(
     Ok(())
 }
 
-/// The level of a patient in `stratum` (an index into [`stratum_labels`]), from its `inputs`:
-/// the diplotype, the phenotype class (unclassified diplotypes last), the category, or the bin
-/// of [`stats::bin_index`]. `None` if the value is not a valid level.
+/// The level of a patient in `stratum` (an index into [`stratum_labels`]), from its `inputs` and
+/// the values of the trial's computed quantities (`quantities`, in [`hir::Trial::quantities`]
+/// order, as the runner records them in [`super::runner::Row::quantities`]): the diplotype, the
+/// phenotype class (unclassified diplotypes last), the category, or the bin of
+/// [`stats::bin_index`]. `None` if the value is not a valid level (a computed quantity of a
+/// patient whose parameters could not be computed is NaN).
 pub fn stratum_level(
     program: &hir::Program,
     model: &hir::Model,
     slots: &[InputSlot],
     stratum: &hir::Stratum,
     inputs: &[f64],
+    quantities: &[f64],
 ) -> Option<usize> {
     let (covs, genos, _) = split_inputs(model, slots, inputs);
     match stratum {
@@ -834,12 +838,13 @@ pub fn stratum_level(
             (l < model.covariates.get(*c)?.levels.len()).then_some(l)
         }
         hir::Stratum::Bins(c, edges) => stats::bin_index(edges, *covs.get(*c)?),
+        hir::Stratum::Computed(q, edges) => stats::bin_index(edges, *quantities.get(*q)?),
     }
 }
 
 /// Names of the levels of `stratum`: diplotype names, phenotype classes (plus `unclassified` if
-/// some diplotype has no class), category levels, or bin labels with `unit` (the covariate's unit
-/// as written, e.g. `kg`).
+/// some diplotype has no class), category levels, or bin labels with `unit` (the unit of the
+/// covariate or computed quantity as written, e.g. `kg`).
 pub fn stratum_labels(
     program: &hir::Program,
     model: &hir::Model,
@@ -865,6 +870,8 @@ pub fn stratum_labels(
             .covariates
             .get(*c)
             .map_or(Vec::new(), |x| x.levels.clone()),
-        hir::Stratum::Bins(_, edges) => stats::bin_labels(edges, unit),
+        hir::Stratum::Bins(_, edges) | hir::Stratum::Computed(_, edges) => {
+            stats::bin_labels(edges, unit)
+        }
     }
 }

@@ -34,6 +34,9 @@ pub struct Row {
     pub ancestry: usize,
     /// Inputs in the lowered layout (after arm overrides).
     pub inputs: Vec<f64>,
+    /// The trial's computed quantities ([`hir::Trial::quantities`]) as the patient's `setup`
+    /// computed them for this arm; NaN when they could not be computed.
+    pub quantities: Vec<f64>,
     /// Endpoint values (NaN when the patient failed).
     pub endpoints: Vec<f64>,
     /// Why the patient failed, if it did.
@@ -78,6 +81,7 @@ pub fn prepare_model(
         population: trial.population.as_ref(),
         arms: &arms,
         endpoints: &trial.endpoints,
+        quantities: &trial.quantities,
     };
     crate::driver::prepare(program, trial.model, parts, lower::Options::default())
 }
@@ -163,9 +167,23 @@ impl Prepared<'_> {
         trajectories: bool,
     ) -> Result<(Vec<f64>, Option<Vec<f64>>), SimError> {
         let patient = Patient::new(&self.sim, inputs.to_vec())?;
-        let regimen = self.regimen(&patient, arm, scale);
+        self.simulate_patient(&patient, arm, seed, id, scale, trajectories)
+    }
+
+    /// [`Prepared::simulate_scaled`] for a patient already set up (and checked).
+    fn simulate_patient(
+        &self,
+        patient: &Patient,
+        arm: usize,
+        seed: u64,
+        id: u64,
+        scale: f64,
+        trajectories: bool,
+    ) -> Result<(Vec<f64>, Option<Vec<f64>>), SimError> {
+        let inputs = patient.inputs.as_slice();
+        let regimen = self.regimen(patient, arm, scale);
         let (sim, mut dense) =
-            sim::simulate_dense(&self.sim, &patient, &regimen, &self.dense, &self.options)?;
+            sim::simulate_dense(&self.sim, patient, &regimen, &self.dense, &self.options)?;
         let mut curve = endpoints::Curve::new(&self.sim.compiled, &sim, &mut dense);
         let values =
             endpoints::evaluate(&self.sim.evaluator, &self.sim.lowered, inputs, &mut curve);
@@ -198,11 +216,13 @@ impl Prepared<'_> {
     /// Every row of one patient: one per arm, or the randomized arm only.
     pub fn patient(&self, sampler: &Sampler<'_>, seed: u64, index: u64) -> Vec<Row> {
         let n_end = self.trial.endpoints.len();
+        let n_q = self.trial.quantities.len();
         let failed = |arm: usize, ancestry: usize, inputs: Vec<f64>, e: String| Row {
             id: index,
             arm,
             ancestry,
             inputs,
+            quantities: vec![f64::NAN; n_q],
             endpoints: vec![f64::NAN; n_end],
             error: Some(e),
             trajectory: None,
@@ -233,17 +253,32 @@ impl Prepared<'_> {
                 ) {
                     return failed(a, p.ancestry, inputs, e.to_string());
                 }
-                match self.simulate_arm(&inputs, a, seed, index) {
+                // The computed quantities are read from `setup`'s params before the domains are
+                // checked, so a patient that fails still has them (and its strata).
+                let patient = match Patient::setup(&self.sim, inputs.clone()) {
+                    Ok(p) => p,
+                    Err(e) => return failed(a, p.ancestry, inputs, e.to_string()),
+                };
+                let quantities = patient.quantities(&self.sim);
+                let scale = self.dose_scale.get(a).copied().unwrap_or(1.0);
+                let result = patient.check_domains(&self.sim).and_then(|()| {
+                    self.simulate_patient(&patient, a, seed, index, scale, self.trajectories)
+                });
+                match result {
                     Ok((endpoints, trajectory)) => Row {
                         id: index,
                         arm: a,
                         ancestry: p.ancestry,
                         inputs,
+                        quantities,
                         endpoints,
                         error: None,
                         trajectory,
                     },
-                    Err(e) => failed(a, p.ancestry, inputs, e.to_string()),
+                    Err(e) => Row {
+                        quantities,
+                        ..failed(a, p.ancestry, inputs, e.to_string())
+                    },
                 }
             })
             .collect()
