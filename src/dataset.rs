@@ -1,6 +1,7 @@
-//! The dataset reader: a NONMEM-style table (`ID, TIME, AMT, RATE, CMT, EVID, II, ADDL, SS`) →
-//! typed [`Record`]s, one per data row, with every malformed cell reported by row, column and
-//! value.
+//! The dataset reader: a NONMEM-style table (`ID, TIME, AMT, RATE, CMT, EVID, MDV, DV, DVID,
+//! II, ADDL, SS, OCC` and any further column) → typed [`Record`]s, one per data row, with every
+//! malformed cell reported by row, column and value. What the records mean for a model (units,
+//! covariates, doses) is [`crate::events`]'s business.
 //!
 //! Format rules:
 //! - The first line that is neither blank nor a `#` comment is the header. A file whose header
@@ -8,8 +9,9 @@
 //!   ends, a leading UTF-8 byte-order mark ignored); otherwise cells are separated by runs of
 //!   spaces or tabs. Cells are trimmed; blank lines and lines starting with `#` are skipped.
 //! - Columns are found by header name, case-insensitively, in any order; `ID` and `TIME` are
-//!   required, the others optional; other columns (`DV`, `MDV`, covariates) are allowed and not
-//!   read. A name given twice is an error.
+//!   required, the others optional; other columns (covariates, anything else) are kept as text
+//!   ([`Record::cells`]). A header cell may carry a unit in brackets, `weight [kg]` or
+//!   `TIME [d]` ([`Dataset::units`]). A name given twice is an error.
 //! - Every row has exactly as many cells as the header.
 //! - An empty cell or `.` is missing: the column's default ([`Record`] documents each).
 //!   Numbers must be finite; `EVID`, `ADDL` and `SS` must be whole numbers.
@@ -46,7 +48,8 @@ pub struct Record {
     pub row: usize,
     /// `ID` as written (never empty).
     pub id: String,
-    /// `TIME` in hours (required, finite, non-negative).
+    /// `TIME` as written (required, finite, non-negative), in the header's unit (hours when it
+    /// gives none).
     pub time: f64,
     /// `AMT` (default 0).
     pub amt: f64,
@@ -62,13 +65,27 @@ pub struct Record {
     pub addl: i64,
     /// `SS` (default 0).
     pub ss: i64,
+    /// `DV` (missing: none).
+    pub dv: Option<f64>,
+    /// `MDV` (missing: none; the consumer decides the default from `EVID` and `DV`).
+    pub mdv: Option<i64>,
+    /// `DVID` as written (missing: none).
+    pub dvid: Option<String>,
+    /// `OCC` (missing: none).
+    pub occ: Option<i64>,
+    /// Every cell of the row as written (trimmed), in column order.
+    pub cells: Vec<String>,
 }
 
 /// A dataset: its header and its rows in file order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
-    /// The header's column names, upper-cased, in file order.
+    /// The header's column names without their units, upper-cased, in file order.
     pub columns: Vec<String>,
+    /// The header's column names without their units, as written.
+    pub names: Vec<String>,
+    /// The unit of each column, when its header gives one in brackets (`TIME [d]`).
+    pub units: Vec<Option<String>>,
     /// The data rows.
     pub records: Vec<Record>,
 }
@@ -84,6 +101,10 @@ struct Layout {
     ii: Option<usize>,
     addl: Option<usize>,
     ss: Option<usize>,
+    dv: Option<usize>,
+    mdv: Option<usize>,
+    dvid: Option<usize>,
+    occ: Option<usize>,
 }
 
 /// One line's cells with its line number.
@@ -117,7 +138,19 @@ pub fn read(text: &str) -> Result<Dataset, DatasetError> {
             message: "the file is empty".into(),
         });
     };
-    let columns: Vec<String> = header.iter().map(|c| c.to_uppercase()).collect();
+    let mut names = Vec::with_capacity(header.len());
+    let mut units = Vec::with_capacity(header.len());
+    for h in &header {
+        let (name, unit) = split_unit(h).map_err(|message| DatasetError {
+            row: hrow,
+            column: h.clone(),
+            value: h.clone(),
+            message,
+        })?;
+        names.push(name);
+        units.push(unit);
+    }
+    let columns: Vec<String> = names.iter().map(|c| c.to_uppercase()).collect();
     for (k, c) in columns.iter().enumerate() {
         if columns[..k].contains(c) {
             return Err(DatasetError {
@@ -147,12 +180,50 @@ pub fn read(text: &str) -> Result<Dataset, DatasetError> {
         ii: find("II"),
         addl: find("ADDL"),
         ss: find("SS"),
+        dv: find("DV"),
+        mdv: find("MDV"),
+        dvid: find("DVID"),
+        occ: find("OCC"),
     };
     let mut records = Vec::with_capacity(lines.len());
     for (row, cells) in lines {
         records.push(record(&columns, &layout, row, &cells)?);
     }
-    Ok(Dataset { columns, records })
+    Ok(Dataset {
+        columns,
+        names,
+        units,
+        records,
+    })
+}
+
+/// Splits a header cell `name [unit]` into the name and the unit text.
+fn split_unit(h: &str) -> Result<(String, Option<String>), String> {
+    let Some(open) = h.find('[') else {
+        return if h.contains(']') {
+            Err("a `]` without `[` in the header".into())
+        } else if h.is_empty() {
+            Err("a column without a name".into())
+        } else {
+            Ok((h.to_string(), None))
+        };
+    };
+    let name = h[..open].trim();
+    let rest = &h[open + 1..];
+    let Some(close) = rest.find(']') else {
+        return Err("the unit's `[` is not closed with `]`".into());
+    };
+    if !rest[close + 1..].trim().is_empty() {
+        return Err("text after the unit; write `name [unit]`".into());
+    }
+    if name.is_empty() {
+        return Err("a unit without a column name".into());
+    }
+    let unit = rest[..close].trim();
+    if unit.is_empty() {
+        return Err("empty unit brackets; remove them or name the unit".into());
+    }
+    Ok((name.to_string(), Some(unit.to_string())))
 }
 
 /// The lines of a comma-separated file, through the `csv` crate.
@@ -211,7 +282,8 @@ fn whitespace_lines(text: &str) -> Vec<Line> {
         .collect()
 }
 
-fn missing(v: &str) -> bool {
+/// A missing cell: empty or `.`.
+pub fn missing(v: &str) -> bool {
     v.is_empty() || v == "."
 }
 
@@ -282,7 +354,7 @@ fn record(
         _ => {
             return Err(err(
                 layout.time,
-                "TIME must be a non-negative number of hours",
+                "TIME must be a non-negative number (hours, or the unit in the header)",
             ));
         }
     };
@@ -299,6 +371,14 @@ fn record(
         ii: num(layout.ii)?.unwrap_or(0.0),
         addl: whole(layout.addl)?.unwrap_or(0),
         ss: whole(layout.ss)?.unwrap_or(0),
+        dv: num(layout.dv)?,
+        mdv: whole(layout.mdv)?,
+        dvid: layout
+            .dvid
+            .map(|c| cells[c].clone())
+            .filter(|v| !missing(v)),
+        occ: whole(layout.occ)?,
+        cells: cells.to_vec(),
     })
 }
 

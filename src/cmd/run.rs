@@ -370,6 +370,220 @@ pub struct Subject {
     pub patient: Patient,
     /// Its states and observables on the grid.
     pub sim: Simulation,
+    /// For a dataset run: every data row with its states and observables (the table has one
+    /// line per data row).
+    pub records: Option<Vec<RecordValues>>,
+}
+
+/// One data row of a dataset run and the model's values there.
+#[derive(Debug, Clone)]
+pub struct RecordValues {
+    /// The row.
+    pub row: crate::events::Row,
+    /// The shown states at the row's time (pre-dose for an observation written before a dose
+    /// row at the same time, else after the events at that time).
+    pub states: Vec<f64>,
+    /// The observables there.
+    pub observables: Vec<f64>,
+}
+
+/// The factor from a unit written in a dataset header to `to`, or why it does not fit.
+fn unit_factor(c: &Compilation, text: &str, to: crate::units::Unit) -> Result<f64, String> {
+    let src = format!("1 {text}");
+    let expr = parser::parse_expr(c.file, &src)
+        .map_err(|d| format!("`{text}` is not a unit ({})", d.message))?;
+    let mut ck = Checker::new(c.units.clone());
+    ck.scope = Scope::Const;
+    let h = ck.expr(&expr);
+    if let Some(d) = ck.diags.first() {
+        return Err(format!("`{text}` is not a unit ({})", d.message));
+    }
+    let h = ck.coerce(h, to, codes::E0008, "the column");
+    if !ck.diags.is_empty() {
+        return Err(format!(
+            "the unit `{text}` does not fit `{}`",
+            c.units.format_unit(to)
+        ));
+    }
+    check::consts::eval(&h)
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| format!("`{text}` is not a unit"))
+}
+
+/// Every subject of a dataset: covariates over time (last observation carried forward), resets
+/// and steady-state doses as segments of one piecewise solve on the data rows' times; one
+/// [`RecordValues`] per row.
+fn dataset_subjects(
+    c: &Compilation,
+    m: &hir::Model,
+    prepared: &PreparedModel,
+    base: &Patient,
+    text: &str,
+    options: &crate::solve::SolveOptions,
+) -> Result<Vec<Subject>, Failure> {
+    use crate::events::{InputColumn, InputKind, Quantity, Schema};
+    use crate::solve::{Segment, SegmentStart};
+    let slots = &prepared.lowered.inputs;
+    // Input columns and the slot each feeds.
+    let mut inputs: Vec<(InputColumn, usize, Option<crate::units::Unit>)> = Vec::new();
+    for (k, s) in slots.iter().enumerate() {
+        match *s {
+            InputSlot::Covariate(i) => {
+                let cv = &m.covariates[i];
+                let kind = if cv.unit.is_none() {
+                    InputKind::Levels(cv.levels.clone())
+                } else {
+                    InputKind::Number
+                };
+                inputs.push((
+                    InputColumn {
+                        name: cv.name.clone(),
+                        kind,
+                    },
+                    k,
+                    cv.unit,
+                ));
+            }
+            InputSlot::Genotype(i) => {
+                let gene = &c.program.genes[m.genotypes[i].gene];
+                inputs.push((
+                    InputColumn {
+                        name: m.genotypes[i].name.clone(),
+                        kind: InputKind::Levels(gene.diplotype_names.clone()),
+                    },
+                    k,
+                    None,
+                ));
+            }
+            _ => {}
+        }
+    }
+    let hour = c.units.get("h").unwrap_or(crate::units::Unit::ONE);
+    let obs_unit = |o: usize| match m.observables[o].value.ty {
+        hir::Type::Num(u) => u,
+        _ => crate::units::Unit::ONE,
+    };
+    let convert = |text: &str, q: Quantity| -> Result<f64, String> {
+        let to = match q {
+            Quantity::Time => hour,
+            Quantity::Amount(i) => m.states[i].unit,
+            Quantity::Rate(i) => m.states[i].unit.div(hour).map_err(|e| format!("{e:?}"))?,
+            Quantity::Observable(o) => obs_unit(o),
+            Quantity::Input(i) => inputs[i].2.unwrap_or(crate::units::Unit::ONE),
+        };
+        unit_factor(c, text, to)
+    };
+    let schema = Schema {
+        states: m.states.iter().map(|s| s.name.clone()).collect(),
+        observables: m.observables.iter().map(|o| o.name.clone()).collect(),
+        inputs: inputs.iter().map(|i| i.0.clone()).collect(),
+        convert: &convert,
+    };
+    let subs = crate::events::subjects(text, &schema)
+        .map_err(|e| Failure::Usage(format!("events: {e}")))?;
+    let shown = m.states.len() + usize::from(prepared.lowered.eliminated.is_some());
+    let mut out = Vec::with_capacity(subs.len());
+    for s in subs {
+        let fail = |error: SimError| Failure::Simulate {
+            subject: Some(s.id.clone()),
+            error,
+        };
+        // The inputs at the start: each column's first value, else the model's.
+        let mut current = base.inputs.clone();
+        let mut seen = vec![false; inputs.len()];
+        for v in &s.inputs {
+            if !seen[v.input] {
+                seen[v.input] = true;
+                current[inputs[v.input].1] = v.value;
+            }
+        }
+        let first = Patient::new(prepared, current.clone()).map_err(fail)?;
+        // Change times: input values, resets, and pre-dose observations (a segment that changes
+        // nothing, for its left limit).
+        let mut times: Vec<f64> = s.inputs.iter().map(|v| v.time).collect();
+        times.extend(&s.resets);
+        times.extend(s.rows.iter().filter(|r| r.before_dose).map(|r| r.time));
+        times.sort_by(f64::total_cmp);
+        times.dedup();
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut params = first.params.clone();
+        let mut vi = 0;
+        for &t in &times {
+            let mut changed = false;
+            while let Some(v) = s.inputs.get(vi) {
+                if v.time > t {
+                    break;
+                }
+                let slot = inputs[v.input].1;
+                if current[slot].to_bits() != v.value.to_bits() {
+                    current[slot] = v.value;
+                    changed = true;
+                }
+                vi += 1;
+            }
+            if changed {
+                params = Patient::new(prepared, current.clone())
+                    .map_err(fail)?
+                    .params;
+            }
+            let reset = s.resets.contains(&t);
+            let pre_dose = s.rows.iter().any(|r| r.before_dose && r.time == t);
+            if changed || reset || pre_dose {
+                segments.push(Segment {
+                    time: t,
+                    params: params.clone(),
+                    start: if reset {
+                        SegmentStart::Reset
+                    } else {
+                        SegmentStart::Continue
+                    },
+                });
+            }
+        }
+        let mut g: Vec<f64> = s.rows.iter().map(|r| r.time).collect();
+        g.dedup();
+        let (sim, limits) = if segments.is_empty() {
+            (
+                sim::simulate(prepared, &first, &s.regimen, &g, options).map_err(fail)?,
+                Vec::new(),
+            )
+        } else {
+            sim::simulate_segments(prepared, &first, &segments, &s.regimen, &g, options)
+                .map_err(fail)?
+        };
+        let mut records = Vec::with_capacity(s.rows.len());
+        for row in &s.rows {
+            let left = if row.before_dose {
+                limits.iter().find(|l| l.time == row.time)
+            } else {
+                None
+            };
+            let (states, observables) = match left {
+                Some(l) => (l.states[..shown].to_vec(), l.observables.clone()),
+                None => {
+                    let k = sim.times.partition_point(|&t| t < row.time);
+                    (
+                        (0..shown).map(|i| sim.state(k, i)).collect(),
+                        (0..sim.n_observables)
+                            .map(|j| sim.observable(k, j))
+                            .collect(),
+                    )
+                }
+            };
+            records.push(RecordValues {
+                row: row.clone(),
+                states,
+                observables,
+            });
+        }
+        out.push(Subject {
+            id: Some(s.id.clone()),
+            patient: first,
+            sim,
+            records: Some(records),
+        });
+    }
+    Ok(out)
 }
 
 /// The typed result of a run.
@@ -545,6 +759,26 @@ impl Trajectories {
             .join(",");
         csv.push('\n');
         for s in &self.subjects {
+            if let (Some(records), Some(id)) = (&s.records, &s.id) {
+                for r in records {
+                    let mut row = vec![
+                        csv_cell(id),
+                        fmt_num(r.row.time),
+                        r.row.evid.to_string(),
+                        u8::from(r.row.mdv).to_string(),
+                        r.row
+                            .observable
+                            .map(|o| csv_cell(&self.observables[o].0))
+                            .unwrap_or_default(),
+                        r.row.dv.map(fmt_num).unwrap_or_default(),
+                    ];
+                    row.extend(r.states.iter().map(|v| fmt_num(*v)));
+                    row.extend(r.observables.iter().map(|v| fmt_num(*v)));
+                    csv.push_str(&row.join(","));
+                    csv.push('\n');
+                }
+                continue;
+            }
             let sim = &s.sim;
             for (k, time) in sim.times.iter().enumerate() {
                 let mut row: Vec<String> = Vec::new();
@@ -784,7 +1018,7 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
             .with_help("coarsen `--every` (a larger step) or shorten `--until`");
         Failure::Diagnostics(Box::new(c.clone_shallow()), vec![d])
     };
-    let mut headers = headers(&c, m, &prepared.lowered);
+    let headers = headers(&c, m, &prepared.lowered);
     let observables: Vec<(String, String)> = m
         .observables
         .iter()
@@ -804,18 +1038,33 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
     })?;
     let mut runs: Vec<(Option<String>, Regimen, Vec<f64>)> = Vec::new();
     if let Some(ev) = &req.events {
-        let states: Vec<String> = m.states.iter().map(|s| s.name.clone()).collect();
-        let subs = crate::events::parse(ev, &states)
-            .map_err(|e| Failure::Usage(format!("events: {e}")))?;
-        for s in subs {
-            let g = if until.is_some() || s.observations.is_empty() {
-                default_grid().map_err(|e| too_large(&mut c, e.to_string()))?
-            } else {
-                grid::from_zero(&s.observations)
-            };
-            runs.push((Some(s.id), s.regimen, g));
+        let subjects = dataset_subjects(&c, m, &prepared, &patient, ev, &req.options)?;
+        let values: f64 = subjects
+            .iter()
+            .map(|s| s.sim.times.len() as f64 * (headers.len() + 6) as f64)
+            .sum();
+        if values > grid::MAX_RUN_VALUES as f64 {
+            return Err(Failure::Usage(format!(
+                "events: the run would return {values:.3e} values; at most {} are allowed",
+                grid::MAX_RUN_VALUES
+            )));
         }
-        headers.insert(0, "ID".into());
+        let mut h = vec![
+            "ID".to_string(),
+            "TIME [h]".into(),
+            "EVID".into(),
+            "MDV".into(),
+            "DVID".into(),
+            "DV".into(),
+        ];
+        h.extend(headers.into_iter().skip(1));
+        return Ok(Trajectories {
+            headers: h,
+            observables,
+            shown_states: m.states.len() + usize::from(prepared.lowered.eliminated.is_some()),
+            subjects,
+            warnings,
+        });
     } else {
         let g = default_grid().map_err(|e| too_large(&mut c, e.to_string()))?;
         let end = g.last().copied().unwrap_or(0.0);
@@ -865,6 +1114,7 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
             id,
             patient: patient.clone(),
             sim: s,
+            records: None,
         });
     }
     Ok(Trajectories {

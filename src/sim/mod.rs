@@ -43,6 +43,28 @@ pub fn simulate(
     .map_err(SimError::Solve)
 }
 
+/// [`simulate`] for a patient whose parameters change or whose state is reset during the solve
+/// (`segments`, each with the parameters `setup` computed for its inputs), with the left limit
+/// at every segment time (see [`crate::solve::piecewise`]).
+pub fn simulate_segments(
+    model: &PreparedModel,
+    patient: &Patient,
+    segments: &[crate::solve::Segment],
+    regimen: &Regimen,
+    grid: &[f64],
+    options: &SolveOptions,
+) -> Result<(Simulation, Vec<crate::solve::LeftLimit>), SimError> {
+    crate::solve::simulate_segments_with_limits(
+        &model.compiled,
+        patient.params.clone(),
+        segments,
+        regimen,
+        grid,
+        options,
+    )
+    .map_err(SimError::Solve)
+}
+
 /// [`simulate`] that also records the solver's dense output, for endpoints that need the
 /// solution between grid points; the [`Simulation`] is the same, bit for bit.
 pub fn simulate_dense(

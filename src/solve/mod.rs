@@ -53,7 +53,7 @@ pub use dosing::{Dose, DoseError, DoseKind, Regimen, Repeat, SteadyState};
 pub use driver::{Failure, FailureReason, Method, Simulation, SolveError, SolveOptions};
 pub use linear::{LinearSystem, expm, is_linear};
 pub use model::ModelFns;
-pub use piecewise::{Segment, SegmentStart};
+pub use piecewise::{LeftLimit, Segment, SegmentStart};
 
 use driver::Driver;
 
@@ -97,6 +97,31 @@ pub fn simulate_segments<F: ModelFns>(
     opts: &SolveOptions,
 ) -> Result<Simulation, SolveError> {
     solve(model, params, segments, regimen, grid, opts, false).map(|(s, _)| s)
+}
+
+/// [`simulate_segments`] that also gives the left limit at every segment time
+/// ([`piecewise::LeftLimit`]: the state and observables just before the change and the doses
+/// there; a segment that changes nothing gives the pre-dose values at its time).
+pub fn simulate_segments_with_limits<F: ModelFns>(
+    model: &F,
+    params: Vec<f64>,
+    segments: &[Segment],
+    regimen: &Regimen,
+    grid: &[f64],
+    opts: &SolveOptions,
+) -> Result<(Simulation, Vec<piecewise::LeftLimit>), SolveError> {
+    driver::check_tolerances(opts)?;
+    let linear = match opts.method {
+        Method::Auto | Method::Exact => is_linear(model.module()),
+        _ => false,
+    };
+    if opts.method == Method::Exact && !linear {
+        return Err(SolveError::BadOptions(
+            "the exact method needs a linear model (dy/dt = A·y + c with per-patient A, c)",
+        ));
+    }
+    piecewise::solve(model, params, segments, regimen, grid, opts, linear, false)
+        .map(|(s, _, l)| (s, l))
 }
 
 /// [`simulate_segments`] that also records the dense output (see [`simulate_dense`]).
@@ -148,7 +173,8 @@ fn solve<F: ModelFns>(
         ));
     }
     if !segments.is_empty() || regimen.doses.iter().any(|d| d.steady_state.is_some()) {
-        return piecewise::solve(model, params, segments, regimen, grid, opts, linear, record);
+        return piecewise::solve(model, params, segments, regimen, grid, opts, linear, record)
+            .map(|(s, d, _)| (s, d));
     }
     let (patient, y0) = driver::prepare(model, params, regimen, grid)?;
     let piece = run_piece(model, &patient, y0, grid, opts, linear, record, 0.0)?;

@@ -54,6 +54,18 @@ pub enum SegmentStart {
     Reset,
 }
 
+/// The state and observables just before a boundary's changes (the left limit at a segment
+/// time or a steady-state dose time, before the events there).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeftLimit {
+    /// The boundary time.
+    pub time: f64,
+    /// The state.
+    pub states: Vec<f64>,
+    /// The observables (with the parameters in force before the boundary).
+    pub observables: Vec<f64>,
+}
+
 /// Most Newton iterations for a steady state before falling back to repeated intervals.
 const NEWTON_ITERATIONS: usize = 30;
 /// Most repeated intervals for a steady state when Newton's method stalls.
@@ -79,7 +91,7 @@ pub(super) fn solve<F: ModelFns>(
     opts: &SolveOptions,
     linear: bool,
     record: bool,
-) -> Result<(Simulation, Option<DenseOutput>), SolveError> {
+) -> Result<(Simulation, Option<DenseOutput>, Vec<LeftLimit>), SolveError> {
     let m = model.module();
     let n = m.n_states();
     let (Some(&g0), Some(_)) = (grid.first(), grid.last()) else {
@@ -167,6 +179,7 @@ pub(super) fn solve<F: ModelFns>(
     // Infusions stopped by a reset (SS=1 or EVID 3): their later end events are no-ops.
     let mut stopped_before = f64::NEG_INFINITY;
     let mut b = 0usize;
+    let mut limits = Vec::with_capacity(times.len());
     for k in 0..=times.len() {
         let start = if k == 0 {
             f64::NEG_INFINITY
@@ -258,6 +271,12 @@ pub(super) fn solve<F: ModelFns>(
             }
             y.copy_from_slice(&sim.states[(rows - 1) * n..rows * n]);
             dosed = sim.dosed[rows - 1];
+            let no = sim.n_observables;
+            limits.push(LeftLimit {
+                time: times[k],
+                states: y.clone(),
+                observables: sim.observables[(rows - 1) * no..rows * no].to_vec(),
+            });
             sim.times.truncate(rows - 1);
             sim.states.truncate((rows - 1) * n);
             sim.observables.truncate((rows - 1) * sim.n_observables);
@@ -268,7 +287,7 @@ pub(super) fn solve<F: ModelFns>(
         out.observables.extend_from_slice(&sim.observables);
         out.dosed.extend_from_slice(&sim.dosed);
     }
-    Ok((out, None))
+    Ok((out, None, limits))
 }
 
 /// The periodic steady state just before steady-state dose `k` (`d`) with parameters `p`: the
