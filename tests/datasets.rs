@@ -1,0 +1,201 @@
+//! Clinical datasets through `twin run --events`: a dataset run equals the same regimen given
+//! with `--dose`/`--set` bit for bit; units in headers convert exactly; a covariate step changes
+//! the solution exactly at the step (a piecewise closed form); pre-dose rows are troughs; SS=1
+//! rows equal `at steady state`; EVID 3 resets; and a corpus of malformed datasets each gets an
+//! error naming its row, column and value.
+
+use twin::cmd::run::{Request, Trajectories, simulate};
+
+const RENAL: &str = r#"
+model Renal {
+    covariate crcl: mL/min = 100 mL/min
+    param cl: L/h = 4 L/h * crcl / (100 mL/min)
+    param v: L = 40 L
+    compartment central: mg
+    flow central -> out = cl / v * central
+    observe conc: mg/L = central / v
+}
+"#;
+
+fn run_events(model: &str, data: &str) -> Result<Trajectories, String> {
+    simulate(&Request {
+        name: "m.twin".into(),
+        text: model.into(),
+        events: Some(data.into()),
+        ..Default::default()
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// (time, conc) of every data row of subject `k`.
+fn rows(t: &Trajectories, k: usize) -> Vec<(f64, f64)> {
+    t.subjects[k]
+        .records
+        .as_ref()
+        .map(|r| r.iter().map(|r| (r.row.time, r.observables[0])).collect())
+        .unwrap_or_default()
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs()
+}
+
+#[test]
+fn a_dataset_run_equals_the_same_regimen_from_the_command_line() {
+    // Observations on the command line's grid (every hour): the same solve, step for step.
+    let mut data = String::from("ID,TIME,AMT,CMT,EVID,crcl\n1,0,500,central,1,60\n");
+    for t in 1..=8 {
+        data.push_str(&format!("1,{t},.,.,0,.\n"));
+    }
+    let d = run_events(RENAL, &data).unwrap_or_else(|e| panic!("{e}"));
+    let cli = simulate(&Request {
+        name: "m.twin".into(),
+        text: RENAL.into(),
+        doses: vec!["500 mg into central".into()],
+        sets: vec!["crcl=60 mL/min".into()],
+        until: Some("8h".into()),
+        every: Some("1h".into()),
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let s = &cli.subjects[0].sim;
+    for (t, c) in rows(&d, 0) {
+        let k = s.times.iter().position(|&x| x == t).unwrap_or(usize::MAX);
+        assert_eq!(c.to_bits(), s.observable(k, 0).to_bits(), "t = {t}");
+    }
+}
+
+#[test]
+fn units_in_headers_convert_exactly() {
+    // 0.5 g at day 0, observed at 0.25 d = 6 h; crcl in L/h (6 L/h = 100 mL/min).
+    let data = "ID,TIME [d],AMT [g],CMT,EVID,DV [ug/mL],crcl [L/h]\n1,0,0.5,central,1,.,6\n1,0.25,.,.,0,7,.\n";
+    let d = run_events(RENAL, data).unwrap_or_else(|e| panic!("{e}"));
+    let r = &d.subjects[0].records.as_ref().unwrap_or_else(|| panic!("records"))[1];
+    assert_eq!(r.row.time, 6.0);
+    assert_eq!(r.row.dv, Some(7.0));
+    let want = 500.0 / 40.0 * (-0.1f64 * 6.0).exp();
+    assert!(rel(r.observables[0], want) < 1e-13, "{}", r.observables[0]);
+    // A unit of the wrong dimension is an error naming the column.
+    let e = run_events(RENAL, "ID,TIME [mg],AMT\n1,0,1\n").err().unwrap_or_default();
+    assert!(e.contains("TIME") && e.contains("does not fit"), "{e}");
+    let e = run_events(RENAL, "ID,TIME,AMT,crcl [kg]\n1,0,1,70\n")
+        .err()
+        .unwrap_or_default();
+    assert!(e.contains("crcl") && e.contains("does not fit"), "{e}");
+}
+
+#[test]
+fn a_covariate_step_changes_the_solution_exactly_at_the_step() {
+    // 1000 mg at 0 (CL 4 L/h, k = 0.1/h); creatinine clearance halves at 24 h (k = 0.05/h).
+    let data = "ID,TIME,AMT,CMT,EVID,crcl\n1,0,1000,central,1,100\n1,12,.,.,0,.\n1,24,.,.,2,50\n1,30,.,.,0,.\n1,48,.,.,0,.\n";
+    let d = run_events(RENAL, data).unwrap_or_else(|e| panic!("{e}"));
+    let c = |t: f64| {
+        let c0 = 1000.0 / 40.0;
+        if t <= 24.0 {
+            c0 * (-0.1 * t).exp()
+        } else {
+            c0 * (-2.4f64).exp() * (-0.05 * (t - 24.0)).exp()
+        }
+    };
+    for (t, x) in rows(&d, 0) {
+        assert!(rel(x, c(t)) < 1e-12, "t = {t}: {x} vs {}", c(t));
+    }
+}
+
+#[test]
+fn an_observation_before_the_dose_row_is_the_trough() {
+    let data = "ID,TIME,AMT,CMT,EVID,DV\n1,0,1000,central,1,.\n1,24,.,.,0,2.2\n1,24,1000,central,1,.\n1,24,.,.,0,27\n";
+    let d = run_events(RENAL, data).unwrap_or_else(|e| panic!("{e}"));
+    let r = rows(&d, 0);
+    let trough = 25.0 * (-2.4f64).exp();
+    assert!(rel(r[1].1, trough) < 1e-12, "pre-dose {}", r[1].1);
+    assert!(rel(r[3].1, trough + 25.0) < 1e-12, "post-dose {}", r[3].1);
+}
+
+#[test]
+fn ss_rows_equal_steady_state_doses_and_evid3_resets() {
+    let data = "ID,TIME,AMT,CMT,EVID,SS,II\n1,0,1000,central,1,1,12\n1,6,.,.,0,0,.\n1,12,.,.,3,0,.\n1,13,.,.,0,0,.\n";
+    let d = run_events(RENAL, data).unwrap_or_else(|e| panic!("{e}"));
+    let r = rows(&d, 0);
+    let ss6 = 25.0 * (-0.6f64).exp() / (1.0 - (-1.2f64).exp());
+    assert!(rel(r[1].1, ss6) < 1e-12, "{}", r[1].1);
+    // After the reset nothing is left.
+    assert_eq!(r[3].1, 0.0);
+    let cli = simulate(&Request {
+        name: "m.twin".into(),
+        text: RENAL.into(),
+        doses: vec!["1000 mg into central every 12 h times 1 at steady state".into()],
+        until: Some("6h".into()),
+        every: Some("6h".into()),
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cli.subjects[0].sim.observable(1, 0).to_bits(), r[1].1.to_bits());
+}
+
+#[test]
+fn malformed_datasets_name_row_column_and_value() {
+    let two_obs = r#"
+model Two {
+    param v: L = 10 L
+    compartment gut: mg
+    compartment central: mg
+    flow gut -> central = 1 /h * gut
+    flow central -> out = 0.1 /h * central
+    observe conc: mg/L = central / v
+    observe gut_amount: mg = gut
+}
+"#;
+    // (model, data, row, column, value) — the row is the 1-based line (header = 1).
+    let cases: &[(&str, &str, usize, &str, &str)] = &[
+        (RENAL, "ID,TIME\n1,-1\n", 2, "TIME", "-1"),
+        (RENAL, "ID,TIME\n1,nan\n", 2, "TIME", "nan"),
+        (RENAL, "ID,TIME\n1,inf\n", 2, "TIME", "inf"),
+        (RENAL, "ID,TIME\n1,x\n", 2, "TIME", "x"),
+        (RENAL, "ID,TIME\n.,0\n", 2, "ID", "."),
+        (RENAL, "ID,TIME,AMT\n1,0,abc\n", 2, "AMT", "abc"),
+        (RENAL, "ID,TIME,AMT,EVID\n1,0,5,1.5\n", 2, "EVID", "1.5"),
+        (RENAL, "ID,TIME,AMT,EVID\n1,0,5,7\n", 2, "EVID", "7"),
+        (RENAL, "ID,TIME,AMT,EVID\n1,0,0,1\n", 2, "AMT", "0"),
+        (RENAL, "ID,TIME,AMT,EVID\n1,0,-5,1\n", 2, "AMT", "-5"),
+        (RENAL, "ID,TIME,AMT,CMT\n1,0,5,gut\n", 2, "CMT", "gut"),
+        (RENAL, "ID,TIME,AMT,CMT\n1,0,5,3\n", 2, "CMT", "3"),
+        (RENAL, "ID,TIME,AMT,RATE\n1,0,5,-1\n", 2, "RATE", "-1"),
+        (RENAL, "ID,TIME,AMT,RATE\n1,0,5,-2\n", 2, "RATE", "-2"),
+        (RENAL, "ID,TIME,AMT,ADDL\n1,0,5,3\n", 2, "II", "0"),
+        (RENAL, "ID,TIME,AMT,ADDL,II\n1,0,5,-3,12\n", 2, "ADDL", "-3"),
+        (RENAL, "ID,TIME,AMT,SS\n1,0,5,1\n", 2, "II", "0"),
+        (RENAL, "ID,TIME,AMT,SS,II\n1,0,5,3,12\n", 2, "SS", "3"),
+        (RENAL, "ID,TIME,AMT,SS,II\n1,0,5,0.5,12\n", 2, "SS", "0.5"),
+        (RENAL, "ID,TIME,DV,MDV\n1,0,3,2\n", 2, "MDV", "2"),
+        (RENAL, "ID,TIME,DV,MDV\n1,0,.,0\n", 2, "DV", ""),
+        (RENAL, "ID,TIME,AMT,DV,MDV\n1,0,5,3,0\n", 2, "MDV", "0"),
+        (RENAL, "ID,TIME,DV\n1,0,x\n", 2, "DV", "x"),
+        (RENAL, "ID,TIME\n1,5\n1,2\n", 3, "TIME", "2"),
+        (RENAL, "ID,TIME\n1,0\n1,0,7\n", 3, "3 (past the last column)", "1,0,7"),
+        (RENAL, "ID,TIME,AMT\n1,0\n", 2, "AMT", "1,0"),
+        (RENAL, "ID,TIME,crcl\n1,0,fast\n", 2, "crcl", "fast"),
+        (RENAL, "ID,TIME,id\n1,0,2\n", 1, "ID", "id"),
+        (RENAL, "ID,TIME [kg]\n1,0\n", 1, "TIME", "kg"),
+        (RENAL, "ID,TIME,EVID [h]\n1,0,0\n", 1, "EVID", "h"),
+        (RENAL, "ID,TIME,crcl [mg]\n1,0,5\n", 1, "crcl", "mg"),
+        (RENAL, "ID,TIME,AMT [L]\n1,0,5\n", 2, "AMT", "L"),
+        (RENAL, "ID,TIME,DV [kg]\n1,0,5\n", 2, "DV", "kg"),
+        (RENAL, "ID,TIME,DV [\n1,0,5\n", 1, "DV [", "DV ["),
+        (RENAL, "ID,TIME,DVID,DV\n1,0,auc,5\n", 2, "DVID", "auc"),
+        (RENAL, "ID,TIME,DVID,DV\n1,0,2,5\n", 2, "DVID", "2"),
+        (two_obs, "ID,TIME,DV\n1,0,5\n", 2, "DVID", ""),
+        (two_obs, "ID,TIME,AMT\n1,0,5\n", 2, "CMT", ""),
+        (RENAL, "ID\n1\n", 1, "TIME", "ID"),
+    ];
+    assert!(cases.len() >= 30);
+    for (model, data, row, column, value) in cases {
+        let e = std::panic::catch_unwind(|| run_events(model, data))
+            .unwrap_or_else(|_| panic!("panicked on {data:?}"))
+            .err()
+            .unwrap_or_else(|| panic!("accepted {data:?}"));
+        let want = format!("row {row}, column {column}:");
+        assert!(e.contains(&want), "{data:?}: {e}\n(wanted `{want}`)");
+        assert!(e.contains(&format!("(value `{value}`)")), "{data:?}: {e}");
+    }
+}
