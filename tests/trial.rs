@@ -213,24 +213,39 @@ fn identical_outputs_for_one_and_two_threads_and_for_merged_shards() {
         d
     };
     let single = resized("n37", None);
-    let parts = vec![resized("n37-1", Some((1, 2))), resized("n37-2", Some((2, 2)))];
+    let parts = vec![
+        resized("n37-1", Some((1, 2))),
+        resized("n37-2", Some((2, 2))),
+    ];
     let merged37 = tmp("n37-merged");
     merge(&c, &parts, &merged37, SolveOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    let read = |d: &std::path::Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
-    assert_eq!(read(&single, "patients.csv"), read(&merged37, "patients.csv"));
+    let read =
+        |d: &std::path::Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
+    assert_eq!(
+        read(&single, "patients.csv"),
+        read(&merged37, "patients.csv")
+    );
     assert_eq!(read(&single, "summary.csv"), read(&merged37, "summary.csv"));
     assert!(read(&single, "run.json").contains("\"patients\": 37"));
     let full = read(&one, "patients.csv");
     let first37: Vec<&str> = full
         .lines()
-        .filter(|l| l.split(',').next().and_then(|i| i.parse::<u64>().ok()).is_some_and(|i| i < 37))
+        .filter(|l| {
+            l.split(',')
+                .next()
+                .and_then(|i| i.parse::<u64>().ok())
+                .is_some_and(|i| i < 37)
+        })
         .collect();
     let single_text = read(&single, "patients.csv");
     let mut got: Vec<&str> = single_text.lines().skip(1).collect();
     got.sort_unstable();
     let mut want = first37;
     want.sort_unstable();
-    assert_eq!(got, want, "--n 37 keeps the first 37 patients of the declared population");
+    assert_eq!(
+        got, want,
+        "--n 37 keeps the first 37 patients of the declared population"
+    );
     // A shard whose patients.csv lost a patient is refused.
     let cut = parts[1].join("patients.csv");
     let text = read(&parts[1], "patients.csv");

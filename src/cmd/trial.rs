@@ -122,9 +122,7 @@ fn population_size(trial: &crate::check::hir::Trial, n: Option<u64>) -> Result<u
             "trial `{}` has no population to resize; --n applies to a trial with `population … n`",
             trial.name
         ))),
-        (Some(0), _) => Err(TrialError::Request(
-            "--n must be at least 1 patient".into(),
-        )),
+        (Some(0), _) => Err(TrialError::Request("--n must be at least 1 patient".into())),
         (Some(n), _) if n > MAX_PATIENTS => Err(TrialError::Request(format!(
             "--n {n} is more than {MAX_PATIENTS} patients\nhelp: split the run with --shard"
         ))),

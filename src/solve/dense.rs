@@ -17,7 +17,7 @@
 //! boundary, listed in [`DenseOutput::breaks`]. Recording is opt-in
 //! ([`super::simulate_dense`]); it does not change the grid output in any way.
 
-use super::linear::Expm;
+use super::linear::AugmentedExp;
 
 /// Which limit to take at a discontinuity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,23 +51,6 @@ enum Kind {
     Exact,
 }
 
-/// `dy/dt = A·y + B·u` of the exact method, to evaluate its pieces.
-#[derive(Clone, Debug)]
-struct Linear {
-    a: Vec<f64>,
-    b: Vec<f64>,
-    k: usize,
-    expm: Expm,
-    m: Vec<f64>,
-    em: Vec<f64>,
-}
-
-impl PartialEq for Linear {
-    fn eq(&self, o: &Self) -> bool {
-        self.a == o.a && self.b == o.b && self.k == o.k
-    }
-}
-
 /// The solution of one solve as a function of time. See the module docs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DenseOutput {
@@ -79,7 +62,8 @@ pub struct DenseOutput {
     pieces: Vec<Piece>,
     values: Vec<f64>,
     breaks: Vec<f64>,
-    linear: Option<Linear>,
+    /// `dy/dt = A·y + B·u` of the exact method, to evaluate its pieces.
+    linear: Option<AugmentedExp>,
 }
 
 impl DenseOutput {
@@ -162,17 +146,9 @@ impl DenseOutput {
         });
     }
 
-    /// Sets the system of the exact method (`A` row-major `n × n`, `B` row-major `n × k`).
-    pub(super) fn set_linear(&mut self, a: &[f64], b: &[f64], k: usize) {
-        let nk = self.n + k;
-        self.linear = Some(Linear {
-            a: a.to_vec(),
-            b: b.to_vec(),
-            k,
-            expm: Expm::new(nk),
-            m: vec![0.0; nk * nk],
-            em: vec![0.0; nk * nk],
-        });
+    /// Sets the system of the exact method, `dy/dt = A·y + B·u` with `n` states.
+    pub(super) fn set_linear(&mut self, system: AugmentedExp) {
+        self.linear = (system.n() == self.n).then_some(system);
     }
 
     /// Records an exact propagation from state `y0` at `t0` to `t1` with constant input `u`.
@@ -297,7 +273,7 @@ impl DenseOutput {
             out.fill(f64::NAN);
             return;
         };
-        let k = lin.k;
+        let k = lin.k();
         let y0 = &self.values[p.off..p.off + n];
         let u = &self.values[p.off + n..p.off + n + k];
         let h = t - p.t0;
@@ -306,18 +282,9 @@ impl DenseOutput {
             return;
         }
         let nk = n + k;
-        lin.m.fill(0.0);
-        for i in 0..n {
-            for j in 0..n {
-                lin.m[i * nk + j] = lin.a[i * n + j] * h;
-            }
-            for j in 0..k {
-                lin.m[i * nk + n + j] = lin.b[i * k + j] * h;
-            }
-        }
-        lin.expm.compute(&lin.m, &mut lin.em);
+        let em = lin.exp(h);
         for (i, o) in out.iter_mut().enumerate() {
-            let row = &lin.em[i * nk..(i + 1) * nk];
+            let row = &em[i * nk..(i + 1) * nk];
             let mut acc = 0.0;
             for (e, yj) in row[..n].iter().zip(y0) {
                 acc += e * yj;

@@ -403,6 +403,98 @@ pub fn expm(n: usize, a: &[f64]) -> Vec<f64> {
     out
 }
 
+/// The exponential of the augmented matrix `[[A·h, B·h], [0, 0]]` of `dy/dt = A·y + B·u`
+/// (Van Loan 1978): its top `n` rows are `[e^{Ah}, ∫₀ʰ e^{As} ds · B]`, so that
+/// `y(h) = e^{Ah}·y(0) + (∫₀ʰ e^{As} ds · B)·u` for a constant input `u`.
+///
+/// The one place the exact method builds that matrix: the propagator of the solve and the
+/// dense output ([`super::dense`]) both evaluate it here, so they agree bit for bit.
+#[derive(Clone, Debug)]
+pub struct AugmentedExp {
+    n: usize,
+    k: usize,
+    /// `A`, row-major `n × n`.
+    a: Vec<f64>,
+    /// `B`, row-major `n × k`.
+    b: Vec<f64>,
+    expm: Expm,
+    /// The augmented matrix, `(n + k) × (n + k)`.
+    m: Vec<f64>,
+    /// Its exponential.
+    em: Vec<f64>,
+}
+
+impl PartialEq for AugmentedExp {
+    /// Equal systems (the workspaces are scratch).
+    fn eq(&self, o: &Self) -> bool {
+        self.n == o.n && self.k == o.k && self.a == o.a && self.b == o.b
+    }
+}
+
+impl AugmentedExp {
+    /// For `A` (row-major `n × n`) and `B` (row-major `n × k`); entries missing from short
+    /// slices are taken as zero.
+    pub fn new(a: &[f64], b: &[f64], n: usize, k: usize) -> Self {
+        let nk = n + k;
+        let mut av = vec![0.0; n * n];
+        let mut bv = vec![0.0; n * k];
+        for (d, s) in av.iter_mut().zip(a) {
+            *d = *s;
+        }
+        for (d, s) in bv.iter_mut().zip(b) {
+            *d = *s;
+        }
+        AugmentedExp {
+            n,
+            k,
+            a: av,
+            b: bv,
+            expm: Expm::new(nk),
+            m: vec![0.0; nk * nk],
+            em: vec![0.0; nk * nk],
+        }
+    }
+
+    /// Number of states `n`.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Number of input directions `k`.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// `A`, row-major `n × n`.
+    pub fn a(&self) -> &[f64] {
+        &self.a
+    }
+
+    /// `B`, row-major `n × k`.
+    pub fn b(&self) -> &[f64] {
+        &self.b
+    }
+
+    /// The exponential of `[[A·h, B·h], [0, 0]]`, row-major `(n + k) × (n + k)`: row `i < n`
+    /// holds row `i` of `e^{Ah}` in its first `n` entries and of `∫₀ʰ e^{As} ds · B` in the
+    /// last `k`. NaN when `h` or the system is not finite.
+    pub fn exp(&mut self, h: f64) -> &[f64] {
+        let (n, k) = (self.n, self.k);
+        let nk = n + k;
+        self.m.fill(0.0);
+        for i in 0..n {
+            for j in 0..n {
+                self.m[i * nk + j] = self.a[i * n + j] * h;
+            }
+            for j in 0..k {
+                self.m[i * nk + n + j] = self.b[i * k + j] * h;
+            }
+        }
+        self.expm.compute(&self.m, &mut self.em);
+        &self.em
+    }
+}
+
 /// One cached step length: `e^{Ah}` and `∫₀ʰ e^{As} ds · B`.
 #[derive(Clone, Debug)]
 struct Step {
@@ -421,33 +513,23 @@ struct Propagator {
     n: usize,
     /// Number of input directions.
     k: usize,
-    a: Vec<f64>,
-    /// Input directions, `n × k` row-major.
-    b: Vec<f64>,
     /// Steps closer than this are the same step (time resolution of the grid).
     tol: f64,
     cache: Vec<Step>,
     next: usize,
-    expm: Expm,
-    m: Vec<f64>,
-    em: Vec<f64>,
+    aug: AugmentedExp,
 }
 
 impl Propagator {
-    fn new(sys: &LinearSystem, b: Vec<f64>, k: usize, tol: f64) -> Self {
+    fn new(sys: &LinearSystem, b: &[f64], k: usize, tol: f64) -> Self {
         let n = sys.n;
-        let nk = n + k;
         Propagator {
             n,
             k,
-            a: sys.a.clone(),
-            b,
             tol,
             cache: Vec::with_capacity(CACHE),
             next: 0,
-            expm: Expm::new(nk),
-            m: vec![0.0; nk * nk],
-            em: vec![0.0; nk * nk],
+            aug: AugmentedExp::new(&sys.a, b, n, k),
         }
     }
 
@@ -458,21 +540,12 @@ impl Propagator {
         }
         let (n, k) = (self.n, self.k);
         let nk = n + k;
-        self.m.fill(0.0);
-        for i in 0..n {
-            for j in 0..n {
-                self.m[i * nk + j] = self.a[i * n + j] * h;
-            }
-            for j in 0..k {
-                self.m[i * nk + n + j] = self.b[i * k + j] * h;
-            }
-        }
-        self.expm.compute(&self.m, &mut self.em);
+        let em = self.aug.exp(h);
         let mut e = vec![0.0; n * n];
         let mut g = vec![0.0; n * k];
         for i in 0..n {
-            e[i * n..(i + 1) * n].copy_from_slice(&self.em[i * nk..i * nk + n]);
-            g[i * k..(i + 1) * k].copy_from_slice(&self.em[i * nk + n..(i + 1) * nk]);
+            e[i * n..(i + 1) * n].copy_from_slice(&em[i * nk..i * nk + n]);
+            g[i * k..(i + 1) * k].copy_from_slice(&em[i * nk + n..(i + 1) * nk]);
         }
         let s = Step { h, e, g };
         if self.cache.len() < CACHE {
@@ -565,10 +638,10 @@ pub(super) fn drive<F: ModelFns>(
     }
     let t_last = drv.grid.last().copied().unwrap_or(t0);
     let tol = 4.0 * f64::EPSILON * t0.abs().max(t_last.abs()).max(1.0);
+    let mut prop = Propagator::new(sys, &b, k, tol);
     if let Some(d) = drv.dense.as_mut() {
-        d.set_linear(&sys.a, &b, k);
+        d.set_linear(prop.aug.clone());
     }
-    let mut prop = Propagator::new(sys, b, k, tol);
     let mut u = vec![0.0; k];
     inputs.coefficients(&drv.rates.borrow(), &mut u);
     let mut next = vec![0.0; n];
