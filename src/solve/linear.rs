@@ -177,7 +177,8 @@ const THETA: [(usize, f64); 4] = [
     (7, 9.504178996162932e-1),
     (9, 2.097847961257068e0),
 ];
-const THETA13: f64 = 5.371920351148152e0;
+/// θ₁₃: the largest 1-norm for which the degree-13 Padé approximant is used without scaling.
+pub(super) const THETA13: f64 = 5.371920351148152e0;
 
 /// `out = a · b` for row-major `n × n` matrices.
 fn matmul(n: usize, a: &[f64], b: &[f64], out: &mut [f64]) {
