@@ -314,13 +314,16 @@ struct Levels {
 /// `e^{Ms}·v = e^{Mr} · Π_{j ∈ J} e^{M·H·2^{-j}}·v`:
 ///
 /// - the factors depend on `H` only. They are computed once per piece length (the first time
-///   a piece of that length is evaluated) and shared by every piece of that length, down to
-///   the level with `H·2^-depth·‖M‖₁ ≤ 2^-6`. A level whose scaled norm is at most θ₁₃ is
+///   a piece of that length is evaluated; `H` is the piece's length rounded to
+///   `depth + 12` significant bits, so that a grid's steps, whose lengths differ by rounding,
+///   share them) down to the level with `H·2^-depth·‖M‖₁ ≤ 2^-6`. A level whose scaled norm is at most θ₁₃ is
 ///   [`AugmentedExp::exp`] of its own (any `A`, defective or not); a coarser one is the square
 ///   of the next finer, which is how `expm` itself reaches it (scaling and squaring), so every
 ///   factor is the one a fresh exponential would give, to rounding;
 /// - `e^{Mr}·v` is its Taylor series applied to the vector, summed until the next terms are
-///   below rounding (`|r|·‖M‖₁ ≤ 2^-6`: about 8 terms).
+///   below rounding (`|r|·‖M‖₁ ≤ 2^-6`, to within the rounding of `H`: about 8 terms).
+///
+/// The value at a time is a function of its piece only (not of what was evaluated before).
 ///
 /// An evaluation thus costs at most `depth + 9` matrix–vector products of size `n × (n + k)`,
 /// with `depth ≈ log₂(H·‖M‖₁) + 6`, where a fresh exponential of the augmented matrix costs
@@ -373,18 +376,14 @@ impl Exact {
         }
     }
 
-    /// The table for piece length `h`: one whose length is within `2^-(depth + 8)` of `h`
-    /// relative (so that the rest stays within its bound), else a new one.
-    fn table(&mut self, h: f64) -> Option<usize> {
-        if let Some(i) = self
-            .tables
-            .iter()
-            .position(|l| (l.h - h).abs() <= l.h * 0.5f64.powi(l.depth as i32 + 8))
-        {
-            return Some(i);
-        }
-        let x = h * self.norm;
-        if !x.is_finite() || h <= 0.0 {
+    /// The table for a piece of length `len`: for `len` rounded to `depth + 12` significant
+    /// bits (so that the rest stays within its bound), computed if no table has that length
+    /// and depth. The pieces of a grid, whose lengths differ by rounding, thus share one
+    /// table, and the value at a time is a function of its piece alone, whatever was
+    /// evaluated before.
+    fn table(&mut self, len: f64) -> Option<usize> {
+        let x = len * self.norm;
+        if !x.is_finite() || len.is_nan() || len <= 0.0 {
             return None;
         }
         // ceil(log2 x) ≤ 1024 for finite x; −∞ (x = 0) saturates and is clamped.
@@ -392,6 +391,14 @@ impl Exact {
             .max(0)
             .saturating_add(REST_BITS)
             .min(1000) as usize;
+        let h = round_to_bits(len, depth + 12);
+        if let Some(i) = self
+            .tables
+            .iter()
+            .position(|l| l.h == h && l.depth == depth)
+        {
+            return Some(i);
+        }
         let (n, k) = (self.aug.n(), self.aug.k());
         let nk = n + k;
         let size = n * nk;
@@ -468,7 +475,7 @@ impl Exact {
         };
         let (h, depth) = (self.tables[i].h, self.tables[i].depth);
         self.y.copy_from_slice(y0);
-        // s/h is in [0, 1 + 2^-depth]: its binary digits, most significant first (x stays
+        // s/h is in [0, 1 + 2^-(depth + 12)]: its binary digits, most significant first (x stays
         // exact: doubling and subtracting 1 from x in [1, 2) round nothing).
         let mut x = s / h;
         let mut d = 0.0;
@@ -537,6 +544,16 @@ impl Exact {
             std::mem::swap(term, next);
         }
     }
+}
+
+/// `x > 0` rounded to the nearest number with `bits` bits after its leading one.
+fn round_to_bits(x: f64, bits: usize) -> f64 {
+    if bits >= 52 {
+        return x;
+    }
+    let drop = 52 - bits as u32;
+    let half = 1u64 << (drop - 1);
+    f64::from_bits((x.to_bits() + half) & !((1u64 << drop) - 1))
 }
 
 #[cfg(test)]
@@ -701,5 +718,44 @@ mod tests {
         let (zero, b) = ([0.0; 4], [0.0, 1.0]);
         agrees((&zero, &b, 2, 1), &[1.0, 2.0], &[4.0], &[0.5, 3.0], 1e-15);
         agrees((&zero, &[], 2, 0), &[1.0, 2.0], &[], &[0.5, 3.0], 0.0);
+    }
+
+    #[test]
+    fn an_exact_value_does_not_depend_on_what_was_evaluated_before() {
+        // Pieces of 9 lengths (grid steps a few ulps apart, and more lengths than the tables
+        // kept): every value is the same, bit for bit, read first or after all the others.
+        let a = [-2.0, 0.0, 2.0, -0.1];
+        let mut lens: Vec<f64> = (1..=4)
+            .map(|i| 0.1 * i as f64 - 0.1 * (i - 1) as f64)
+            .collect();
+        lens.extend([0.3, 0.7, 1.1, 2.5, 5.0]);
+        let record = || {
+            let mut d = DenseOutput::new(2);
+            d.set_start(0.0, &[10.0, 0.0], &[10.0, 0.0]);
+            d.set_linear(AugmentedExp::new(&a, &[0.5, 0.0], 2, 1));
+            let (mut t, mut y) = (0.0, [10.0, 0.0]);
+            for &h in &lens {
+                d.add_exact(t, t + h, &y, &[1.0]);
+                let mut next = [0.0; 2];
+                d.state_at(t + h, Side::Left, &mut next);
+                y = next;
+                t += h;
+            }
+            (d, t)
+        };
+        let (mut warm, end) = record();
+        let mut rng = Rng(11);
+        let times: Vec<f64> = (0..200).map(|_| end * rng.next()).collect();
+        let mut out = [0.0; 2];
+        for &t in &times {
+            warm.state_at(t, Side::Right, &mut out);
+        }
+        for &t in times.iter().rev() {
+            let (mut cold, _) = record();
+            let mut first = [0.0; 2];
+            cold.state_at(t, Side::Right, &mut first);
+            warm.state_at(t, Side::Right, &mut out);
+            assert_eq!(first, out, "{t}");
+        }
     }
 }
