@@ -7,8 +7,10 @@
 //! table (the same polynomial its grid output evaluates); diffsol's methods their interpolant
 //! sampled at 6 Chebyshev–Lobatto points of the step (which reproduce interpolants of
 //! degree ≤ 5). The exact method records, for every propagation, its start state
-//! and constant input, and evaluates `e^{A h}·y₀ + ∫₀ʰ e^{As} ds·B·u` at any `h` (exact to
-//! rounding) without a matrix exponential per call (see [`Exact`]).
+//! and constant input, and evaluates `e^{A h}·y₀ + ∫₀ʰ e^{As} ds·B·u` at any `h`, exact to
+//! rounding, without a matrix exponential per call: as a product of the exponentials at the
+//! binary fractions of the piece's length, tabulated once per length, and a Taylor series for
+//! the rest.
 //! Output: [`DenseOutput::state_at`], the state at any time of the solve, from either side of a
 //! discontinuity ([`Side`]): at a dose time `Side::Left` is the state just before the dose (the
 //! pre-dose limit) and `Side::Right` the state just after it (what the grid reports).
@@ -17,7 +19,7 @@
 //! boundary, listed in [`DenseOutput::breaks`]. Recording is opt-in
 //! ([`super::simulate_dense`]); it does not change the grid output in any way.
 
-use super::linear::{AugmentedExp, THETA13};
+use super::exponential::{AugmentedExp, THETA13};
 
 /// Which limit to take at a discontinuity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

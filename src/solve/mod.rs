@@ -29,12 +29,13 @@
 //! Modules and their imports within `solve` (an acyclic graph; `tests` aside):
 //!
 //! ```text
-//! mod.rs (simulate) ──→ linear, bdf, diffsol_methods, driver, model, dosing
-//! linear            ──→ driver, model, dosing
+//! mod.rs (simulate) ──→ linear, bdf, diffsol_methods, driver, dense, model, dosing
+//! linear            ──→ driver, model, dosing, exponential
 //! bdf               ──→ driver, model, lu
 //! diffsol_methods   ──→ driver, model, lu
-//! driver            ──→ model, dosing
-//! model, dosing, lu ──→ (nothing in solve)
+//! driver            ──→ dense, model, dosing
+//! dense             ──→ exponential
+//! model, dosing, lu, exponential ──→ (nothing in solve)
 //! ```
 
 mod bdf;
@@ -42,6 +43,7 @@ pub mod dense;
 mod diffsol_methods;
 pub mod dosing;
 pub mod driver;
+pub mod exponential;
 pub mod linear;
 pub mod lu;
 pub mod model;
