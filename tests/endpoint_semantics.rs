@@ -7,8 +7,11 @@
 //!   reference grid, not the nearest hour, and does not depend on `sample`;
 //! - a seeded property test: every aggregate kind on random regimens (boluses into a depot or the
 //!   central compartment, infusions) and random windows (some starting or ending exactly at a dose)
-//!   agrees with the closed form of a one-compartment model with first-order absorption evaluated
-//!   on a 1e-3 h grid with both sides of every dose.
+//!   agrees with a reference on a 1e-3 h grid with both sides of every dose, in two passes: a
+//!   one-compartment model with first-order absorption and elimination (solved by the exact
+//!   method) against its closed form, and the same model with Michaelis–Menten elimination
+//!   (solved by the default BDF at rtol 1e-6) against a solve at rtol 1e-10, within the BDF's
+//!   global error (`SOLVER_ERROR`).
 
 mod common;
 use common::compiled;
@@ -218,12 +221,154 @@ fn conc(doses: &[(f64, f64, DoseKind)], t: f64, after: bool) -> f64 {
     c
 }
 
+/// How far from the reference the default BDF (rtol 1e-6, atol 1e-9 mg) may be on the
+/// saturable model, relative to the window's peak concentration: 100·rtol. The tolerance bounds
+/// each step's local error; the global error the steps accumulate is larger, and on the
+/// absorption phase of the trial benchmark the default BDF is 1.3e-4 relative off an rtol 1e-12
+/// reference (BENCHMARKS.md, section (d)). On this model the largest deviation over the cases
+/// is about 1e-5 of the peak (2e-5 of peak × span for `auc`), whichever BDF computes the
+/// reference.
+const SOLVER_ERROR: f64 = 100.0 * 1e-6;
+
+/// The elimination of the one-compartment model of a property pass.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Elimination {
+    /// First order, `K·central`: linear, so the default method is the exact one; the reference
+    /// is the closed form [`conc`].
+    Linear,
+    /// Michaelis–Menten, `VMAX·central / (KM + central)`: nonlinear, so the default method is
+    /// the crate's BDF; the reference is a solve at rtol 1e-10 ([`saturable_reference`]).
+    Saturable,
+}
+
+/// Maximum elimination rate, mg/h, and the amount at half of it, mg, of
+/// [`Elimination::Saturable`]: the rate constant `VMAX / (KM + central)` is 0.4 /h at low
+/// amounts, 0.27 /h at 10 mg, 0.036 /h at 200 mg and 0.013 /h at 600 mg (up to three doses of
+/// 10–200 mg).
+const VMAX: f64 = 8.0;
+const KM: f64 = 20.0;
+
+fn oral_model(e: Elimination) -> String {
+    let out = match e {
+        Elimination::Linear => format!("{K} /h * central"),
+        Elimination::Saturable => format!("{VMAX} mg/h * central / ({KM} mg + central)"),
+    };
+    format!(
+        r#"
+model Oral {{
+    compartment depot: mg
+    compartment central: mg
+    flow depot -> central = {KA} /h * depot
+    flow central -> out = {out}
+    observe conc: mg/L = central / {V} L
+}}
+"#
+    )
+}
+
+/// Tight options of the reference solves: rtol 1e-10, atol 1e-12 mg, with diffsol's BDF (an
+/// implementation independent of the default method under test).
+fn reference_options() -> SolveOptions {
+    SolveOptions {
+        method: Method::DiffsolBdf,
+        rtol: 1e-10,
+        atol: 1e-12,
+        ..Default::default()
+    }
+}
+
+/// The concentration of the saturable model at every point `(t, after)` (after or before the
+/// doses at `t`), from one solve at rtol 1e-10 ([`reference_options`]) on the points' times. Before a dose the value
+/// is the one after it less its bolus into the central compartment (a depot dose and an
+/// infusion's start or end leave the concentration continuous).
+fn saturable_reference(
+    doses: &[(f64, f64, DoseKind)],
+    lines: &[String],
+    pts: &[(f64, bool)],
+) -> Vec<f64> {
+    let src = format!(
+        "{}\ntrial T {{\n model Oral\n arm a {{ {} }}\n sample at [0 h]\n endpoint e = value(conc, 0 h)\n}}\n",
+        oral_model(Elimination::Saturable),
+        lines.join("  ")
+    );
+    let c = compiled("reference.twin", &src);
+    let trial = &c.program.trials[0];
+    let prep = runner::prepare(&c.program, trial, reference_options()).expect("prepares");
+    // So that the default method (`Auto`) of the pass is the BDF, not the exact one.
+    assert!(!twin::solve::is_linear(&prep.sim.lowered.module));
+    let sampler = Sampler::new(&c.program, trial, &prep.sim.lowered.inputs).expect("sampler");
+    let p = sampler.sample(1, 0).expect("patient");
+    let patient = twin::sim::Patient::new(&prep.sim, p.inputs.clone()).expect("patient");
+    let regimen = prep.regimen(&patient, 0, 1.0);
+    let mut grid: Vec<f64> = pts.iter().map(|p| p.0).collect();
+    grid.push(0.0);
+    grid.sort_by(f64::total_cmp);
+    grid.dedup();
+    let sim = twin::sim::simulate(&prep.sim, &patient, &regimen, &grid, &reference_options())
+        .expect("reference solve");
+    let j = prep
+        .model
+        .observables
+        .iter()
+        .position(|o| o.name == "conc")
+        .expect("conc");
+    let series = sim.observable_series(j);
+    pts.iter()
+        .map(|&(t, after)| {
+            let k = grid.partition_point(|&g| g < t);
+            let bolus: f64 = doses
+                .iter()
+                .filter(|d| d.0 == t && matches!(d.2, DoseKind::Bolus))
+                .map(|d| d.1)
+                .sum();
+            if after {
+                series[k]
+            } else {
+                series[k] - bolus / V
+            }
+        })
+        .collect()
+}
+
+/// The reference at `t` after and before the doses there, from the points `pts` and their
+/// values (linear interpolation between points, which are 1e-3 h apart).
+fn interpolate(pts: &[(f64, bool)], vals: &[f64], t: f64) -> [f64; 2] {
+    let at: Vec<usize> = (0..pts.len())
+        .filter(|&i| (pts[i].0 - t).abs() <= 1e-9 * t.abs().max(1.0))
+        .collect();
+    if !at.is_empty() {
+        let pick = |after: bool| {
+            at.iter()
+                .find(|&&i| pts[i].1 == after)
+                .or(at.first())
+                .map(|&i| vals[i])
+                .unwrap_or(f64::NAN)
+        };
+        return [pick(true), pick(false)];
+    }
+    let k = pts.partition_point(|p| p.0 < t).clamp(1, pts.len() - 1);
+    let ((p, vp), (q, vq)) = ((pts[k - 1].0, vals[k - 1]), (pts[k].0, vals[k]));
+    let v = vp + (vq - vp) * (t - p) / (q - p);
+    [v, v]
+}
+
 #[test]
 fn every_aggregate_agrees_with_a_dense_closed_form_reference() {
-    let mut rng = Rng(20240611);
+    property(Elimination::Linear, 20240611, 100);
+}
+
+#[test]
+fn every_aggregate_agrees_with_a_tight_reference_through_the_default_bdf() {
+    property(Elimination::Saturable, 20260131, 100);
+}
+
+/// Random regimens and windows on the oral model with elimination `elim`, solved with the
+/// default options: every aggregate against its reference on a 1e-3 h grid.
+fn property(elim: Elimination, seed: u64, cases: usize) {
+    let mut rng = Rng(seed);
     let end = 48.0;
     let mut checked = 0;
-    for case in 0..100 {
+    for case in 0..cases {
         let n = 1 + (rng.next() * 3.0) as usize;
         let mut doses = Vec::new();
         let mut lines = Vec::new();
@@ -282,7 +427,10 @@ fn every_aggregate_agrees_with_a_dense_closed_form_reference() {
         pts.push((b, false));
         // At a dose: the pre-dose side first.
         pts.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-        let vals: Vec<f64> = pts.iter().map(|&(t, s)| conc(&doses, t, s)).collect();
+        let vals: Vec<f64> = match elim {
+            Elimination::Linear => pts.iter().map(|&(t, s)| conc(&doses, t, s)).collect(),
+            Elimination::Saturable => saturable_reference(&doses, &lines, &pts),
+        };
         let (mut imax, mut imin) = (0, 0);
         for i in 0..vals.len() {
             if vals[i] > vals[imax] {
@@ -299,6 +447,20 @@ fn every_aggregate_agrees_with_a_dense_closed_form_reference() {
         }
         let thr = cmin + (0.2 + 0.6 * rng.next()) * (cmax - cmin);
         let hi = thr + 0.3 * (cmax - thr);
+        let scale = cmax.abs().max(1e-3);
+        // How far the solution of the default options may be from the reference: none for the
+        // exact method; for the BDF see `SOLVER_ERROR`.
+        let dv = match elim {
+            Elimination::Linear => 0.0,
+            Elimination::Saturable => SOLVER_ERROR * scale,
+        };
+        // A crossing moves by dv/|slope| when the curve moves by dv. An excursion across a
+        // threshold by less than dv may vanish altogether: its length is then at most
+        // 4·dv/|slope at its ends| (for a parabola, twice the distance from a crossing to the
+        // apex, which is 2·excess/|slope|), hence 4·dv/|slope| per crossing.
+        let mut slack_thr = 0.0;
+        let mut slack_hi = 0.0;
+        let mut slack_first = None;
         // Time above/below/in by linear interpolation of crossings on the fine grid.
         let mut above = 0.0;
         let mut inside = 0.0;
@@ -324,8 +486,16 @@ fn every_aggregate_agrees_with_a_dense_closed_form_reference() {
             };
             above += measure(thr);
             inside += measure(thr) - measure(hi);
+            let slope = ((vq - vp) / (q - p)).abs();
+            if (vp > thr) != (vq > thr) {
+                slack_thr += 4.0 * dv / slope;
+            }
+            if (vp > hi) != (vq > hi) {
+                slack_hi += 4.0 * dv / slope;
+            }
             if first.is_none() && vq > thr {
                 first = Some(if vp > thr { p } else { q - measure(thr) });
+                slack_first = Some(if vp > thr { 0.0 } else { 4.0 * dv / slope });
             }
             if (vp > thr) != (vq > thr) {
                 let x = q - measure(thr);
@@ -344,13 +514,7 @@ fn every_aggregate_agrees_with_a_dense_closed_form_reference() {
             [(rng.next() * 4.0) as usize % 4];
         let src = format!(
             r#"
-model Oral {{
-    compartment depot: mg
-    compartment central: mg
-    flow depot -> central = {KA} /h * depot
-    flow central -> out = {K} /h * central
-    observe conc: mg/L = central / {V} L
-}}
+{model}
 trial T {{
     model Oral
     arm a {{ {doses} }}
@@ -370,12 +534,12 @@ trial T {{
     endpoint e_trough = trough(conc, {b} h)
 }}
 "#,
+            model = oral_model(elim),
             doses = lines.join("  ")
         );
         let v = endpoints(&src, SolveOptions::default());
         let span = b - a;
-        let ctx = format!("case {case}: doses {doses:?}, window [{a}, {b}], {sample}");
-        let scale = cmax.abs().max(1e-3);
+        let ctx = format!("{elim:?} case {case}: doses {doses:?}, window [{a}, {b}], {sample}");
         let near = |got: f64, want: f64, tol: f64, what: &str| {
             assert!(
                 (got - want).abs() <= tol,
@@ -387,39 +551,58 @@ trial T {{
         let fine = 1e-7 * scale;
         let exact = 1e-12 * scale;
         assert!(
-            v[0] >= cmax - exact && v[0] <= cmax + fine,
+            v[0] >= cmax - exact - dv && v[0] <= cmax + fine + dv,
             "{ctx}: max = {}, reference {cmax}",
             v[0]
         );
         assert!(
-            v[1] <= cmin + exact && v[1] >= cmin - fine,
+            v[1] <= cmin + exact + dv && v[1] >= cmin - fine - dv,
             "{ctx}: min = {}, reference {cmin}",
             v[1]
         );
-        // The times: the closed form there is the extreme found (either side of a dose).
-        let at = |t: f64| [conc(&doses, t, true), conc(&doses, t, false)];
+        // The times: the reference there is the extreme found (either side of a dose): the
+        // closed form, or the tight solve interpolated between its points (1e-3 h apart, so
+        // within C''·(1e-3 h)²/8 < 1e-7 relative of the curve).
+        let at = |t: f64| match elim {
+            Elimination::Linear => [conc(&doses, t, true), conc(&doses, t, false)],
+            Elimination::Saturable => interpolate(&pts, &vals, t),
+        };
+        let at_tol = match elim {
+            Elimination::Linear => 1e-9 * scale,
+            Elimination::Saturable => dv + fine,
+        };
         for (t, want, what) in [(v[2], v[0], "tmax"), (v[3], v[1], "tmin")] {
             assert!(t >= a - 1e-12 && t <= b + 1e-12, "{ctx}: {what} {t}");
             assert!(
-                at(t).iter().any(|c| (c - want).abs() <= 1e-9 * scale),
-                "{ctx}: {what} {t}: closed form {:?}, extreme {want}",
+                at(t).iter().any(|c| (c - want).abs() <= at_tol),
+                "{ctx}: {what} {t}: reference {:?}, extreme {want}",
                 at(t)
             );
         }
-        near(v[4], above, 1e-4, "time_above");
-        near(v[5], span - above, 1e-4, "time_below");
-        near(v[6], inside, 1e-4, "time_in");
+        near(v[4], above, 1e-4 + slack_thr, "time_above");
+        near(v[5], span - above, 1e-4 + slack_thr, "time_below");
+        near(v[6], inside, 1e-4 + slack_thr + slack_hi, "time_in");
         // Conditions are bisected between grid points: a switch back within one grid interval
         // (at most 1 h) is not seen (docs/guide.md), so those cases are left out.
         if shortest_run > 1.0 {
-            near(v[7], above / span, 1e-4 / span, "fraction_of_time");
-            near(v[8], first.unwrap_or(b), 1e-4, "first_time");
+            near(
+                v[7],
+                above / span,
+                (1e-4 + slack_thr) / span,
+                "fraction_of_time",
+            );
+            let slack = slack_first.unwrap_or(0.0);
+            near(v[8], first.unwrap_or(b), 1e-4 + slack, "first_time");
             checked += 1;
         }
-        near(v[9], auc, 1e-5 * scale * span, "auc");
-        near(v[10], auc / span, 1e-5 * scale, "mean");
-        near(v[11], conc(&doses, a, true), 1e-10 * scale, "value");
-        near(v[12], conc(&doses, b, false), 1e-10 * scale, "trough");
+        near(v[9], auc, (1e-5 * scale + dv) * span, "auc");
+        near(v[10], auc / span, 1e-5 * scale + dv, "mean");
+        let (va, vb) = match elim {
+            Elimination::Linear => (conc(&doses, a, true), conc(&doses, b, false)),
+            Elimination::Saturable => (interpolate(&pts, &vals, a)[0], vals[vals.len() - 1]),
+        };
+        near(v[11], va, 1e-10 * scale + dv, "value");
+        near(v[12], vb, 1e-10 * scale + dv, "trough");
     }
     assert!(checked >= 50, "only {checked} cases checked the conditions");
 }

@@ -29,13 +29,14 @@
 //! Modules and their imports within `solve` (an acyclic graph; `tests` aside):
 //!
 //! ```text
-//! mod.rs (simulate) ──→ piecewise, linear, bdf, diffsol_methods, driver, model, dosing
-//! piecewise         ──→ driver, model, dosing, lu (and mod.rs's run_piece)
-//! linear            ──→ driver, model, dosing
+//! mod.rs (simulate) ──→ piecewise, linear, bdf, diffsol_methods, driver, dense, model, dosing
+//! piecewise         ──→ driver, dense, model, dosing, lu (and mod.rs's run_piece)
+//! linear            ──→ driver, model, dosing, exponential
 //! bdf               ──→ driver, model, lu
 //! diffsol_methods   ──→ driver, model, lu
-//! driver            ──→ model, dosing
-//! model, dosing, lu ──→ (nothing in solve)
+//! driver            ──→ dense, model, dosing
+//! dense             ──→ exponential
+//! model, dosing, lu, exponential ──→ (nothing in solve)
 //! ```
 
 mod bdf;
@@ -43,6 +44,7 @@ pub mod dense;
 mod diffsol_methods;
 pub mod dosing;
 pub mod driver;
+pub mod exponential;
 pub mod linear;
 pub mod lu;
 pub mod model;

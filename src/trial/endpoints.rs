@@ -32,6 +32,7 @@ use super::evaluator::Evaluator;
 use crate::check::hir::Aggregate;
 use crate::lower::{AggSlots, Lowered};
 use crate::solve::{DenseOutput, ModelFns, Side, Simulation};
+use std::rc::Rc;
 
 /// Largest spacing of the dense evaluation grid, in hours.
 pub const MAX_SPACING: f64 = 1.0;
@@ -243,6 +244,9 @@ fn smooth(p: &Node, q: &Node) -> bool {
     q.t > p.t && !same_time(p.t, q.t)
 }
 
+/// The nodes of one window, by its first and last grid row.
+type WindowNodes = ((usize, usize), Rc<[Node]>);
+
 /// One patient's solution as a function of time: the grid rows of a [`Simulation`] where they
 /// hold, its [`DenseOutput`] between them and at either side of a dose, and the model's
 /// observables of that state.
@@ -252,6 +256,8 @@ pub struct Curve<'a, F: ModelFns> {
     dense: &'a mut DenseOutput,
     y: Vec<f64>,
     obs: Vec<f64>,
+    /// The nodes of the windows seen so far.
+    windows: Vec<WindowNodes>,
 }
 
 impl<'a, F: ModelFns> Curve<'a, F> {
@@ -263,6 +269,7 @@ impl<'a, F: ModelFns> Curve<'a, F> {
             y: vec![0.0; dense.n_states()],
             obs: vec![0.0; sim.n_observables],
             dense,
+            windows: Vec::new(),
         }
     }
 
@@ -287,6 +294,7 @@ impl<'a, F: ModelFns> Curve<'a, F> {
             .unwrap_or(f64::NAN)
     }
 
+    #[inline]
     fn value(&mut self, n: &Node, j: usize) -> f64 {
         match n.row {
             Some(k) if j < self.sim.n_observables => self.sim.observable(k, j),
@@ -295,10 +303,20 @@ impl<'a, F: ModelFns> Curve<'a, F> {
     }
 
     /// The nodes of window `a`: every grid row in it and both sides of every dose inside it
-    /// (only the post-dose side at its start and the pre-dose side at its end).
-    fn nodes(&self, a: &AggSlots) -> Vec<Node> {
+    /// (only the post-dose side at its start and the pre-dose side at its end). Built once per
+    /// window and shared by its aggregates.
+    fn nodes(&mut self, a: &AggSlots) -> Rc<[Node]> {
+        let rows = window(&self.sim.times, a);
+        if let Some((_, n)) = self.windows.iter().find(|w| w.0 == rows) {
+            return Rc::clone(n);
+        }
+        let n: Rc<[Node]> = self.build_nodes(rows).into();
+        self.windows.push((rows, Rc::clone(&n)));
+        n
+    }
+
+    fn build_nodes(&self, (i0, i1): (usize, usize)) -> Vec<Node> {
         let times = &self.sim.times;
-        let (i0, i1) = window(times, a);
         let breaks = self.dense.breaks();
         let lo = times[i0];
         let mut bi = breaks.partition_point(|&b| b < lo && !same_time(b, lo));
@@ -359,9 +377,11 @@ impl<'a, F: ModelFns> Curve<'a, F> {
                 best = (n.t, v);
             }
         }
+        // smooth[i]: between nodes i and i + 1.
+        let smooth: Vec<bool> = nodes.windows(2).map(|w| smooth(&w[0], &w[1])).collect();
         for i in 0..nodes.len() {
-            let left = i > 0 && smooth(&nodes[i - 1], &nodes[i]);
-            let right = i + 1 < nodes.len() && smooth(&nodes[i], &nodes[i + 1]);
+            let left = i > 0 && smooth[i - 1];
+            let right = i < smooth.len() && smooth[i];
             let s = |v: f64| sign * v;
             let up_l = !left || s(vals[i]) >= s(vals[i - 1]);
             let up_r = !right || s(vals[i]) >= s(vals[i + 1]);
