@@ -70,13 +70,18 @@ fn units_in_headers_convert_exactly() {
     // 0.5 g at day 0, observed at 0.25 d = 6 h; crcl in L/h (6 L/h = 100 mL/min).
     let data = "ID,TIME [d],AMT [g],CMT,EVID,DV [ug/mL],crcl [L/h]\n1,0,0.5,central,1,.,6\n1,0.25,.,.,0,7,.\n";
     let d = run_events(RENAL, data).unwrap_or_else(|e| panic!("{e}"));
-    let r = &d.subjects[0].records.as_ref().unwrap_or_else(|| panic!("records"))[1];
+    let r = &d.subjects[0]
+        .records
+        .as_ref()
+        .unwrap_or_else(|| panic!("records"))[1];
     assert_eq!(r.row.time, 6.0);
     assert_eq!(r.row.dv, Some(7.0));
     let want = 500.0 / 40.0 * (-0.1f64 * 6.0).exp();
     assert!(rel(r.observables[0], want) < 1e-13, "{}", r.observables[0]);
     // A unit of the wrong dimension is an error naming the column.
-    let e = run_events(RENAL, "ID,TIME [mg],AMT\n1,0,1\n").err().unwrap_or_default();
+    let e = run_events(RENAL, "ID,TIME [mg],AMT\n1,0,1\n")
+        .err()
+        .unwrap_or_default();
     assert!(e.contains("TIME") && e.contains("does not fit"), "{e}");
     let e = run_events(RENAL, "ID,TIME,AMT,crcl [kg]\n1,0,1,70\n")
         .err()
@@ -130,7 +135,10 @@ fn ss_rows_equal_steady_state_doses_and_evid3_resets() {
         ..Default::default()
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(cli.subjects[0].sim.observable(1, 0).to_bits(), r[1].1.to_bits());
+    assert_eq!(
+        cli.subjects[0].sim.observable(1, 0).to_bits(),
+        r[1].1.to_bits()
+    );
 }
 
 #[test]
@@ -172,7 +180,13 @@ model Two {
         (RENAL, "ID,TIME,AMT,DV,MDV\n1,0,5,3,0\n", 2, "MDV", "0"),
         (RENAL, "ID,TIME,DV\n1,0,x\n", 2, "DV", "x"),
         (RENAL, "ID,TIME\n1,5\n1,2\n", 3, "TIME", "2"),
-        (RENAL, "ID,TIME\n1,0\n1,0,7\n", 3, "3 (past the last column)", "1,0,7"),
+        (
+            RENAL,
+            "ID,TIME\n1,0\n1,0,7\n",
+            3,
+            "3 (past the last column)",
+            "1,0,7",
+        ),
         (RENAL, "ID,TIME,AMT\n1,0\n", 2, "AMT", "1,0"),
         (RENAL, "ID,TIME,crcl\n1,0,fast\n", 2, "crcl", "fast"),
         (RENAL, "ID,TIME,id\n1,0,2\n", 1, "ID", "id"),

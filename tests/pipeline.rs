@@ -187,17 +187,26 @@ fn dose_units_convert_exactly() {
 #[test]
 fn event_records_equal_command_line_doses() {
     let mut req = request("examples/two_compartment_iv.twin", &[], "48h", "1h");
-    req.events = Some("ID,TIME,AMT,RATE,CMT,EVID,II,ADDL\n1,0,100,0,central,1,12,3\n".into());
+    // The dose row, then an observation every hour: one output line per data row.
+    let mut data = String::from("ID,TIME,AMT,RATE,CMT,EVID,II,ADDL\n1,0,100,0,central,1,12,3\n");
+    for t in 1..=48 {
+        data.push_str(&format!("1,{t},.,.,.,0,.,.\n"));
+    }
+    req.events = Some(data);
+    req.until = None;
+    req.every = None;
     let (h, ev) = table(&req);
-    assert_eq!(h[0], "ID");
+    assert_eq!(&h[..6], ["ID", "TIME [h]", "EVID", "MDV", "DVID", "DV"]);
     let (_, cli) = table(&request(
         "examples/two_compartment_iv.twin",
         &["100 mg into central every 12 h times 4"],
         "48h",
         "1h",
     ));
+    assert_eq!(ev.len(), cli.len());
     for (re, rc) in ev.iter().zip(&cli) {
-        assert_eq!(&re[1..], &rc[..]);
+        assert_eq!(re[1], rc[0]);
+        assert_eq!(&re[6..], &rc[1..]);
     }
 }
 

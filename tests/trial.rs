@@ -24,6 +24,16 @@ fn opts(out: Option<std::path::PathBuf>) -> TrialOptions {
     }
 }
 
+/// A run of `pop.twin` with `--n n` (no trajectories).
+fn resized_to(c: &twin::driver::Compilation, n: u64) -> std::path::PathBuf {
+    let d = tmp(&format!("grown{n}"));
+    let mut o = opts(Some(d.clone()));
+    o.n = Some(n);
+    o.trajectories = false;
+    run_trial(c, "pop.twin", &o).unwrap_or_else(|e| panic!("{e}"));
+    d
+}
+
 fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("twin-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -247,6 +257,18 @@ fn identical_outputs_for_one_and_two_threads_and_for_merged_shards() {
         got, want,
         "--n 37 keeps the first 37 patients of the declared population"
     );
+    // More patients than declared: none fails, and the first 300 are the declared run's.
+    let grown = resized_to(&c, 337);
+    let grown_text = read(&grown, "patients.csv");
+    assert!(read(&grown, "run.json").contains("\"patients\": 337"));
+    let grown_lines: Vec<&str> = grown_text.lines().collect();
+    assert!(
+        !grown_text.contains("outside the population"),
+        "a patient failed: {grown_text}"
+    );
+    let declared: Vec<&str> = full.lines().collect();
+    assert_eq!(&grown_lines[..declared.len()], &declared[..]);
+    assert!(grown_lines.len() > declared.len());
     // A shard whose patients.csv lost a patient is refused.
     let cut = parts[1].join("patients.csv");
     let text = read(&parts[1], "patients.csv");

@@ -149,6 +149,7 @@ pub fn run_trial(
     let trial = &c.program.trials[t];
     let mut prep = runner::prepare(&c.program, trial, opts.solve)?;
     let size = population_size(trial, opts.n)?;
+    prep.size = size;
     if opts.shard.is_some() && !trial.dose_searches.is_empty() {
         return Err(TrialError::Request(format!(
             "trial `{}` searches doses (`find dose`), which needs every patient: run it without --shard",

@@ -491,6 +491,12 @@ impl<'a> Sampler<'a> {
         self.model
     }
 
+    /// The same population with `n` patients (patient k is the same patient whatever `n`).
+    pub fn resized(mut self, n: u64) -> Self {
+        self.size = n;
+        self
+    }
+
     /// Number of patients (1 without a population).
     pub fn size(&self) -> u64 {
         self.size

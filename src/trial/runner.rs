@@ -66,6 +66,8 @@ pub struct Prepared<'p> {
     pub sample_index: Vec<usize>,
     /// Keep each patient's sampled observables.
     pub trajectories: bool,
+    /// Number of patients (the population's `n`, or `twin trial --n`).
+    pub size: u64,
     /// Factor on every dose amount and infusion rate, per arm (1 unless a `find dose` set it).
     pub dose_scale: Vec<f64>,
 }
@@ -111,6 +113,7 @@ pub fn prepare<'p>(
         options,
         sample_index,
         trajectories: false,
+        size: trial.population.as_ref().map_or(1, |p| p.size),
         dose_scale: vec![1.0; trial.arms.len()],
     })
 }
@@ -140,6 +143,7 @@ impl Prepared<'_> {
             &self.sim.lowered.inputs,
             Arc::clone(&self.sim.evaluator),
         )
+        .map(|s| s.resized(self.size))
     }
 
     /// Simulates one arm for one patient; returns the endpoints and, if asked for, the sampled
