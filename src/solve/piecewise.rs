@@ -105,7 +105,7 @@ pub(super) fn solve<F: ModelFns>(
     }
     if record {
         return Err(SolveError::BadOptions(
-            "dense output is not available for solves whose parameters change or that start at steady state",
+            "trial endpoints need the dense output, which solves with parameter changes or steady-state doses do not record yet: run such a regimen with `twin run` (or `--arm`)",
         ));
     }
     if segments.iter().any(|s| !s.time.is_finite()) {
