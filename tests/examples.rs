@@ -147,8 +147,14 @@ fn theophylline_population_predictions_are_the_published_fit() {
             options: tight(),
             ..Default::default()
         };
-        let (h, rows) = table(&req);
-        let (t, c) = (column(&h, "time [h]"), column(&h, "conc [mg/L]"));
+        let (h, all) = table(&req);
+        // One line per data row: the observations are the EVID 0 rows.
+        let (t, c, evid) = (
+            column(&h, "TIME [h]"),
+            column(&h, "conc [mg/L]"),
+            column(&h, "EVID"),
+        );
+        let rows: Vec<Vec<f64>> = all.into_iter().filter(|r| r[evid] == 0.0).collect();
         assert_eq!(rows.len(), s.times.len(), "subject {}", s.id);
         for (r, time) in rows.iter().zip(&s.times) {
             assert_eq!(r[t], *time);
