@@ -280,6 +280,30 @@ pub fn expand(regimen: &Regimen, module: &Module, params: &[f64]) -> Result<Vec<
     Ok(events)
 }
 
+/// The bioavailable fraction F and the lag (the model's for the target state plus the dose's
+/// own) of dose `k` with the patient's `params`.
+fn bioavailability_and_lag(
+    k: usize,
+    d: &Dose,
+    module: &Module,
+    params: &[f64],
+) -> Result<(f64, f64), DoseError> {
+    let Some(adj) = module.meta.dosing.get(d.target as usize) else {
+        return Err(DoseError::UnknownState {
+            dose: k,
+            target: d.target,
+        });
+    };
+    let f = finite(
+        k,
+        "bioavailability",
+        adj.bioavailability.value(params),
+        false,
+    )?;
+    let lag = finite(k, "lag", adj.lag.value(params) + d.lag, false)?;
+    Ok((f, lag))
+}
+
 /// Appends the events of dose `k` (`d`, with its repeats) to `events`, unsorted; infusions are
 /// numbered from `next_id`.
 pub(super) fn expand_dose(
@@ -290,12 +314,6 @@ pub(super) fn expand_dose(
     next_id: &mut usize,
     events: &mut Vec<Event>,
 ) -> Result<(), DoseError> {
-    let Some(adj) = module.meta.dosing.get(d.target as usize) else {
-        return Err(DoseError::UnknownState {
-            dose: k,
-            target: d.target,
-        });
-    };
     if !d.time.is_finite() {
         return Err(DoseError::BadValue {
             dose: k,
@@ -304,13 +322,7 @@ pub(super) fn expand_dose(
         });
     }
     let amount = finite(k, "amount", d.amount, false)?;
-    let f = finite(
-        k,
-        "bioavailability",
-        adj.bioavailability.value(params),
-        false,
-    )?;
-    let lag = finite(k, "lag", adj.lag.value(params) + d.lag, false)?;
+    let (f, lag) = bioavailability_and_lag(k, d, module, params)?;
     let times: Vec<f64> = match d.repeat {
         Repeat::Once => vec![d.time],
         Repeat::Additional { interval, count } => {
@@ -385,19 +397,7 @@ pub(super) fn steady_state_history(
         return Ok(());
     };
     let tau = finite(k, "interval", ss.interval, true)?;
-    let Some(adj) = module.meta.dosing.get(d.target as usize) else {
-        return Err(DoseError::UnknownState {
-            dose: k,
-            target: d.target,
-        });
-    };
-    let f = finite(
-        k,
-        "bioavailability",
-        adj.bioavailability.value(params),
-        false,
-    )?;
-    let lag = finite(k, "lag", adj.lag.value(params) + d.lag, false)?;
+    let (f, lag) = bioavailability_and_lag(k, d, module, params)?;
     // How long one dose acts after its nominal time: its lag plus its infusion's duration.
     let span = lag
         + match d.kind {

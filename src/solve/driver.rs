@@ -271,17 +271,8 @@ pub(super) struct Patient {
     pub(super) t_end: f64,
 }
 
-/// Checks the parameters and the grid, expands the regimen and computes
-/// the initial state (before the events at `t0`, which [`Driver::begin`] applies).
-pub(super) fn prepare<F: ModelFns>(
-    model: &F,
-    params: Vec<f64>,
-    regimen: &Regimen,
-    grid: &[f64],
-) -> Result<(Patient, Vec<f64>), SolveError> {
-    let m = model.module();
-    let n = m.n_states();
-    check_len("simulate", "params", m.n_params(), params.len())?;
+/// Checks a sampling grid: non-empty, finite, sorted. Returns its first and last time.
+pub(super) fn check_grid(grid: &[f64]) -> Result<(f64, f64), SolveError> {
     let (Some(&g0), Some(&t_end)) = (grid.first(), grid.last()) else {
         return Err(SolveError::BadGrid("empty"));
     };
@@ -291,42 +282,42 @@ pub(super) fn prepare<F: ModelFns>(
     if grid.windows(2).any(|w| w[1] < w[0]) {
         return Err(SolveError::BadGrid("not sorted"));
     }
-    let named: Vec<(String, f64)> = m
+    Ok((g0, t_end))
+}
+
+/// The named (not hoisted) parameters and their values, for failure reports.
+fn named_params(module: &crate::ir::Module, params: &[f64]) -> Vec<(String, f64)> {
+    module
         .meta
         .params
         .iter()
-        .zip(&params)
+        .zip(params)
         .filter(|(i, _)| !i.hoisted)
         .map(|(i, v)| (i.name.clone(), *v))
-        .collect();
-    if let Some(k) = params.iter().position(|p| !p.is_finite()) {
-        let info = &m.meta.params[k];
-        return Err(SolveError::Failed(Box::new(Failure {
-            time: g0,
-            state: info.name.clone(),
-            value: params[k],
-            params: named,
-            reason: FailureReason::NonFiniteParameter,
-        })));
-    }
+        .collect()
+}
+
+/// Checks the parameters and the grid, expands the regimen and computes
+/// the initial state (before the events at `t0`, which [`Driver::begin`] applies).
+pub(super) fn prepare<F: ModelFns>(
+    model: &F,
+    params: Vec<f64>,
+    regimen: &Regimen,
+    grid: &[f64],
+) -> Result<(Patient, Vec<f64>), SolveError> {
+    let m = model.module();
+    let (g0, t_end) = check_grid(grid)?;
+    check_params(m, &params, g0)?;
     let events = expand(regimen, m, &params)?;
-    let mut y0 = vec![0.0; n];
+    let mut y0 = vec![0.0; m.n_states()];
     model.init(&params, &mut y0)?;
     let t0 = events.first().map_or(g0, |e| e.time.min(g0));
-    let patient = Patient {
-        params,
-        named,
-        events,
-        rates: RefCell::new(vec![0.0; n]),
-        t0,
-        t_end,
-    };
-    Ok((patient, y0))
+    Ok((Patient::piece(m, params, events, t0, t_end), y0))
 }
 
 impl Patient {
-    /// One piece of a piecewise solve ([`super::piecewise`]): `params` (already checked), the
-    /// piece's sorted `events`, from `t0` to `t_end`.
+    /// The patient of a solve (or of one piece of a piecewise solve, [`super::piecewise`]):
+    /// `params` (already checked), the sorted `events`, from `t0` to `t_end`.
     pub(super) fn piece(
         module: &crate::ir::Module,
         params: Vec<f64>,
@@ -334,14 +325,7 @@ impl Patient {
         t0: f64,
         t_end: f64,
     ) -> Patient {
-        let named = module
-            .meta
-            .params
-            .iter()
-            .zip(&params)
-            .filter(|(i, _)| !i.hoisted)
-            .map(|(i, v)| (i.name.clone(), *v))
-            .collect();
+        let named = named_params(module, &params);
         Patient {
             params,
             named,
@@ -353,7 +337,8 @@ impl Patient {
     }
 }
 
-/// Checks a piece's parameters: every value finite (else the failure names the first one).
+/// Checks parameters: the right number, every value finite (else the failure names the first
+/// one, at time `t`).
 pub(super) fn check_params(
     module: &crate::ir::Module,
     params: &[f64],
@@ -361,20 +346,11 @@ pub(super) fn check_params(
 ) -> Result<(), SolveError> {
     check_len("simulate", "params", module.n_params(), params.len())?;
     if let Some(k) = params.iter().position(|p| !p.is_finite()) {
-        let info = &module.meta.params[k];
-        let named = module
-            .meta
-            .params
-            .iter()
-            .zip(params)
-            .filter(|(i, _)| !i.hoisted)
-            .map(|(i, v)| (i.name.clone(), *v))
-            .collect();
         return Err(SolveError::Failed(Box::new(Failure {
             time: t,
-            state: info.name.clone(),
+            state: module.meta.params[k].name.clone(),
             value: params[k],
-            params: named,
+            params: named_params(module, params),
             reason: FailureReason::NonFiniteParameter,
         })));
     }

@@ -112,16 +112,7 @@ pub fn simulate_segments_with_limits<F: ModelFns>(
     grid: &[f64],
     opts: &SolveOptions,
 ) -> Result<(Simulation, Vec<piecewise::LeftLimit>), SolveError> {
-    driver::check_tolerances(opts)?;
-    let linear = match opts.method {
-        Method::Auto | Method::Exact => is_linear(model.module()),
-        _ => false,
-    };
-    if opts.method == Method::Exact && !linear {
-        return Err(SolveError::BadOptions(
-            "the exact method needs a linear model (dy/dt = A·y + c with per-patient A, c)",
-        ));
-    }
+    let linear = exact_path(model, opts)?;
     piecewise::solve(model, params, segments, regimen, grid, opts, linear, false)
         .map(|(s, _, l)| (s, l))
 }
@@ -155,15 +146,8 @@ pub fn simulate_dense<F: ModelFns>(
     Ok((s, d.unwrap_or_else(|| DenseOutput::new(n))))
 }
 
-fn solve<F: ModelFns>(
-    model: &F,
-    params: Vec<f64>,
-    segments: &[Segment],
-    regimen: &Regimen,
-    grid: &[f64],
-    opts: &SolveOptions,
-    record: bool,
-) -> Result<(Simulation, Option<DenseOutput>), SolveError> {
+/// Checks the options; whether the exact linear path solves this model under them.
+fn exact_path<F: ModelFns>(model: &F, opts: &SolveOptions) -> Result<bool, SolveError> {
     driver::check_tolerances(opts)?;
     let linear = match opts.method {
         Method::Auto | Method::Exact => is_linear(model.module()),
@@ -174,6 +158,19 @@ fn solve<F: ModelFns>(
             "the exact method needs a linear model (dy/dt = A·y + c with per-patient A, c)",
         ));
     }
+    Ok(linear)
+}
+
+fn solve<F: ModelFns>(
+    model: &F,
+    params: Vec<f64>,
+    segments: &[Segment],
+    regimen: &Regimen,
+    grid: &[f64],
+    opts: &SolveOptions,
+    record: bool,
+) -> Result<(Simulation, Option<DenseOutput>), SolveError> {
+    let linear = exact_path(model, opts)?;
     if !segments.is_empty() || regimen.doses.iter().any(|d| d.steady_state.is_some()) {
         return piecewise::solve(model, params, segments, regimen, grid, opts, linear, record)
             .map(|(s, d, _)| (s, d));

@@ -94,15 +94,7 @@ pub(super) fn solve<F: ModelFns>(
 ) -> Result<(Simulation, Option<DenseOutput>, Vec<LeftLimit>), SolveError> {
     let m = model.module();
     let n = m.n_states();
-    let (Some(&g0), Some(_)) = (grid.first(), grid.last()) else {
-        return Err(SolveError::BadGrid("empty"));
-    };
-    if grid.iter().any(|t| !t.is_finite()) {
-        return Err(SolveError::BadGrid("not finite"));
-    }
-    if grid.windows(2).any(|w| w[1] < w[0]) {
-        return Err(SolveError::BadGrid("not sorted"));
-    }
+    let (g0, _) = driver::check_grid(grid)?;
     if record {
         return Err(SolveError::BadOptions(
             "trial endpoints need the dense output, which solves with parameter changes or steady-state doses do not record yet: run such a regimen with `twin run` (or `--arm`)",
