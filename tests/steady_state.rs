@@ -267,3 +267,86 @@ fn a_steady_state_dose_without_an_interval_is_an_error() {
     .unwrap_or_default();
     assert!(e.contains("needs its interval"), "{e}");
 }
+
+/// The median of endpoint `name` in arm `arm` of a trial summary.
+fn endpoint(s: &twin::trial::output::Summary, arm: &str, name: &str) -> f64 {
+    let g = s.arms.iter().find(|g| g.arm == arm).expect("arm");
+    let e = g
+        .endpoints
+        .iter()
+        .find(|e| e.endpoint == name)
+        .expect("endpoint");
+    e.stats.map_or(f64::NAN, |s| s[0])
+}
+
+#[test]
+fn trial_arms_at_steady_state_have_the_closed_form_endpoints() {
+    let text = format!(
+        "{ORAL}
+trial Ss {{
+    model Oral
+    arm oral {{ dose 100 mg into gut every 12 h at steady state }}
+    arm infusion {{ dose 100 mg into central over 16 h every 12 h at steady state }}
+    sample every 1 h until 24 h
+    endpoint auc_tau = auc(conc, from 0 h to 12 h)
+    endpoint cmax = max(conc, from 0 h to 12 h)
+    endpoint tmax = tmax(conc, from 0 h to 12 h)
+    endpoint trough_12 = trough(conc, 12 h)
+    endpoint c_3_3 = value(conc, 3.3 h)
+    endpoint c_3 = value(conc, 3 h)
+}}
+"
+    );
+    let c = twin::driver::compile("ss.twin", &text);
+    let opts = twin::cmd::trial::TrialOptions {
+        n: None,
+        trial: None,
+        seed: 1,
+        shard: None,
+        solve: SolveOptions::default(),
+        out: None,
+        progress: false,
+        trajectories: false,
+    };
+    let s = twin::cmd::trial::run_trial(&c, "ss.twin", &opts).unwrap_or_else(|e| panic!("{e}"));
+    let (dose, tau, cl) = (100.0, 12.0, 4.0);
+    // Over one interval at steady state everything dosed is eliminated: AUC_τ = F·D/CL.
+    assert!(rel(endpoint(&s, "oral", "auc_tau"), dose / cl) < 1e-9);
+    let inf = endpoint(&s, "infusion", "auc_tau");
+    assert!(rel(inf, dose / cl) < 1e-9, "{inf}");
+    // The pre-dose trough at 12 h is the steady state just before a dose.
+    assert!(rel(endpoint(&s, "oral", "trough_12"), oral_ss(tau, dose, tau)) < 1e-9);
+    assert!(rel(endpoint(&s, "oral", "c_3_3"), oral_ss(3.3, dose, tau)) < 1e-9);
+    // Cmax and tmax: the root of the derivative of the steady-state Bateman sum, by bisection.
+    let (ka, k) = (1.2, 4.0 / 30.0);
+    let slope = |t: f64| {
+        -k * (-k * t).exp() / (1.0 - (-k * tau).exp())
+            + ka * (-ka * t).exp() / (1.0 - (-ka * tau).exp())
+    };
+    let (mut a, mut b) = (0.0, tau);
+    for _ in 0..200 {
+        let m = 0.5 * (a + b);
+        if slope(m) > 0.0 { a = m } else { b = m }
+    }
+    let tmax = 0.5 * (a + b);
+    assert!(rel(endpoint(&s, "oral", "cmax"), oral_ss(tmax, dose, tau)) < 1e-9);
+    // `twin run --arm` solves the same patient: the same value to the last bit.
+    for arm in ["oral", "infusion"] {
+        let t = simulate(&Request {
+            name: "ss.twin".into(),
+            text: text.clone(),
+            arm: Some(arm.into()),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let sim = &t.subjects[0].sim;
+        let k = sim.times.iter().position(|&t| t == 3.0).expect("3 h");
+        assert_eq!(sim.observable(k, 0).to_bits(), endpoint(&s, arm, "c_3").to_bits());
+    }
+    // tmax to the square root of rounding (the maximum is flat).
+    assert!(
+        (endpoint(&s, "oral", "tmax") - tmax).abs() < 1e-5,
+        "{}",
+        endpoint(&s, "oral", "tmax")
+    );
+}

@@ -49,8 +49,12 @@ enum Kind {
     /// A backward-difference (Newton) polynomial of degree `order` on steps of size `h` ending
     /// at `t1`: `order + 1` rows of `n` (the BDF difference table).
     Newton { order: usize, h: f64 },
-    /// An exact propagation: the start state (`n`) then the input (`k`).
-    Exact,
+    /// An exact propagation with system `sys` (index into `DenseOutput::linear`): the start
+    /// state (`n`) then the input (`k`).
+    Exact { sys: usize },
+    /// A constant state over a zero-length piece (`n` values): the state just after a piece
+    /// boundary of a piecewise solve, where the next piece may take no step.
+    Constant,
 }
 
 /// The solution of one solve as a function of time. See the module docs.
@@ -64,8 +68,11 @@ pub struct DenseOutput {
     pieces: Vec<Piece>,
     values: Vec<f64>,
     breaks: Vec<f64>,
-    /// `dy/dt = A·y + B·u` of the exact method, to evaluate its pieces.
-    linear: Option<Exact>,
+    /// `dy/dt = A·y + B·u` of the exact method, one per parameter set, to evaluate its pieces.
+    linear: Vec<Exact>,
+    /// For a piecewise solve: the parameters in force from each time on (the first from the
+    /// start); empty for a solve with one parameter set.
+    params: Vec<(f64, Vec<f64>)>,
 }
 
 impl DenseOutput {
@@ -78,7 +85,8 @@ impl DenseOutput {
             pieces: Vec::with_capacity(256),
             values: Vec::with_capacity(256 * 6 * n),
             breaks: Vec::new(),
-            linear: None,
+            linear: Vec::new(),
+            params: Vec::new(),
         }
     }
 
@@ -150,7 +158,9 @@ impl DenseOutput {
 
     /// Sets the system of the exact method, `dy/dt = A·y + B·u` with `n` states.
     pub(super) fn set_linear(&mut self, system: AugmentedExp) {
-        self.linear = (system.n() == self.n).then(|| Exact::new(system));
+        if system.n() == self.n {
+            self.linear.push(Exact::new(system));
+        }
     }
 
     /// Records an exact propagation from state `y0` at `t0` to `t1` with constant input `u`.
@@ -158,15 +168,64 @@ impl DenseOutput {
         if t1 <= t0 {
             return;
         }
+        let Some(sys) = self.linear.len().checked_sub(1) else {
+            return;
+        };
         let off = self.values.len();
         self.values.extend_from_slice(y0);
         self.values.extend_from_slice(u);
         self.pieces.push(Piece {
             t0,
             t1,
-            kind: Kind::Exact,
+            kind: Kind::Exact { sys },
             off,
         });
+    }
+
+    /// Appends the record of the next piece of a piecewise solve, which starts at `t` (at or
+    /// after the end of this record) with parameters `params`: the state just after the
+    /// boundary is recorded as a zero-length piece, `t` becomes a break, and the parameters in
+    /// force from `t` on are `params` (those before, `before`, if none were recorded yet).
+    pub(super) fn append(&mut self, t: f64, next: DenseOutput, before: &[f64], params: &[f64]) {
+        if self.params.is_empty() {
+            self.params.push((self.t_start, before.to_vec()));
+        }
+        self.params.push((t, params.to_vec()));
+        let off = self.values.len();
+        self.values.extend_from_slice(&next.start[1]);
+        self.pieces.push(Piece {
+            t0: t,
+            t1: t,
+            kind: Kind::Constant,
+            off,
+        });
+        self.add_break(t);
+        let (shift, sys0) = (self.values.len(), self.linear.len());
+        self.values.extend_from_slice(&next.values);
+        self.linear.extend(next.linear);
+        self.pieces.extend(next.pieces.iter().map(|p| Piece {
+            off: p.off + shift,
+            kind: match p.kind {
+                Kind::Exact { sys } => Kind::Exact { sys: sys + sys0 },
+                k => k,
+            },
+            ..*p
+        }));
+        for b in next.breaks {
+            self.add_break(b);
+        }
+    }
+
+    /// The parameters in force at `t` from `side` of a change, for a piecewise solve; `None`
+    /// when the solve had one parameter set throughout.
+    pub fn params_at(&self, t: f64, side: Side) -> Option<&[f64]> {
+        let i = match side {
+            Side::Right => self.params.partition_point(|(s, _)| *s <= t),
+            Side::Left => self.params.partition_point(|(s, _)| *s < t),
+        };
+        self.params
+            .get(i.saturating_sub(1))
+            .map(|(_, p)| p.as_slice())
     }
 
     /// Number of states.
@@ -217,7 +276,8 @@ impl DenseOutput {
         let p = self.pieces[i];
         let t = t.clamp(p.t0, p.t1);
         match p.kind {
-            Kind::Exact => self.eval_exact(p, t, out),
+            Kind::Exact { sys } => self.eval_exact(p, sys, t, out),
+            Kind::Constant => out.copy_from_slice(&self.values[p.off..p.off + n]),
             Kind::Lobatto(m) => self.eval_poly(p, m, t, out),
             Kind::Newton { order, h } => {
                 let n = self.n;
@@ -269,9 +329,9 @@ impl DenseOutput {
     }
 
     /// `e^{A h}·y₀ + ∫₀ʰ e^{As} ds·B·u` with `h = t − t₀`.
-    fn eval_exact(&mut self, p: Piece, t: f64, out: &mut [f64]) {
+    fn eval_exact(&mut self, p: Piece, sys: usize, t: f64, out: &mut [f64]) {
         let n = self.n;
-        let Some(lin) = self.linear.as_mut() else {
+        let Some(lin) = self.linear.get_mut(sys) else {
             out.fill(f64::NAN);
             return;
         };

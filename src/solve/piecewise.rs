@@ -4,7 +4,9 @@
 //! time-varying covariate's new value, a new occasion's random effects; or a reset of the state,
 //! NONMEM `EVID 3`), and a regimen that may contain steady-state doses ([`Dose::steady_state`],
 //! NONMEM `SS=1`/`SS=2`).
-//! Output: the same [`Simulation`] as an ordinary solve, one row per grid time.
+//! Output: the same [`Simulation`] as an ordinary solve, one row per grid time, and when asked
+//! the [`DenseOutput`] over all pieces: every boundary is one of its breaks, with the state on
+//! either side and the parameters in force on either side ([`DenseOutput::params_at`]).
 //!
 //! Conventions:
 //! - Every segment time and every steady-state dose time is a boundary; the solve runs each piece
@@ -25,6 +27,10 @@
 //!   the solver tolerance), then by repeated intervals if Newton stalls. `SS=1` replaces the
 //!   state by `y*` and stops infusions running from earlier doses; `SS=2` adds `y*` to the state.
 //!   The dose at `t` and the earlier doses' remaining infusions then act as ordinary events.
+//!   States that no right-hand side depends on (running totals: a urine compartment, the
+//!   `eliminated` column, the integrals behind `auc` and `mean` endpoints) have no periodic
+//!   steady state; they are left out of the fixed point and carry on through a steady-state
+//!   dose unchanged.
 
 use super::dense::DenseOutput;
 use super::dosing::{self, Dose, Event, EventKind, Regimen};
@@ -95,11 +101,6 @@ pub(super) fn solve<F: ModelFns>(
     let m = model.module();
     let n = m.n_states();
     let (g0, _) = driver::check_grid(grid)?;
-    if record {
-        return Err(SolveError::BadOptions(
-            "trial endpoints need the dense output, which solves with parameter changes or steady-state doses do not record yet: run such a regimen with `twin run` (or `--arm`)",
-        ));
-    }
     if segments.iter().any(|s| !s.time.is_finite()) {
         return Err(SolveError::BadOptions("a segment time is not finite"));
     }
@@ -166,12 +167,15 @@ pub(super) fn solve<F: ModelFns>(
     };
     let mut y = vec![0.0; n];
     model.init(&params, &mut y)?;
+    let free = dynamic_states(m);
     let mut set = 0usize;
     let mut dosed = 0.0;
     // Infusions stopped by a reset (SS=1 or EVID 3): their later end events are no-ops.
     let mut stopped_before = f64::NEG_INFINITY;
     let mut b = 0usize;
     let mut limits = Vec::with_capacity(times.len());
+    let mut dense: Option<DenseOutput> = None;
+    let mut dense_set = 0usize;
     for k in 0..=times.len() {
         let start = if k == 0 {
             f64::NEG_INFINITY
@@ -198,12 +202,10 @@ pub(super) fn solve<F: ModelFns>(
                         let p = sets[set];
                         let ss = steady_state(model, dk, d, p, opts, linear)?;
                         let add = d.steady_state.is_some_and(|s| s.add);
-                        if add {
-                            for (yi, si) in y.iter_mut().zip(&ss) {
-                                *yi += si;
-                            }
-                        } else {
-                            y = ss;
+                        for &i in &free {
+                            y[i] = if add { y[i] + ss[i] } else { ss[i] };
+                        }
+                        if !add {
                             stopped_before = start;
                         }
                     }
@@ -250,9 +252,16 @@ pub(super) fn solve<F: ModelFns>(
             &piece_grid,
             opts,
             linear,
-            false,
+            record,
             dosed,
         )?;
+        if let Some(next) = piece.dense {
+            match dense.as_mut() {
+                None => dense = Some(next),
+                Some(d) => d.append(start, next, sets[dense_set], sets[set]),
+            }
+            dense_set = set;
+        }
         let mut sim = piece.sim;
         out.steps += sim.steps;
         if !last {
@@ -279,7 +288,20 @@ pub(super) fn solve<F: ModelFns>(
         out.observables.extend_from_slice(&sim.observables);
         out.dosed.extend_from_slice(&sim.dosed);
     }
-    Ok((out, None, limits))
+    Ok((out, dense, limits))
+}
+
+/// The states some right-hand side depends on (a column of the Jacobian's sparsity): every state
+/// but the running totals (amounts eliminated, integrals of endpoints), which have no steady
+/// state.
+fn dynamic_states(m: &crate::ir::Module) -> Vec<usize> {
+    let mut read = vec![false; m.n_states()];
+    for &(_, c) in &m.sparsity {
+        if let Some(r) = read.get_mut(c as usize) {
+            *r = true;
+        }
+    }
+    (0..m.n_states()).filter(|&i| read[i]).collect()
 }
 
 /// The periodic steady state just before steady-state dose `k` (`d`) with parameters `p`: the
@@ -321,41 +343,45 @@ fn steady_state<F: ModelFns>(
     } else {
         (opts.rtol, opts.atol)
     };
+    // Running totals (states nothing depends on) have no steady state: they are left out of
+    // the fixed point and carry on through it.
+    let free = dynamic_states(m);
     let converged = |y: &[f64], fy: &[f64]| {
-        y.iter()
-            .zip(fy)
-            .all(|(a, b)| (b - a).abs() <= rtol * a.abs().max(b.abs()) + atol)
+        free.iter()
+            .all(|&i| (fy[i] - y[i]).abs() <= rtol * y[i].abs().max(fy[i].abs()) + atol)
     };
+    let nf = free.len();
     let mut y = vec![0.0; n];
     model.init(p, &mut y)?;
     let mut lu = DenseLu::default();
-    let mut jac = vec![0.0; n * n];
+    let mut jac = vec![0.0; nf * nf];
     for _ in 0..NEWTON_ITERATIONS {
         let fy = phi(&y)?;
-        if fy.iter().any(|v| !v.is_finite()) {
+        if free.iter().any(|&i| !fy[i].is_finite()) {
             break;
         }
         if converged(&y, &fy) {
             return Ok(fy);
         }
-        let scale = fy.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let scale = free.iter().fold(0.0f64, |a, &i| a.max(fy[i].abs()));
         let rel = if linear { 1e-3 } else { rtol.sqrt().max(1e-7) };
-        for i in 0..n {
+        for (c, &i) in free.iter().enumerate() {
             let h = rel * y[i].abs().max(fy[i].abs()).max(1e-3 * scale).max(atol);
             let mut yh = y.clone();
             yh[i] += h;
             let fh = phi(&yh)?;
-            for r in 0..n {
-                // Column i of J − I, column-major.
-                jac[i * n + r] = (fh[r] - fy[r]) / h - if r == i { 1.0 } else { 0.0 };
+            for (r, &j) in free.iter().enumerate() {
+                // Column c of J − I, column-major.
+                jac[c * nf + r] = (fh[j] - fy[j]) / h - if r == c { 1.0 } else { 0.0 };
             }
         }
-        let mut delta: Vec<f64> = y.iter().zip(&fy).map(|(a, b)| a - b).collect();
-        if !lu.factorize(n, &jac) || !lu.solve(&mut delta) || delta.iter().any(|v| !v.is_finite()) {
+        let mut delta: Vec<f64> = free.iter().map(|&i| y[i] - fy[i]).collect();
+        if !lu.factorize(nf, &jac) || !lu.solve(&mut delta) || delta.iter().any(|v| !v.is_finite())
+        {
             break;
         }
-        for (yi, di) in y.iter_mut().zip(&delta) {
-            *yi += di;
+        for (&i, di) in free.iter().zip(&delta) {
+            y[i] += di;
         }
     }
     // Repeated intervals from the initial state.

@@ -276,9 +276,10 @@ impl<'a, F: ModelFns> Curve<'a, F> {
     /// The observables at `t` from `side` of a dose (NaN when the model cannot evaluate them).
     fn observables(&mut self, t: f64, side: Side) -> &[f64] {
         self.dense.state_at(t, side, &mut self.y);
+        let params = self.dense.params_at(t, side).unwrap_or(&self.sim.params);
         if self
             .model
-            .observe(t, &self.y, &self.sim.params, &mut self.obs)
+            .observe(t, &self.y, params, &mut self.obs)
             .is_err()
         {
             self.obs.fill(f64::NAN);
