@@ -1047,9 +1047,16 @@ fn collect_stmts(
                 },
                 doc,
             ]),
-            StmtKind::Vary { target, dist } => {
-                rows.varies
-                    .push(vec![name(target), code_cell(&m.code(dist.span)), doc]);
+            StmtKind::Vary {
+                target,
+                dist,
+                per_occasion,
+            } => {
+                let dist = match per_occasion {
+                    Some(_) => format!("{} per occasion", m.code(dist.span)),
+                    None => m.code(dist.span),
+                };
+                rows.varies.push(vec![name(target), code_cell(&dist), doc]);
             }
             StmtKind::Correlate { a, b, value } => {
                 rows.correlations

@@ -62,8 +62,8 @@ use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{
     Arg, ArmStmt, BinOp, Call, CovType, Domain, DoseStmt, Expr, ExprKind, File, GeneStmt, Item,
-    ItemKind, MatchArm, Name, NumLit, Path, PopStmt, Sampling, Stmt, StmtKind, TableDecl, TableRow,
-    TrialStmt, UnOp, UnitDef, UnitExpr, UseNames,
+    ItemKind, MatchArm, Name, NumLit, Occasions, Path, PopStmt, Sampling, Stmt, StmtKind,
+    TableDecl, TableRow, TrialStmt, UnOp, UnitDef, UnitExpr, UseNames,
 };
 use crate::syntax::parser::parse_file;
 use crate::units::UnitTable;
@@ -317,9 +317,10 @@ impl<'a> Node<'a> {
                 | TrialStmt::Arm { span, .. }
                 | TrialStmt::Endpoint { span, .. } => *span,
                 TrialStmt::Randomize(s) | TrialStmt::Stratify(_, s) | TrialStmt::Error(s) => *s,
-                TrialStmt::Sample(Sampling::Every { span, .. } | Sampling::At { span, .. }) => {
-                    *span
-                }
+                TrialStmt::Sample(Sampling::Every { span, .. } | Sampling::At { span, .. })
+                | TrialStmt::Occasions(
+                    Occasions::Every { span, .. } | Occasions::At { span, .. },
+                ) => *span,
                 TrialStmt::FindDose(f) => f.span,
             },
             Node::Pop(p) => match p {
@@ -835,6 +836,12 @@ impl<'s> Printer<'s> {
                 TrialStmt::Sample(Sampling::At { times, .. }) => {
                     format!("sample at [{}]", self.list(times, ind, mode))
                 }
+                TrialStmt::Occasions(Occasions::Every { step, .. }) => {
+                    format!("occasion every {}", e(step))
+                }
+                TrialStmt::Occasions(Occasions::At { times, .. }) => {
+                    format!("occasion at [{}]", self.list(times, ind, mode))
+                }
                 TrialStmt::Endpoint { name, value, .. } => {
                     format!("endpoint {} = {}", name.text, e(value))
                 }
@@ -961,8 +968,17 @@ impl<'s> Printer<'s> {
                     .map_or(String::new(), |d| format!(" {}", self.domain(d, ind, mode)));
                 format!("param {}{domain} = {}", typed(name, unit), e(value))
             }
-            StmtKind::Vary { target, dist } => {
-                format!("vary {} ~ {}", target.text, self.call(dist, ind, mode))
+            StmtKind::Vary {
+                target,
+                dist,
+                per_occasion,
+            } => {
+                let occ = if per_occasion.is_some() {
+                    " per occasion"
+                } else {
+                    ""
+                };
+                format!("vary {} ~ {}{occ}", target.text, self.call(dist, ind, mode))
             }
             StmtKind::Correlate { a, b, value } => {
                 format!("correlate {}, {} = {}", a.text, b.text, e(value))
@@ -1465,10 +1481,14 @@ fn collect_regions_item(item: &Item, out: &mut Vec<(usize, usize)>) {
                         collect_regions(step, out);
                         collect_regions(until, out);
                     }
-                    TrialStmt::Sample(Sampling::At { times, .. }) => {
+                    TrialStmt::Sample(Sampling::At { times, .. })
+                    | TrialStmt::Occasions(Occasions::At { times, .. }) => {
                         for t in times {
                             collect_regions(t, out);
                         }
+                    }
+                    TrialStmt::Occasions(Occasions::Every { step, .. }) => {
+                        collect_regions(step, out);
                     }
                     TrialStmt::Endpoint { value, .. } => collect_regions(value, out),
                     TrialStmt::Stratify(keys, _) => {

@@ -162,7 +162,8 @@ impl<'a> Lower<'a> {
         }
         let mut etas = Vec::new();
         for (i, e) in m.effects.iter().enumerate() {
-            etas.push(b.input(&format!("eta({})", m.params[e.param].name)));
+            let occ = if e.per_occasion { "; occasion" } else { "" };
+            etas.push(b.input(&format!("eta({}{occ})", m.params[e.param].name)));
             inputs.push(InputSlot::Eta(i));
         }
         let l = Lower {
@@ -199,6 +200,26 @@ impl<'a> Lower<'a> {
         text.push_str(&message);
         self.errors.push((text, span));
         self.c(f64::NAN)
+    }
+
+    /// Parameter `i` with its random effects applied to `typical` (unchanged without any): η is
+    /// the sum of the between-patient and the per-occasion η.
+    fn with_effects(&mut self, i: usize, typical: Expr) -> Expr {
+        let m = self.m;
+        let mut eta: Option<Expr> = None;
+        let mut kind = EffectKind::LogNormal;
+        for (k, e) in m.effects.iter().enumerate().filter(|(_, e)| e.param == i) {
+            let Some(&x) = self.etas.get(k) else { continue };
+            kind = e.kind;
+            eta = Some(match eta {
+                None => x,
+                Some(s) => self.b.add(s, x),
+            });
+        }
+        match eta {
+            Some(eta) => self.with_effect(typical, eta, kind),
+            None => typical,
+        }
     }
 
     /// A parameter with its random effect applied to `typical`: `typical·e^η`, `typical + η` or
@@ -262,13 +283,7 @@ impl<'a> Lower<'a> {
                 self.context.push(format!("in `{}`", p.name));
                 let typical = self.expr(&p.value);
                 self.context.pop();
-                let v = match m.effects.iter().position(|e| e.param == i) {
-                    Some(k) => {
-                        let eta = self.etas[k];
-                        self.with_effect(typical, eta, m.effects[k].kind)
-                    }
-                    None => typical,
-                };
+                let v = self.with_effects(i, typical);
                 self.params[i] = Some(v);
                 v
             }
@@ -568,11 +583,7 @@ pub fn lower_trial(
     for s in &m.order {
         if let Sym::Param(i) = s {
             let typical = l.expr(&m.params[*i].value);
-            let mut v = typical;
-            if let Some((k, e)) = m.effects.iter().enumerate().find(|(_, e)| e.param == *i) {
-                let eta = l.etas[k];
-                v = l.with_effect(typical, eta, e.kind);
-            }
+            let v = l.with_effects(*i, typical);
             let handle = l.b.param(&m.params[*i].name, v);
             l.params[*i] = Some(handle);
             param_index[*i] = declared;

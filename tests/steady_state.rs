@@ -341,7 +341,10 @@ trial Ss {{
         .unwrap_or_else(|e| panic!("{e}"));
         let sim = &t.subjects[0].sim;
         let k = sim.times.iter().position(|&t| t == 3.0).expect("3 h");
-        assert_eq!(sim.observable(k, 0).to_bits(), endpoint(&s, arm, "c_3").to_bits());
+        assert_eq!(
+            sim.observable(k, 0).to_bits(),
+            endpoint(&s, arm, "c_3").to_bits()
+        );
     }
     // tmax to the square root of rounding (the maximum is flat).
     assert!(

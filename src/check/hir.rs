@@ -399,6 +399,9 @@ pub struct RandomEffect {
     pub kind: EffectKind,
     /// Variance of η (ω²), in the parameter's unit squared for `Normal`.
     pub variance: f64,
+    /// `per occasion`: a new η on every occasion (inter-occasion variability, added to the
+    /// between-patient η of the same parameter).
+    pub per_occasion: bool,
     /// Declaration span.
     pub span: Span,
 }
@@ -758,8 +761,44 @@ pub struct Trial {
     pub quantities: Vec<Sym>,
     /// Dose searches (`find dose of …`), one per searched arm, in the order written.
     pub dose_searches: Vec<DoseSearch>,
+    /// When occasions start (`occasion every …`/`occasion at […]`); `None`: the whole trial is
+    /// one occasion.
+    pub occasions: Option<Occasions>,
     /// Declaration span.
     pub span: Span,
+}
+
+/// When a trial's occasions start, in hours.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Occasions {
+    /// A new occasion every step (> 0) from time 0.
+    Every(f64),
+    /// Occasions start at these times (sorted, distinct); the first occasion also covers the
+    /// time before the first of them.
+    At(Vec<f64>),
+}
+
+/// Most occasions of one patient (occasion numbers key the random streams in 16 bits).
+pub const MAX_OCCASIONS: usize = 65_535;
+
+impl Occasions {
+    /// The times after the first occasion at which a new one starts, within `(start, end)`:
+    /// occasion `k + 1` (1-based, like NONMEM's `OCC`) starts at the `k`-th time. At most
+    /// [`MAX_OCCASIONS`] occasions.
+    pub fn boundaries(&self, start: f64, end: f64) -> Vec<f64> {
+        let inside = |t: f64| t > start && t < end;
+        let mut out: Vec<f64> = match self {
+            Occasions::Every(step) if *step > 0.0 => (1..MAX_OCCASIONS)
+                .map(|k| k as f64 * step)
+                .take_while(|&t| t < end)
+                .filter(|&t| inside(t))
+                .collect(),
+            Occasions::Every(_) => Vec::new(),
+            Occasions::At(ts) => ts.iter().skip(1).copied().filter(|&t| inside(t)).collect(),
+        };
+        out.truncate(MAX_OCCASIONS - 1);
+        out
+    }
 }
 
 /// A statistic of an endpoint over the patients of an arm.

@@ -975,8 +975,14 @@ impl Checker {
                     };
                     states[i].rhs.push(h);
                 }
-                StmtKind::Vary { target, dist } => {
-                    if let Some(e) = self.random_effect(prefix, target, dist, &effects) {
+                StmtKind::Vary {
+                    target,
+                    dist,
+                    per_occasion,
+                } => {
+                    if let Some(e) =
+                        self.random_effect(prefix, target, dist, per_occasion.is_some(), &effects)
+                    {
                         effects.push(e);
                     }
                 }
@@ -990,7 +996,10 @@ impl Checker {
                             .or_else(|| c.model.as_ref()?.names.get(&n.text))
                             .copied();
                         match sym {
-                            Some(Sym::Param(p)) => effects.iter().position(|e| e.param == p),
+                            Some(Sym::Param(p)) => effects
+                                .iter()
+                                .position(|e| e.param == p && !e.per_occasion)
+                                .or_else(|| effects.iter().position(|e| e.param == p)),
                             _ => None,
                         }
                     };
@@ -1013,7 +1022,16 @@ impl Checker {
                     }
                     let rho = self.const_number(value, "a correlation");
                     if let (Some(ia), Some(ib), Some(r)) = (ia, ib, rho) {
-                        if ia == ib || !(-1.0..=1.0).contains(&r) || r.abs() >= 1.0 {
+                        if effects[ia].per_occasion != effects[ib].per_occasion {
+                            self.report(
+                                Diagnostic::error(
+                                    codes::E0030,
+                                    "a correlation is between two between-patient effects or two per-occasion effects",
+                                    st.span,
+                                )
+                                .with_help("correlate the between-patient η's; per-occasion η's are correlated with each other only"),
+                            );
+                        } else if ia == ib || !(-1.0..=1.0).contains(&r) || r.abs() >= 1.0 {
                             self.report(
                                 Diagnostic::error(codes::E0030, "a correlation must be strictly between -1 and 1, between two different effects", value.span)
                                     .with_label_message(format!("ρ = {r}")),
@@ -1326,6 +1344,7 @@ impl Checker {
         prefix: &str,
         target: &ast::Name,
         dist: &ast::Call,
+        per_occasion: bool,
         existing: &[hir::RandomEffect],
     ) -> Option<hir::RandomEffect> {
         let sym = self.model.as_ref().and_then(|m| {
@@ -1368,12 +1387,23 @@ impl Checker {
                 return None;
             }
         };
-        if existing.iter().any(|e| e.param == p) {
-            self.report(Diagnostic::error(
-                codes::E0006,
-                format!("`{}` already has a random effect", target.text),
-                target.span,
-            ));
+        if existing
+            .iter()
+            .any(|e| e.param == p && e.per_occasion == per_occasion)
+        {
+            let what = if per_occasion {
+                "a per-occasion random effect"
+            } else {
+                "a random effect"
+            };
+            self.report(
+                Diagnostic::error(
+                    codes::E0006,
+                    format!("`{}` already has {what}", target.text),
+                    target.span,
+                )
+                .with_help("a param has at most one η between patients and one `per occasion`"),
+            );
             return None;
         }
         let kind = match dist.func.joined().as_str() {
@@ -1475,10 +1505,26 @@ impl Checker {
                 return None;
             }
         };
+        if let Some(other) = existing.iter().find(|e| e.param == p && e.kind != kind) {
+            self.report(
+                Diagnostic::error(
+                    codes::E0025,
+                    format!(
+                        "the random effects of `{}` must enter the same way: both lognormal, both normal or both logit",
+                        target.text
+                    ),
+                    dist.span,
+                )
+                .with_label_message("this one")
+                .with_label(other.span, "differs from this one"),
+            );
+            return None;
+        }
         Some(hir::RandomEffect {
             param: p,
             kind,
             variance,
+            per_occasion,
             span: dist.span,
         })
     }

@@ -82,9 +82,10 @@ pub fn model(p: &hir::Program, m: &hir::Model, units: &UnitTable) -> String {
         };
         let _ = writeln!(
             out,
-            "  vary {} ~ {kind}(omega²: {})",
+            "  vary {} ~ {kind}(omega²: {}){}",
             m.params[e.param].name,
-            num(e.variance)
+            num(e.variance),
+            if e.per_occasion { " per occasion" } else { "" }
         );
     }
     for (a, b, r) in &m.effect_correlations {
@@ -285,6 +286,16 @@ pub fn trial(p: &hir::Program, t: &hir::Trial, units: &UnitTable) -> String {
         Some(hir::Sampling::At(ts)) => {
             let v: Vec<String> = ts.iter().map(|x| num(*x)).collect();
             let _ = writeln!(out, "  sample at [{}] h", v.join(", "));
+        }
+        None => {}
+    }
+    match &t.occasions {
+        Some(hir::Occasions::Every(step)) => {
+            let _ = writeln!(out, "  occasion every {} h", num(*step));
+        }
+        Some(hir::Occasions::At(ts)) => {
+            let v: Vec<String> = ts.iter().map(|x| num(*x)).collect();
+            let _ = writeln!(out, "  occasion at [{}] h", v.join(", "));
         }
         None => {}
     }

@@ -763,6 +763,7 @@ impl Checker {
             strata: Vec::new(),
             quantities: Vec::new(),
             dose_searches: Vec::new(),
+            occasions: None,
             span,
         };
         let mut finds: Vec<&ast::FindDose> = Vec::new();
@@ -906,6 +907,56 @@ impl Checker {
                         }
                     };
                 }
+                TrialStmt::Occasions(o) => {
+                    if trial.occasions.is_some() {
+                        self.report(Diagnostic::error(
+                            codes::E0006,
+                            "a trial has one `occasion` schedule",
+                            t.name.span,
+                        ));
+                        continue;
+                    }
+                    trial.occasions = match o {
+                        ast::Occasions::Every { step, span } => {
+                            match self.const_time(step, "the length of an occasion") {
+                                Some(st) if st > 0.0 => Some(hir::Occasions::Every(st)),
+                                Some(st) => {
+                                    self.report(
+                                        Diagnostic::error(
+                                            codes::E0031,
+                                            "occasions need a positive length",
+                                            *span,
+                                        )
+                                        .with_label_message(format!("{st} h")),
+                                    );
+                                    None
+                                }
+                                None => None,
+                            }
+                        }
+                        ast::Occasions::At { times, span } => {
+                            let mut v: Vec<f64> = times
+                                .iter()
+                                .filter_map(|e| self.const_time(e, "the start of an occasion"))
+                                .collect();
+                            v.sort_by(f64::total_cmp);
+                            v.dedup();
+                            if v.is_empty() || v.len() > hir::MAX_OCCASIONS {
+                                self.report(Diagnostic::error(
+                                    codes::E0031,
+                                    format!(
+                                        "`occasion at` needs between 1 and {} start times",
+                                        hir::MAX_OCCASIONS
+                                    ),
+                                    *span,
+                                ));
+                                None
+                            } else {
+                                Some(hir::Occasions::At(v))
+                            }
+                        }
+                    };
+                }
                 TrialStmt::Endpoint { name, value, span } => {
                     if trial.endpoints.iter().any(|e| e.name == name.text) {
                         self.report(Diagnostic::error(
@@ -1000,6 +1051,22 @@ impl Checker {
         }
         if trial.sampling.is_none() && !trial.endpoints.is_empty() {
             // Endpoints use dense output; without a schedule the simulation ends at the last window.
+        }
+        if trial.occasions.is_none()
+            && trial.population.is_some()
+            && model.effects.iter().any(|e| e.per_occasion)
+        {
+            self.report(
+                Diagnostic::warning(
+                    codes::W0003,
+                    format!(
+                        "model `{}` has per-occasion random effects but trial `{}` declares no occasions: the whole trial is one occasion",
+                        model.name, t.name.text
+                    ),
+                    t.name.span,
+                )
+                .with_help("declare when occasions start: `occasion every 7 d` or `occasion at [0 d, 14 d]`"),
+            );
         }
         // Dose searches refer to arms and endpoints, which may be declared after them.
         for f in finds {

@@ -1358,6 +1358,40 @@ model M {
 }
 ```
 "#;
+    W0003 => "per-occasion effects without occasions", r#"
+The model has random effects `per occasion` (inter-occasion variability) and the trial draws a
+population, but declares no occasions: the whole trial is then one occasion, and each patient's
+per-occasion η simply adds to its between-patient η for the whole simulation. Declare when
+occasions start.
+
+Erroneous example:
+
+```twin
+model M {
+    param cl: L/h = 5 L/h
+    vary cl ~ lognormal(cv: 30%)
+    vary cl ~ lognormal(cv: 15%) per occasion
+    compartment central: mg
+    flow central -> out = cl / 50 L * central
+}
+trial T {
+    model M
+    population 100 { }
+    arm a { dose 100 mg into central every 24 h for 28 d }
+}
+```
+
+Fixed:
+
+```twin
+trial T {
+    model M
+    population 100 { }
+    arm a { dose 100 mg into central every 24 h for 28 d }
+    occasion every 7 d
+}
+```
+"#;
 }
 
 /// Looks up a code (case-insensitive, `7` and `E7` accepted).

@@ -65,18 +65,21 @@ pub fn simulate_segments(
     .map_err(SimError::Solve)
 }
 
-/// [`simulate`] that also records the solver's dense output, for endpoints that need the
-/// solution between grid points; the [`Simulation`] is the same, bit for bit.
+/// [`simulate`] (with `segments`: [`simulate_segments`]) that also records the solver's dense
+/// output, for endpoints that need the solution between grid points; the [`Simulation`] is the
+/// same, bit for bit.
 pub fn simulate_dense(
     model: &PreparedModel,
     patient: &Patient,
+    segments: &[crate::solve::Segment],
     regimen: &Regimen,
     grid: &[f64],
     options: &SolveOptions,
 ) -> Result<(Simulation, DenseOutput), SimError> {
-    crate::solve::simulate_dense(
+    crate::solve::simulate_segments_dense(
         &model.compiled,
         patient.params.clone(),
+        segments,
         regimen,
         grid,
         options,

@@ -336,6 +336,8 @@ pub enum StmtKind {
         target: Name,
         /// Distribution call.
         dist: Call,
+        /// `per occasion`: a new η on every occasion (inter-occasion variability), its span.
+        per_occasion: Option<Span>,
     },
     /// `correlate cl, v = 0.3` — correlation between two random effects.
     Correlate {
@@ -660,6 +662,8 @@ pub enum TrialStmt {
     Randomize(Span),
     /// `sample every 6 h until 30 d` or `sample at [0 h, 1 h]`.
     Sample(Sampling),
+    /// `occasion every 7 d` or `occasion at [0 d, 14 d]`: when occasions start.
+    Occasions(Occasions),
     /// `endpoint name = expr`.
     Endpoint {
         /// Endpoint name.
@@ -834,6 +838,25 @@ impl DoseOpt {
             other => other.value().map_or(Span::default(), |e| e.span),
         }
     }
+}
+
+/// When a trial's occasions start (inter-occasion variability, `vary … per occasion`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Occasions {
+    /// `occasion every 7 d`: a new occasion every step from the start to the end of sampling.
+    Every {
+        /// The length of an occasion.
+        step: Expr,
+        /// Whole statement.
+        span: Span,
+    },
+    /// `occasion at [0 d, 14 d, 28 d]`: occasions start at these times.
+    At {
+        /// Start times.
+        times: Vec<Expr>,
+        /// Whole statement.
+        span: Span,
+    },
 }
 
 /// A sampling schedule.

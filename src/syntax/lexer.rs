@@ -185,6 +185,7 @@ impl<'a> Lexer<'a> {
             | T::Arm
             | T::Dose
             | T::Sample
+            | T::Occasion
             | T::Endpoint
             | T::Stratify => {
                 if let Some(k) = self.ops.last_mut() {

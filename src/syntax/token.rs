@@ -129,6 +129,10 @@ pub enum Token {
     At,
     #[token("steady")]
     Steady,
+    #[token("per")]
+    Per,
+    #[token("occasion")]
+    Occasion,
     #[token("sample")]
     Sample,
     #[token("until")]
@@ -407,6 +411,8 @@ impl Token {
             Bioavailability => "bioavailability",
             At => "at",
             Steady => "steady",
+            Per => "per",
+            Occasion => "occasion",
             Sample => "sample",
             Until => "until",
             Endpoint => "endpoint",

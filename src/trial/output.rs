@@ -200,10 +200,11 @@ impl Context<'_> {
                     }
                 }
                 InputSlot::Genotype(i) => self.model.genotypes[*i].name.clone(),
-                InputSlot::Eta(i) => format!(
-                    "eta({})",
-                    self.model.params[self.model.effects[*i].param].name
-                ),
+                InputSlot::Eta(i) => {
+                    let e = &self.model.effects[*i];
+                    let occ = if e.per_occasion { "; occasion 1" } else { "" };
+                    format!("eta({}{occ})", self.model.params[e.param].name)
+                }
             });
         }
         for k in 0..self.trial.quantities.len() {

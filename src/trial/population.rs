@@ -207,8 +207,91 @@ pub struct Sampler<'a> {
     active_etas: Vec<usize>,
     /// Cholesky factor of Ω over the active effects.
     omega_chol: Vec<f64>,
+    /// Per-occasion effects.
+    occasions: OccasionDraws,
     /// The compiled generator arguments (shared with the trial's other users).
     evaluator: Arc<Evaluator>,
+}
+
+/// The per-occasion random effects of a model, set up for drawing: η of occasion `o` of patient
+/// `i` is L z with L the Cholesky factor of the per-occasion Ω and z one standard normal per
+/// effect from the stream of (seed, patient, occasion, effect), so that a draw depends on
+/// nothing else (not on threads, shards, other occasions or other effects' draws).
+#[derive(Debug, Clone, Default)]
+pub struct OccasionDraws {
+    /// Per-occasion effects with ω² > 0.
+    effects: Vec<usize>,
+    /// Cholesky factor of their Ω.
+    chol: Vec<f64>,
+}
+
+impl OccasionDraws {
+    /// The per-occasion effects of `model` (at most the first 256 random effects may be).
+    pub fn new(model: &hir::Model) -> Result<OccasionDraws, PopError> {
+        let (effects, chol) = omega_block(model, true)?;
+        if effects.last().is_some_and(|&k| k > usize::from(u8::MAX)) {
+            return Err(PopError::at(
+                "a per-occasion random effect must be among the model's first 256 random effects",
+                model.span,
+            ));
+        }
+        Ok(OccasionDraws { effects, chol })
+    }
+
+    /// Whether there is any per-occasion effect with ω² > 0.
+    pub fn is_empty(&self) -> bool {
+        self.effects.is_empty()
+    }
+
+    /// The η of occasion `occasion` (0-based) of patient `index`, as (effect index, η).
+    pub fn draws(&self, seed: u64, index: u64, occasion: u16) -> Vec<(usize, f64)> {
+        let z: Vec<f64> = self
+            .effects
+            .iter()
+            .map(|&k| {
+                Stream::substream(seed, index, Purpose::OccasionEtas(k as u8), occasion).normal()
+            })
+            .collect();
+        let eta = lower_mul(&self.chol, &z);
+        self.effects.iter().copied().zip(eta).collect()
+    }
+}
+
+/// The effects with ω² > 0 that are (`per_occasion`) or are not per occasion, and the Cholesky
+/// factor of their Ω (Ωᵢⱼ = ρᵢⱼ ωᵢ ωⱼ with the declared correlations).
+fn omega_block(model: &hir::Model, per_occasion: bool) -> Result<(Vec<usize>, Vec<f64>), PopError> {
+    let active: Vec<usize> = (0..model.effects.len())
+        .filter(|&k| {
+            model.effects[k].variance > 0.0 && model.effects[k].per_occasion == per_occasion
+        })
+        .collect();
+    let n = active.len();
+    let mut omega = vec![0.0; n * n];
+    for (i, &k) in active.iter().enumerate() {
+        omega[i * n + i] = model.effects[k].variance;
+    }
+    for &(a, b, rho) in &model.effect_correlations {
+        let (Some(i), Some(j)) = (
+            active.iter().position(|&k| k == a),
+            active.iter().position(|&k| k == b),
+        ) else {
+            continue;
+        };
+        let cov = rho * (omega[i * n + i] * omega[j * n + j]).sqrt();
+        omega[i * n + j] = cov;
+        omega[j * n + i] = cov;
+    }
+    let chol = crate::linalg::cholesky(&omega, n).ok_or_else(|| {
+        PopError::at(
+            if per_occasion {
+                "the per-occasion random-effect covariance matrix is not positive definite"
+            } else {
+                "the random-effect covariance matrix (Ω) is not positive definite"
+            },
+            model.span,
+        )
+    })?;
+    Ok((active, chol))
 }
 
 /// `covs`, `genos` and `etas` laid out by `slots`, into `out`.
@@ -445,31 +528,8 @@ impl<'a> Sampler<'a> {
                 ));
             }
         }
-        let active_etas: Vec<usize> = (0..model.effects.len())
-            .filter(|&k| model.effects[k].variance > 0.0)
-            .collect();
-        let n = active_etas.len();
-        let mut omega = vec![0.0; n * n];
-        for (i, &k) in active_etas.iter().enumerate() {
-            omega[i * n + i] = model.effects[k].variance;
-        }
-        for &(a, b, rho) in &model.effect_correlations {
-            let (Some(i), Some(j)) = (
-                active_etas.iter().position(|&k| k == a),
-                active_etas.iter().position(|&k| k == b),
-            ) else {
-                continue;
-            };
-            let cov = rho * (omega[i * n + i] * omega[j * n + j]).sqrt();
-            omega[i * n + j] = cov;
-            omega[j * n + i] = cov;
-        }
-        let omega_chol = crate::linalg::cholesky(&omega, n).ok_or_else(|| {
-            PopError::at(
-                "the random-effect covariance matrix (Ω) is not positive definite",
-                model.span,
-            )
-        })?;
+        let (active_etas, omega_chol) = omega_block(model, false)?;
+        let occasions = OccasionDraws::new(model)?;
 
         Ok(Sampler {
             trial,
@@ -482,6 +542,7 @@ impl<'a> Sampler<'a> {
             copula_chol,
             active_etas,
             omega_chol,
+            occasions,
             evaluator,
         })
     }
@@ -520,7 +581,7 @@ impl<'a> Sampler<'a> {
                 let u = Stream::new(seed, index, Purpose::Ancestry).uniform();
                 ancestry = pick(&self.ancestry_cdf, u);
             }
-            // Random effects.
+            // Random effects: between patients, and those of the first occasion.
             let z: Vec<f64> = self
                 .active_etas
                 .iter()
@@ -528,6 +589,9 @@ impl<'a> Sampler<'a> {
                 .collect();
             for (i, v) in lower_mul(&self.omega_chol, &z).into_iter().enumerate() {
                 etas[self.active_etas[i]] = v;
+            }
+            for (k, v) in self.occasions.draws(seed, index, 0) {
+                etas[k] = v;
             }
             // Genotypes.
             for (g, per) in self.genotype_cdf.iter().enumerate() {

@@ -35,6 +35,8 @@ pub enum Purpose {
     Genotypes,
     /// Random effects η (sub-stream = effect index).
     Etas,
+    /// Per-occasion random effects of one effect (index; sub-stream = occasion, 0-based).
+    OccasionEtas(u8),
     /// Residual error of sampled observations (sub-stream free for the runner, e.g. observable).
     ResidualError,
     /// Arm assignment of randomized trials (keyed by randomization block, not patient).
@@ -54,6 +56,7 @@ impl Purpose {
             Purpose::ResidualError => 5,
             Purpose::Randomization => 6,
             Purpose::Other(n) => 0x100 | u32::from(n),
+            Purpose::OccasionEtas(k) => 0x200 | u32::from(k),
         }
     }
 }

@@ -70,6 +70,10 @@ pub struct Prepared<'p> {
     pub size: u64,
     /// Factor on every dose amount and infusion rate, per arm (1 unless a `find dose` set it).
     pub dose_scale: Vec<f64>,
+    /// The per-occasion random effects, when the trial has a population and the model has any.
+    pub occasion_draws: Option<population::OccasionDraws>,
+    /// The times at which a new occasion starts (after the first), within the simulation.
+    pub occasion_starts: Vec<f64>,
 }
 
 /// The trial's model lowered with every arm's doses and every endpoint aggregate, compiled: the
@@ -103,6 +107,15 @@ pub fn prepare<'p>(
     let sampling = grid::trial_sampling(trial, &sim.lowered.aggregates).map_err(too_large)?;
     let dense = endpoints::dense_grid(&sampling, &sim.lowered.aggregates).map_err(too_large)?;
     let sample_index = grid::positions(&sampling, &dense);
+    // A population draws per-occasion η (the sampler reports a bad Ω when the trial runs).
+    let occasion_draws = population::OccasionDraws::new(model)
+        .ok()
+        .filter(|d| trial.population.is_some() && !d.is_empty());
+    let end = dense.last().copied().unwrap_or(0.0);
+    let occasion_starts = match (&trial.occasions, &occasion_draws) {
+        (Some(o), Some(_)) => o.boundaries(0.0, end),
+        _ => Vec::new(),
+    };
     Ok(Prepared {
         program,
         trial,
@@ -115,6 +128,8 @@ pub fn prepare<'p>(
         trajectories: false,
         size: trial.population.as_ref().map_or(1, |p| p.size),
         dose_scale: vec![1.0; trial.arms.len()],
+        occasion_draws,
+        occasion_starts,
     })
 }
 
@@ -186,8 +201,15 @@ impl Prepared<'_> {
     ) -> Result<(Vec<f64>, Option<Vec<f64>>), SimError> {
         let inputs = patient.inputs.as_slice();
         let regimen = self.regimen(patient, arm, scale);
-        let (sim, mut dense) =
-            sim::simulate_dense(&self.sim, patient, &regimen, &self.dense, &self.options)?;
+        let segments = self.occasion_segments(inputs, seed, id)?;
+        let (sim, mut dense) = sim::simulate_dense(
+            &self.sim,
+            patient,
+            &segments,
+            &regimen,
+            &self.dense,
+            &self.options,
+        )?;
         let mut curve = endpoints::Curve::new(&self.sim.compiled, &sim, &mut dense);
         let values =
             endpoints::evaluate(&self.sim.evaluator, &self.sim.lowered, inputs, &mut curve);
@@ -215,6 +237,39 @@ impl Prepared<'_> {
             out
         });
         Ok((values, trajectory))
+    }
+
+    /// The parameter changes of patient `id` at the start of each occasion after the first: its
+    /// `inputs` with the per-occasion η of that occasion, set up (and checked) by `setup`.
+    fn occasion_segments(
+        &self,
+        inputs: &[f64],
+        seed: u64,
+        id: u64,
+    ) -> Result<Vec<crate::solve::Segment>, SimError> {
+        let Some(draws) = &self.occasion_draws else {
+            return Ok(Vec::new());
+        };
+        let slots = &self.sim.lowered.inputs;
+        let mut segments = Vec::with_capacity(self.occasion_starts.len());
+        for (o, &t) in self.occasion_starts.iter().enumerate() {
+            let mut x = inputs.to_vec();
+            // `boundaries` gives at most MAX_OCCASIONS − 1 starts: occasion o + 1 fits in u16.
+            let occasion = u16::try_from(o + 1).unwrap_or(u16::MAX);
+            for (k, eta) in draws.draws(seed, id, occasion) {
+                if let Some(i) = slots.iter().position(|s| *s == lower::InputSlot::Eta(k)) {
+                    x[i] = eta;
+                }
+            }
+            let p = Patient::setup(&self.sim, x)?;
+            p.check_domains(&self.sim)?;
+            segments.push(crate::solve::Segment {
+                time: t,
+                params: p.params,
+                start: crate::solve::SegmentStart::Continue,
+            });
+        }
+        Ok(segments)
     }
 
     /// Every row of one patient: one per arm, or the randomized arm only.
