@@ -62,8 +62,8 @@ use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{
     Arg, ArmStmt, BinOp, Call, CovType, Domain, DoseStmt, Expr, ExprKind, File, GeneStmt, Item,
-    ItemKind, MatchArm, Name, NumLit, Occasions, Path, PopStmt, Sampling, Stmt, StmtKind,
-    TableDecl, TableRow, TrialStmt, UnOp, UnitDef, UnitExpr, UseNames,
+    ItemKind, MatchArm, Name, NumLit, Occasions, Path, PopStmt, PopulationSize, Sampling, Stmt,
+    StmtKind, TableDecl, TableRow, TrialStmt, UnOp, UnitDef, UnitExpr, UseNames,
 };
 use crate::syntax::parser::parse_file;
 use crate::units::UnitTable;
@@ -407,8 +407,23 @@ impl<'a> Node<'a> {
             },
             Node::Trial(t) => match t {
                 TrialStmt::Population { size, body, .. } => (
-                    format!("population {}", size.text),
-                    size.span,
+                    match size {
+                        PopulationSize::Count(n) => format!("population {}", n.text),
+                        PopulationSize::File { path, resample } => format!(
+                            "population from {}{}",
+                            format!("\"{}\"", path.text),
+                            resample
+                                .as_ref()
+                                .map_or(String::new(), |n| format!(" resample {}", n.text))
+                        ),
+                    },
+                    match size {
+                        PopulationSize::Count(n) => n.span,
+                        PopulationSize::File {
+                            resample: Some(n), ..
+                        } => n.span,
+                        PopulationSize::File { path, .. } => path.span,
+                    },
                     body.iter().map(Node::Pop).collect(),
                     true,
                 ),

@@ -692,6 +692,35 @@ pub struct Population {
     pub generators: Vec<Generator>,
     /// Correlations between drawn covariates: (covariate a, covariate b, ρ).
     pub correlations: Vec<(usize, usize, f64)>,
+    /// `population from "cohort.csv"`: the recorded patients the population replays.
+    pub cohort: Option<Cohort>,
+}
+
+/// A cohort read from a file (`population from "cohort.csv"`): per row, the values of the
+/// covariates and genotypes it records, already in the model's units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cohort {
+    /// The path as written in the source.
+    pub path: String,
+    /// What each column of `rows` feeds.
+    pub columns: Vec<CohortColumn>,
+    /// Per data row, one value per column: a covariate in its declared unit (a categorical
+    /// covariate's level index), a genotype's diplotype index.
+    pub rows: Vec<Vec<f64>>,
+    /// The file's line number of each row (1-based; the header is on an earlier line).
+    pub lines: Vec<usize>,
+    /// `resample N`: each patient is a row drawn at random (with replacement); otherwise
+    /// patient `i` is row `i`.
+    pub resample: bool,
+}
+
+/// What a cohort column feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CohortColumn {
+    /// A covariate (index into the model's covariates).
+    Covariate(usize),
+    /// A genotype variable (index into the model's genotypes).
+    Genotype(usize),
 }
 
 /// A sampling schedule, hours.

@@ -5,6 +5,7 @@
 //! Declarations inside a model are order-independent; parameters and `let`s are sorted by what they
 //! depend on, and a cycle is an error.
 
+pub mod cohort;
 pub mod consts;
 pub mod expr;
 pub mod gene;
@@ -94,6 +95,8 @@ pub struct Checker {
     pub depth: usize,
     /// Whether the outermost expression being checked was already reported as too deep.
     pub too_deep: bool,
+    /// The directory of the module being checked, for files it names (cohorts).
+    pub base_dir: Option<std::path::PathBuf>,
 }
 
 /// The deepest expression or unit the checker accepts. The checker and every later pass recurse on
@@ -138,6 +141,7 @@ impl Checker {
             model_replaced: Vec::new(),
             depth: 0,
             too_deep: false,
+            base_dir: None,
         }
     }
 
@@ -352,6 +356,11 @@ pub fn check_program(
     for m in modules {
         if !m.inherits {
             c.visible = Visibility::default();
+        }
+        if !m.stdlib && !m.inherits {
+            c.base_dir = std::path::Path::new(&m.name)
+                .parent()
+                .map(|p| p.to_path_buf());
         }
         // Imports.
         for item in &m.file.items {

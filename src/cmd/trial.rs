@@ -135,6 +135,18 @@ fn population_size(trial: &crate::check::hir::Trial, n: Option<u64>) -> Result<u
         (Some(n), _) if n > MAX_PATIENTS => Err(TrialError::Request(format!(
             "--n {n} is more than {MAX_PATIENTS} patients\nhelp: split the run with --shard"
         ))),
+        (Some(n), Some(p))
+            if p.cohort
+                .as_ref()
+                .is_some_and(|c| !c.resample && n > c.rows.len() as u64) =>
+        {
+            Err(TrialError::Request(format!(
+                "--n {n} is more than the {} rows of the cohort `{}`\nhelp: write `population from \"{}\" resample {n}` to draw rows with replacement",
+                p.cohort.as_ref().map_or(0, |c| c.rows.len()),
+                p.cohort.as_ref().map_or("", |c| c.path.as_str()),
+                p.cohort.as_ref().map_or("", |c| c.path.as_str()),
+            )))
+        }
         (Some(n), _) => Ok(n),
     }
 }

@@ -1308,6 +1308,22 @@ twin run model.twin --until 1e9h --every 1h
 Fixed: sample more coarsely (a larger `--every`) or over a shorter time, e.g.
 `--until 1e9h --every 1000h`.
 "#;
+    E0050 => "bad cohort file", r#"
+`population from "cohort.csv"` could not use its file: it cannot be read, is larger than 256 MiB
+or has more than 10 000 000 rows, or a cell, a header or a unit is wrong. The message names the
+row (the file's line number), the column and the value. A model covariate that the file does not
+record and the population block does not draw is also E0050.
+
+Erroneous example (the file has `weight [kg]` and `sex`; `age` is neither in it nor drawn):
+
+```text
+model M { covariate weight: kg = 70 kg; covariate age: year = 50 year; … }
+trial T { model M; population from "cohort.csv" { } … }
+```
+
+Fixed: add an `age [year]` column to the file, or draw it in the block:
+`population from "cohort.csv" { age ~ normal(mean: 50 year, sd: 10 year) }`.
+"#;
     W0001 => "unused parameter", r#"
 A `param` of a model is never used inside the model: no flow, equation, `let`, observable or
 other param refers to it. It is probably a leftover, or a sign of a misspelling. A `vary`

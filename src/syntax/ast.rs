@@ -640,10 +640,10 @@ pub struct TrialDecl {
 pub enum TrialStmt {
     /// `model Warfarin`.
     Model(Path),
-    /// `population 2000 { … }`.
+    /// `population 2000 { … }` or `population from "cohort.csv" [resample 10000] { … }`.
     Population {
-        /// Number of virtual patients.
-        size: NumLit,
+        /// Number of virtual patients, or the cohort file they come from.
+        size: PopulationSize,
         /// Generator statements.
         body: Vec<PopStmt>,
         /// Whole block.
@@ -838,6 +838,21 @@ impl DoseOpt {
             other => other.value().map_or(Span::default(), |e| e.span),
         }
     }
+}
+
+/// How many patients a population has.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PopulationSize {
+    /// `population 2000`.
+    Count(NumLit),
+    /// `population from "cohort.csv" resample 10000`: one patient per row of the file, or
+    /// `resample` patients each from a row drawn at random.
+    File {
+        /// The path as written (without quotes), with the span of the string literal.
+        path: Name,
+        /// `resample N`.
+        resample: Option<NumLit>,
+    },
 }
 
 /// When a trial's occasions start (inter-occasion variability, `vary … per occasion`).

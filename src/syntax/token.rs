@@ -133,6 +133,8 @@ pub enum Token {
     Per,
     #[token("occasion")]
     Occasion,
+    #[token("resample")]
+    Resample,
     #[token("sample")]
     Sample,
     #[token("until")]
@@ -413,6 +415,7 @@ impl Token {
             Steady => "steady",
             Per => "per",
             Occasion => "occasion",
+            Resample => "resample",
             Sample => "sample",
             Until => "until",
             Endpoint => "endpoint",

@@ -600,6 +600,28 @@ impl<'a> Sampler<'a> {
                     genos[g] = pick(cdf, u) as f64;
                 }
             }
+            // A cohort's recorded covariates and genotypes.
+            if let Some(cohort) = &pop.cohort {
+                let rows = cohort.rows.len() as u64;
+                let row = if cohort.resample {
+                    let u = Stream::new(seed, index, Purpose::CohortRow).uniform();
+                    ((u * rows as f64) as u64).min(rows.saturating_sub(1))
+                } else {
+                    index
+                };
+                let values = cohort.rows.get(row as usize).ok_or_else(|| {
+                    PopError::new(format!(
+                        "patient {index} is beyond the {rows} rows of `{}` (use `resample` for more patients than rows)",
+                        cohort.path
+                    ))
+                })?;
+                for (col, &v) in cohort.columns.iter().zip(values) {
+                    match *col {
+                        hir::CohortColumn::Covariate(c) => covs[c] = v,
+                        hir::CohortColumn::Genotype(g) => genos[g] = v,
+                    }
+                }
+            }
             // Covariates.
             let uniform =
                 |c: usize| Stream::substream(seed, index, Purpose::Covariates, c as u16).uniform();

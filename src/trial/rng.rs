@@ -41,6 +41,8 @@ pub enum Purpose {
     ResidualError,
     /// Arm assignment of randomized trials (keyed by randomization block, not patient).
     Randomization,
+    /// The cohort row a resampled patient replays.
+    CohortRow,
     /// Anything else a caller needs, numbered by the caller.
     Other(u8),
 }
@@ -55,6 +57,7 @@ impl Purpose {
             Purpose::Etas => 4,
             Purpose::ResidualError => 5,
             Purpose::Randomization => 6,
+            Purpose::CohortRow => 7,
             Purpose::Other(n) => 0x100 | u32::from(n),
             Purpose::OccasionEtas(k) => 0x200 | u32::from(k),
         }
