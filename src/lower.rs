@@ -10,7 +10,7 @@
 
 use crate::check::hir::{self, Builtin, EffectKind, ExprKind, Sym, Type};
 use crate::ir::builder::{BuildError, Expr, ModuleBuilder, StateId};
-use crate::ir::ir::Module;
+use crate::ir::ir::{Class, Module};
 use crate::source::Span;
 use crate::syntax::ast::{BinOp, UnOp};
 
@@ -580,16 +580,36 @@ pub fn lower_trial(
     // Params in dependency order, with their random effects.
     let mut param_index = vec![0usize; m.params.len()];
     let mut declared = 0usize;
+    // A param that depends on `t` (through a time-varying `let`) is time-varying: the right-hand
+    // side and observables use its time course (`rhs_params`), everything per patient (initial
+    // values, dose amounts, computed quantities, patients.csv) its value at t = 0, in its slot.
+    let mut rhs_params: Vec<Option<Expr>> = vec![None; m.params.len()];
     for s in &m.order {
         if let Sym::Param(i) = s {
             let typical = l.expr(&m.params[*i].value);
             let v = l.with_effects(*i, typical);
-            let handle = l.b.param(&m.params[*i].name, v);
+            let handle = match l.b.class(v) {
+                Class::Time => {
+                    let v0 = l.b.at_time(v, 0.0);
+                    let h = l.b.param(&m.params[*i].name, v0);
+                    rhs_params[*i] = Some(v);
+                    h
+                }
+                // A param that reads the states (through a `let`) is refused by `finish`.
+                _ => {
+                    let h = l.b.param(&m.params[*i].name, v);
+                    rhs_params[*i] = Some(h);
+                    h
+                }
+            };
             l.params[*i] = Some(handle);
             param_index[*i] = declared;
             declared += 1;
         }
     }
+    // Per-patient values from here to the initial states: lets computed so far may hold time
+    // courses.
+    l.lets.iter_mut().for_each(|x| *x = None);
     // Computed quantities: params are where they are; `let`s get a named slot of their own.
     let mut n_params = m.params.len();
     let mut quantity_slots = Vec::with_capacity(quantities.len());
@@ -638,8 +658,13 @@ pub fn lower_trial(
     }
     for (i, s) in m.states.iter().enumerate() {
         let init = l.expr(&s.init);
+        l.b.set_init(l.states[i], init);
+    }
+    // The time courses: right-hand sides, observables, endpoint arguments.
+    l.params = rhs_params;
+    l.lets.iter_mut().for_each(|x| *x = None);
+    for (i, s) in m.states.iter().enumerate() {
         let id = l.states[i];
-        l.b.set_init(id, init);
         for t in &s.rhs {
             let v = l.expr(t);
             l.b.add_rhs(id, v);

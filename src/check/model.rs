@@ -324,9 +324,11 @@ impl Checker {
             (None, true) => error_expr(p.span),
             (None, false) => value,
         };
-        // A param is constant per patient.
+        // A param is a per-patient value, or a time course of one through `t` or a `let` of
+        // `t` (a time-varying covariate); it never reads the states or observables.
         if let Sym::Param(_) = sym
             && let Some((bad, at)) = time_varying_ref(&value)
+                .filter(|(s, _)| matches!(s, Sym::State(_) | Sym::Observable(_)))
         {
             let name = self.sym_name(bad);
             self.report(

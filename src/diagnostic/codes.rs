@@ -475,9 +475,10 @@ trial T { model M; arm a { dose 5 mg into central } }
     E0019 => "type mismatch", r#"
 A value of the wrong kind: a condition where a number is needed or the reverse, a genotype or
 category used as a number, calling something that is not a function, `match` on a number. The
-code also covers values that change over time where a constant is required: a `param` is fixed
-for each patient, so it cannot depend on a state, `let`, observable or `t` (use `let`), and
-initial values, doses and population settings may use only covariates, genotypes and params.
+code also covers values that change over time where a per-patient value is required: a `param`
+cannot depend on a state or observable (use `let`; a param of `t` or of a `let` of `t` is a
+time-varying param), and initial values, doses and population settings may use only covariates,
+genotypes and params.
 
 Erroneous example:
 

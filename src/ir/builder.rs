@@ -121,6 +121,33 @@ impl ModuleBuilder {
         self.classes[e.0.index()]
     }
 
+    /// `e` with `t` replaced by the constant `t0` (an expression of class per-patient or
+    /// constant when `e` does not read the states).
+    pub fn at_time(&mut self, e: Expr, t0: f64) -> Expr {
+        let top = e.0.index();
+        if self.classes[top] < Class::Time {
+            return e;
+        }
+        // Instructions are in topological order: rebuild those that read `t`, in order.
+        let mut new: HashMap<u32, Val> = HashMap::new();
+        for i in 0..=top {
+            if self.classes[i] != Class::Time {
+                continue;
+            }
+            let inst = self.insts[i];
+            let rebuilt = match inst {
+                Inst::Time => self.constant(t0),
+                _ => {
+                    let mapped =
+                        inst.map_operands(|v| new.get(&(v.index() as u32)).copied().unwrap_or(v));
+                    self.intern(mapped)
+                }
+            };
+            new.insert(i as u32, rebuilt.0);
+        }
+        new.get(&(top as u32)).map_or(e, |&v| Expr(v))
+    }
+
     /// The literal value of `e`, if it is a constant.
     pub fn as_const(&self, e: Expr) -> Option<f64> {
         match self.inst(e) {
