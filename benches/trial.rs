@@ -150,8 +150,15 @@ fn exact(name: &str) {
                 twin::sim::Patient::new(&prep.sim, inputs.clone()).unwrap_or_else(|e| fail(e));
             let regimen = prep.regimen(&patient, *arm, 1.0);
             let sim = if record {
-                twin::sim::simulate_dense(&prep.sim, &patient, &regimen, &prep.dense, &prep.options)
-                    .map(|(s, _)| s)
+                twin::sim::simulate_dense(
+                    &prep.sim,
+                    &patient,
+                    &[],
+                    &regimen,
+                    &prep.dense,
+                    &prep.options,
+                )
+                .map(|(s, _)| s)
             } else {
                 twin::sim::simulate(&prep.sim, &patient, &regimen, &prep.dense, &prep.options)
             };

@@ -410,8 +410,8 @@ impl<'a> Node<'a> {
                     match size {
                         PopulationSize::Count(n) => format!("population {}", n.text),
                         PopulationSize::File { path, resample } => format!(
-                            "population from {}{}",
-                            format!("\"{}\"", path.text),
+                            "population from \"{}\"{}",
+                            path.text,
                             resample
                                 .as_ref()
                                 .map_or(String::new(), |n| format!(" resample {}", n.text))

@@ -102,7 +102,7 @@ pub(super) fn solve<F: ModelFns>(
     let n = m.n_states();
     let (g0, _) = driver::check_grid(grid)?;
     if regimen.doses.iter().any(|d| d.steady_state.is_some())
-        && m.rhs.classes.iter().any(|c| *c == crate::ir::Class::Time)
+        && m.rhs.classes.contains(&crate::ir::Class::Time)
     {
         return Err(SolveError::BadOptions(
             "a steady state needs a model that does not depend on time: its right-hand side reads `t` (a time-varying covariate or param), so no dosing interval repeats",
