@@ -203,31 +203,42 @@ pub struct Sampler<'a> {
     copula: Vec<usize>,
     /// Cholesky factor of their correlation matrix.
     copula_chol: Vec<f64>,
-    /// Effects with ω² > 0.
-    active_etas: Vec<usize>,
-    /// Cholesky factor of Ω over the active effects.
-    omega_chol: Vec<f64>,
+    /// The between-patient random effects.
+    etas: EtaDraws,
     /// Per-occasion effects.
-    occasions: OccasionDraws,
+    occasions: EtaDraws,
     /// The compiled generator arguments (shared with the trial's other users).
     evaluator: Arc<Evaluator>,
 }
 
-/// The per-occasion random effects of a model, set up for drawing: η of occasion `o` of patient
-/// `i` is L z with L the Cholesky factor of the per-occasion Ω and z one standard normal per
-/// effect from the stream of (seed, patient, occasion, effect), so that a draw depends on
-/// nothing else (not on threads, shards, other occasions or other effects' draws).
+/// A model's random effects of one kind, set up for drawing: the between-patient effects
+/// ([`EtaDraws::patients`]) or the per-occasion ones ([`EtaDraws::occasions`]). η = L z with L
+/// the Cholesky factor of the kind's Ω and z one standard normal per effect from its own stream:
+/// (seed, patient, effect) between patients, (seed, patient, occasion, effect) per occasion. A
+/// draw depends on nothing else (not on threads, shards, other occasions or other effects).
 #[derive(Debug, Clone, Default)]
-pub struct OccasionDraws {
-    /// Per-occasion effects with ω² > 0.
+pub struct EtaDraws {
+    /// Effects of this kind with ω² > 0.
     effects: Vec<usize>,
     /// Cholesky factor of their Ω.
     chol: Vec<f64>,
+    per_occasion: bool,
 }
 
-impl OccasionDraws {
+impl EtaDraws {
+    /// The between-patient effects of `model`.
+    pub fn patients(model: &hir::Model) -> Result<EtaDraws, PopError> {
+        let (effects, chol) = omega_block(model, false)?;
+        sub(effects.last().copied().unwrap_or(0), "random effects")?;
+        Ok(EtaDraws {
+            effects,
+            chol,
+            per_occasion: false,
+        })
+    }
+
     /// The per-occasion effects of `model` (at most the first 256 random effects may be).
-    pub fn new(model: &hir::Model) -> Result<OccasionDraws, PopError> {
+    pub fn occasions(model: &hir::Model) -> Result<EtaDraws, PopError> {
         let (effects, chol) = omega_block(model, true)?;
         if effects.last().is_some_and(|&k| k > usize::from(u8::MAX)) {
             return Err(PopError::at(
@@ -235,21 +246,31 @@ impl OccasionDraws {
                 model.span,
             ));
         }
-        Ok(OccasionDraws { effects, chol })
+        Ok(EtaDraws {
+            effects,
+            chol,
+            per_occasion: true,
+        })
     }
 
-    /// Whether there is any per-occasion effect with ω² > 0.
+    /// Whether there is any effect with ω² > 0.
     pub fn is_empty(&self) -> bool {
         self.effects.is_empty()
     }
 
-    /// The η of occasion `occasion` (0-based) of patient `index`, as (effect index, η).
+    /// The η of patient `index` (on occasion `occasion`, 0-based, for per-occasion effects; the
+    /// occasion is ignored between patients), as (effect index, η).
     pub fn draws(&self, seed: u64, index: u64, occasion: u16) -> Vec<(usize, f64)> {
         let z: Vec<f64> = self
             .effects
             .iter()
             .map(|&k| {
-                Stream::substream(seed, index, Purpose::OccasionEtas(k as u8), occasion).normal()
+                let mut s = if self.per_occasion {
+                    Stream::substream(seed, index, Purpose::OccasionEtas(k as u8), occasion)
+                } else {
+                    Stream::substream(seed, index, Purpose::Etas, k as u16)
+                };
+                s.normal()
             })
             .collect();
         let eta = lower_mul(&self.chol, &z);
@@ -413,7 +434,6 @@ impl<'a> Sampler<'a> {
             model.genotypes.len().saturating_sub(1),
             "genotype variables",
         )?;
-        sub(model.effects.len().saturating_sub(1), "random effects")?;
         let pop = trial.population.as_ref();
         let size = pop.map_or(1, |p| p.size);
 
@@ -528,8 +548,8 @@ impl<'a> Sampler<'a> {
                 ));
             }
         }
-        let (active_etas, omega_chol) = omega_block(model, false)?;
-        let occasions = OccasionDraws::new(model)?;
+        let etas = EtaDraws::patients(model)?;
+        let occasions = EtaDraws::occasions(model)?;
 
         Ok(Sampler {
             trial,
@@ -540,8 +560,7 @@ impl<'a> Sampler<'a> {
             genotype_cdf,
             copula,
             copula_chol,
-            active_etas,
-            omega_chol,
+            etas,
             occasions,
             evaluator,
         })
@@ -582,13 +601,8 @@ impl<'a> Sampler<'a> {
                 ancestry = pick(&self.ancestry_cdf, u);
             }
             // Random effects: between patients, and those of the first occasion.
-            let z: Vec<f64> = self
-                .active_etas
-                .iter()
-                .map(|&k| Stream::substream(seed, index, Purpose::Etas, k as u16).normal())
-                .collect();
-            for (i, v) in lower_mul(&self.omega_chol, &z).into_iter().enumerate() {
-                etas[self.active_etas[i]] = v;
+            for (k, v) in self.etas.draws(seed, index, 0) {
+                etas[k] = v;
             }
             for (k, v) in self.occasions.draws(seed, index, 0) {
                 etas[k] = v;

@@ -71,7 +71,7 @@ pub struct Prepared<'p> {
     /// Factor on every dose amount and infusion rate, per arm (1 unless a `find dose` set it).
     pub dose_scale: Vec<f64>,
     /// The per-occasion random effects, when the trial has a population and the model has any.
-    pub occasion_draws: Option<population::OccasionDraws>,
+    pub occasion_draws: Option<population::EtaDraws>,
     /// The times at which a new occasion starts (after the first), within the simulation.
     pub occasion_starts: Vec<f64>,
 }
@@ -108,7 +108,7 @@ pub fn prepare<'p>(
     let dense = endpoints::dense_grid(&sampling, &sim.lowered.aggregates).map_err(too_large)?;
     let sample_index = grid::positions(&sampling, &dense);
     // A population draws per-occasion η (the sampler reports a bad Ω when the trial runs).
-    let occasion_draws = population::OccasionDraws::new(model)
+    let occasion_draws = population::EtaDraws::occasions(model)
         .ok()
         .filter(|d| trial.population.is_some() && !d.is_empty());
     let end = dense.last().copied().unwrap_or(0.0);
