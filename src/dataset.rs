@@ -17,6 +17,11 @@
 //!   Numbers must be finite; `EVID`, `ADDL` and `SS` must be whole numbers.
 //!
 //! Row numbers are 1-based line numbers of the file (a header on the first line is row 1).
+//!
+//! [`Reader`] reads the rows incrementally from any [`std::io::Read`]: it holds the header, the
+//! row being typed and a window of at most a few kilobytes of input (the `csv` crate's buffer
+//! and the lines since the last row), so a file of any length is read in bounded memory.
+//! [`read`] collects a whole text through it.
 
 /// A malformed cell, row or header.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,7 +82,31 @@ pub struct Record {
     pub cells: Vec<String>,
 }
 
-/// A dataset: its header and its rows in file order.
+/// A dataset's header: column names and units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// The column names without their units, upper-cased, in file order.
+    pub columns: Vec<String>,
+    /// The column names without their units, as written.
+    pub names: Vec<String>,
+    /// The unit of each column, when its header gives one in brackets (`TIME [d]`).
+    pub units: Vec<Option<String>>,
+}
+
+impl Header {
+    /// The position of column `name` (upper case), if the header has it.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// The position and unit of column `name` (upper case), when the header gives it a unit.
+    pub fn unit(&self, name: &str) -> Option<(usize, &str)> {
+        let k = self.position(name)?;
+        self.units[k].as_deref().map(|u| (k, u))
+    }
+}
+
+/// A whole dataset: its header and its rows in file order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     /// The header's column names without their units, upper-cased, in file order.
@@ -110,91 +139,337 @@ struct Layout {
 /// One line's cells with its line number.
 type Line = (usize, Vec<String>);
 
-/// Reads a dataset (see the module docs for the rules).
+/// Reads a whole dataset from text (see the module docs for the rules).
 pub fn read(text: &str) -> Result<Dataset, DatasetError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let header_line = text
-        .lines()
-        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
-    let Some(header_line) = header_line else {
-        return Err(DatasetError {
-            row: 1,
-            column: "-".into(),
-            value: String::new(),
-            message: "the file is empty".into(),
-        });
-    };
-    let lines: Vec<Line> = if header_line.contains(',') {
-        csv_lines(text)?
-    } else {
-        whitespace_lines(text)
-    };
-    let mut lines = lines.into_iter();
-    let Some((hrow, header)) = lines.next() else {
-        return Err(DatasetError {
-            row: 1,
-            column: "-".into(),
-            value: String::new(),
-            message: "the file is empty".into(),
-        });
-    };
-    let mut names = Vec::with_capacity(header.len());
-    let mut units = Vec::with_capacity(header.len());
-    for h in &header {
-        let (name, unit) = split_unit(h).map_err(|message| DatasetError {
-            row: hrow,
-            column: h.clone(),
-            value: h.clone(),
-            message,
-        })?;
-        names.push(name);
-        units.push(unit);
-    }
-    let columns: Vec<String> = names.iter().map(|c| c.to_uppercase()).collect();
-    for (k, c) in columns.iter().enumerate() {
-        if columns[..k].contains(c) {
-            return Err(DatasetError {
-                row: hrow,
-                column: c.clone(),
-                value: header[k].clone(),
-                message: format!("the column `{c}` is named twice in the header"),
-            });
-        }
-    }
-    let find = |name: &str| columns.iter().position(|c| c == name);
-    let need = |name: &str| {
-        find(name).ok_or_else(|| DatasetError {
-            row: hrow,
-            column: name.into(),
-            value: header.join(","),
-            message: format!("the header has no `{name}` column"),
-        })
-    };
-    let layout = Layout {
-        id: need("ID")?,
-        time: need("TIME")?,
-        amt: find("AMT"),
-        rate: find("RATE"),
-        cmt: find("CMT"),
-        evid: find("EVID"),
-        ii: find("II"),
-        addl: find("ADDL"),
-        ss: find("SS"),
-        dv: find("DV"),
-        mdv: find("MDV"),
-        dvid: find("DVID"),
-        occ: find("OCC"),
-    };
-    let mut records = Vec::with_capacity(lines.len());
-    for (row, cells) in lines {
-        records.push(record(&columns, &layout, row, &cells)?);
-    }
+    let reader = Reader::new(text.as_bytes())?;
+    let header = reader.header().clone();
+    let records = reader.collect::<Result<Vec<_>, _>>()?;
     Ok(Dataset {
-        columns,
-        names,
-        units,
+        columns: header.columns,
+        names: header.names,
+        units: header.units,
         records,
     })
+}
+
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = "\u{feff}".as_bytes();
+
+/// The input after the byte-order mark and the lines up to the header (kept to be read again),
+/// then the rest.
+type Input<R> = std::io::Chain<std::io::Cursor<Vec<u8>>, std::io::BufReader<R>>;
+
+/// Reads a dataset's rows one at a time from a byte stream; an [`Iterator`] of typed
+/// [`Record`]s in file order. It stops after the first error.
+pub struct Reader<R: std::io::Read> {
+    header: Header,
+    layout: Layout,
+    lines: Lines<R>,
+    failed: bool,
+}
+
+/// The untyped lines of the file: CSV or whitespace-separated.
+enum Lines<R: std::io::Read> {
+    Csv(CsvLines<R>),
+    Whitespace(WhitespaceLines<R>),
+}
+
+impl<R: std::io::Read> Reader<R> {
+    /// Reads the header (skipping a UTF-8 byte-order mark, blank lines and `#` comments), so
+    /// that every header problem is reported here; the rows follow through the iterator.
+    pub fn new(input: R) -> Result<Reader<R>, DatasetError> {
+        use std::io::BufRead;
+        let io_error = |row: usize, e: std::io::Error| DatasetError {
+            row,
+            column: "-".into(),
+            value: String::new(),
+            message: format!("cannot read the file: {e}"),
+        };
+        let empty = || DatasetError {
+            row: 1,
+            column: "-".into(),
+            value: String::new(),
+            message: "the file is empty".into(),
+        };
+        let mut input = std::io::BufReader::new(input);
+        // The header is the first line that is neither blank nor a comment; whether it has a
+        // comma decides the format. The lines up to it are read again by the line reader.
+        let mut prefix = Vec::new();
+        let mut line = 0usize;
+        let comma = loop {
+            let start = prefix.len();
+            let n = input
+                .read_until(b'\n', &mut prefix)
+                .map_err(|e| io_error(line + 1, e))?;
+            if n == 0 {
+                return Err(empty());
+            }
+            line += 1;
+            // A leading byte-order mark is not part of the first line.
+            if line == 1 && prefix.starts_with(BOM) {
+                prefix.drain(..BOM.len());
+            }
+            let text = String::from_utf8_lossy(&prefix[start..]);
+            let l = text.strip_suffix('\n').unwrap_or(&text);
+            let l = l.strip_suffix('\r').unwrap_or(l);
+            if !l.trim().is_empty() && !l.trim_start().starts_with('#') {
+                break l.contains(',');
+            }
+        };
+        let input = std::io::Read::chain(std::io::Cursor::new(prefix), input);
+        let mut lines = if comma {
+            Lines::Csv(CsvLines::new(input))
+        } else {
+            Lines::Whitespace(WhitespaceLines {
+                input,
+                line: 0,
+                buf: Vec::new(),
+            })
+        };
+        let Some((hrow, header)) = lines.next().transpose()? else {
+            return Err(empty());
+        };
+        let mut names = Vec::with_capacity(header.len());
+        let mut units = Vec::with_capacity(header.len());
+        for h in &header {
+            let (name, unit) = split_unit(h).map_err(|message| DatasetError {
+                row: hrow,
+                column: h.clone(),
+                value: h.clone(),
+                message,
+            })?;
+            names.push(name);
+            units.push(unit);
+        }
+        let columns: Vec<String> = names.iter().map(|c| c.to_uppercase()).collect();
+        for (k, c) in columns.iter().enumerate() {
+            if columns[..k].contains(c) {
+                return Err(DatasetError {
+                    row: hrow,
+                    column: c.clone(),
+                    value: header[k].clone(),
+                    message: format!("the column `{c}` is named twice in the header"),
+                });
+            }
+        }
+        let find = |name: &str| columns.iter().position(|c| c == name);
+        let need = |name: &str| {
+            find(name).ok_or_else(|| DatasetError {
+                row: hrow,
+                column: name.into(),
+                value: header.join(","),
+                message: format!("the header has no `{name}` column"),
+            })
+        };
+        let layout = Layout {
+            id: need("ID")?,
+            time: need("TIME")?,
+            amt: find("AMT"),
+            rate: find("RATE"),
+            cmt: find("CMT"),
+            evid: find("EVID"),
+            ii: find("II"),
+            addl: find("ADDL"),
+            ss: find("SS"),
+            dv: find("DV"),
+            mdv: find("MDV"),
+            dvid: find("DVID"),
+            occ: find("OCC"),
+        };
+        Ok(Reader {
+            header: Header {
+                columns,
+                names,
+                units,
+            },
+            layout,
+            lines,
+            failed: false,
+        })
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+impl<R: std::io::Read> Iterator for Reader<R> {
+    type Item = Result<Record, DatasetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let result = match self.lines.next()? {
+            Ok((row, cells)) => record(&self.header.columns, &self.layout, row, &cells),
+            Err(e) => Err(e),
+        };
+        self.failed = result.is_err();
+        Some(result)
+    }
+}
+
+impl<R: std::io::Read> Lines<R> {
+    fn next(&mut self) -> Option<Result<Line, DatasetError>> {
+        match self {
+            Lines::Csv(l) => l.next(),
+            Lines::Whitespace(l) => l.next(),
+        }
+    }
+}
+
+/// The input as the `csv` crate reads it, with the bytes it has taken since the start of the
+/// last row kept, to give each row its line number.
+struct Tee<R: std::io::Read> {
+    inner: Input<R>,
+    /// Bytes from offset `base` of the input on.
+    kept: Vec<u8>,
+    base: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.kept.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The lines of a comma-separated file, through the `csv` crate.
+struct CsvLines<R: std::io::Read> {
+    reader: csv::Reader<Tee<R>>,
+    record: csv::StringRecord,
+    /// Input offset of the last row's first line, and that line's number.
+    at: u64,
+    line: usize,
+}
+
+impl<R: std::io::Read> CsvLines<R> {
+    fn new(input: Input<R>) -> CsvLines<R> {
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .comment(Some(b'#'))
+            .trim(csv::Trim::All)
+            .from_reader(Tee {
+                inner: input,
+                kept: Vec::new(),
+                base: 0,
+            });
+        CsvLines {
+            reader,
+            record: csv::StringRecord::new(),
+            at: 0,
+            line: 1,
+        }
+    }
+
+    fn next(&mut self) -> Option<Result<Line, DatasetError>> {
+        loop {
+            match self.reader.read_record(&mut self.record) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => {
+                    let row = e.position().map_or(self.line, |p| p.line() as usize);
+                    let message = if e.is_io_error() {
+                        format!("cannot read the file: {e}")
+                    } else {
+                        format!("not valid CSV: {e}")
+                    };
+                    return Some(Err(DatasetError {
+                        row,
+                        column: "-".into(),
+                        value: String::new(),
+                        message,
+                    }));
+                }
+            }
+            if self.record.iter().all(str::is_empty) {
+                continue;
+            }
+            // The reader's byte offset of a record may point at the blank or comment lines
+            // before it: skip those, then count line ends since the last row.
+            let tee = self.reader.get_mut();
+            let end = tee.base + tee.kept.len() as u64;
+            let mut start = self
+                .record
+                .position()
+                .map_or(self.at, |p| p.byte())
+                .clamp(self.at, end);
+            loop {
+                let rest = &tee.kept[(start - tee.base) as usize..];
+                let len = rest
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(rest.len(), |i| i + 1);
+                let l = &rest[..len];
+                if len == rest.len()
+                    || !(String::from_utf8_lossy(l).trim().is_empty() || l.starts_with(b"#"))
+                {
+                    break;
+                }
+                start += len as u64;
+            }
+            let from = (self.at - tee.base) as usize;
+            let to = (start - tee.base) as usize;
+            self.line += tee.kept[from..to].iter().filter(|&&b| b == b'\n').count();
+            self.at = start;
+            // Forget what lies before this row.
+            tee.kept.drain(..to);
+            tee.base = start;
+            return Some(Ok((
+                self.line,
+                self.record.iter().map(str::to_string).collect(),
+            )));
+        }
+    }
+}
+
+/// The lines of a file whose cells are separated by spaces or tabs.
+struct WhitespaceLines<R: std::io::Read> {
+    input: Input<R>,
+    line: usize,
+    buf: Vec<u8>,
+}
+
+impl<R: std::io::Read> WhitespaceLines<R> {
+    fn next(&mut self) -> Option<Result<Line, DatasetError>> {
+        use std::io::BufRead;
+        loop {
+            self.buf.clear();
+            let n = match self.input.read_until(b'\n', &mut self.buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    return Some(Err(DatasetError {
+                        row: self.line + 1,
+                        column: "-".into(),
+                        value: String::new(),
+                        message: format!("cannot read the file: {e}"),
+                    }));
+                }
+            };
+            if n == 0 {
+                return None;
+            }
+            self.line += 1;
+            let Ok(l) = std::str::from_utf8(&self.buf) else {
+                return Some(Err(DatasetError {
+                    row: self.line,
+                    column: "-".into(),
+                    value: String::new(),
+                    message: "not UTF-8 text".into(),
+                }));
+            };
+            if l.trim().is_empty() || l.trim_start().starts_with('#') {
+                continue;
+            }
+            return Some(Ok((
+                self.line,
+                l.split_whitespace().map(str::to_string).collect(),
+            )));
+        }
+    }
 }
 
 /// Splits a header cell `name [unit]` into the name and the unit text.
@@ -224,62 +499,6 @@ fn split_unit(h: &str) -> Result<(String, Option<String>), String> {
         return Err("empty unit brackets; remove them or name the unit".into());
     }
     Ok((name.to_string(), Some(unit.to_string())))
-}
-
-/// The lines of a comma-separated file, through the `csv` crate.
-fn csv_lines(text: &str) -> Result<Vec<Line>, DatasetError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .comment(Some(b'#'))
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let mut out = Vec::new();
-    // The reader's byte offset of a record may point at the blank or comment lines before it:
-    // skip those, then count line ends incrementally.
-    let (mut at, mut line) = (0usize, 1usize);
-    for rec in reader.records() {
-        let rec = rec.map_err(|e| {
-            let row = e.position().map_or(0, |p| p.line() as usize);
-            DatasetError {
-                row,
-                column: "-".into(),
-                value: String::new(),
-                message: format!("not valid CSV: {e}"),
-            }
-        })?;
-        if rec.iter().all(str::is_empty) {
-            continue;
-        }
-        let mut start = rec
-            .position()
-            .map_or(at, |p| usize::try_from(p.byte()).unwrap_or(at))
-            .clamp(at, text.len());
-        while let Some(rest) = text.get(start..) {
-            let len = rest.find('\n').map_or(rest.len(), |i| i + 1);
-            let l = &rest[..len];
-            if len == rest.len() || !(l.trim().is_empty() || l.starts_with('#')) {
-                break;
-            }
-            start += len;
-        }
-        line += text.as_bytes()[at..start]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        at = start;
-        out.push((line, rec.iter().map(str::to_string).collect()));
-    }
-    Ok(out)
-}
-
-/// The lines of a file whose cells are separated by spaces or tabs.
-fn whitespace_lines(text: &str) -> Vec<Line> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .map(|(i, l)| (i + 1, l.split_whitespace().map(str::to_string).collect()))
-        .collect()
 }
 
 /// A missing cell: empty or `.`.

@@ -26,8 +26,13 @@
 //!   An observation at the time of a dose that comes *before* the dose row in the file is the
 //!   pre-dose value (a trough); one that comes after it is the post-dose value.
 //! - **Time.** Times within one `ID` must not decrease (NONMEM allows it after a reset; twin
-//!   does not). The rows of one `ID` need not be consecutive; subjects are listed in order of
-//!   first appearance.
+//!   does not).
+//! - **Subjects.** The rows of one `ID` are consecutive; subjects come in file order. An `ID`
+//!   that appears again after other `ID`s is an error naming its row: NONMEM starts a new
+//!   individual at every change of `ID`, so it would take those rows as another individual
+//!   with the same `ID`, and earlier versions of twin merged them with the first block; twin
+//!   refuses rather than guess. This is what lets [`Subjects`] read a file of any length one
+//!   subject at a time, holding only the set of `ID`s seen.
 //! - **Covariates.** A column named like a model covariate or genotype (case-insensitively)
 //!   feeds it. Its first value applies from the start; each later value applies from its row's
 //!   time on (last observation carried forward); a missing cell keeps the current value.
@@ -176,78 +181,181 @@ struct Factors {
     dv: Vec<Option<Result<f64, String>>>,
 }
 
-/// Reads `text` into subjects for the model of `schema` (see the module docs).
+/// The most rows one subject may have: its rows and values are held while it is simulated.
+pub const MAX_SUBJECT_ROWS: usize = crate::sim::grid::MAX_POINTS;
+
+/// Reads `text` into subjects for the model of `schema` (see the module docs): [`Subjects`]
+/// collected.
 pub fn subjects(text: &str, schema: &Schema) -> Result<Vec<Subject>, EventError> {
-    let data = dataset::read(text)?;
-    let unit_of = |name: &str| -> Option<(usize, &str)> {
-        let k = data.columns.iter().position(|c| c == name)?;
-        data.units[k].as_deref().map(|u| (k, u))
-    };
-    let header_error = |k: usize, message: String| DatasetError {
-        row: 1,
-        column: data.names[k].clone(),
-        value: data.units[k].clone().unwrap_or_default(),
-        message,
-    };
-    let factor = |name: &str, q: Quantity| -> Result<f64, DatasetError> {
-        match unit_of(name) {
-            None => Ok(1.0),
-            Some((k, u)) => (schema.convert)(u, q).map_err(|m| header_error(k, m)),
+    Subjects::new(text.as_bytes(), schema)?.collect()
+}
+
+/// The subjects of a dataset read from a byte stream, one at a time: an [`Iterator`] that
+/// reads the rows of one `ID` (and the first row of the next), gives them their meaning and
+/// yields the [`Subject`]. It holds one subject's rows, the conversion factors and the `ID`s
+/// already seen; it stops after the first error.
+pub struct Subjects<'s, R: std::io::Read> {
+    reader: dataset::Reader<R>,
+    schema: &'s Schema<'s>,
+    factors: Factors,
+    /// Input columns: (column index, input index, factor).
+    input_cols: Vec<(usize, usize, f64)>,
+    /// The first row of the next subject, read ahead.
+    ahead: Option<Record>,
+    /// Every `ID` whose rows have ended, with the line of its last row.
+    ended: HashMap<String, usize>,
+    failed: bool,
+}
+
+impl<'s, R: std::io::Read> Subjects<'s, R> {
+    /// Reads the header of `input` and checks its columns against the model of `schema`
+    /// (units, covariates); the subjects follow through the iterator.
+    pub fn new(input: R, schema: &'s Schema<'s>) -> Result<Subjects<'s, R>, EventError> {
+        let reader = dataset::Reader::new(input)?;
+        let data = reader.header();
+        let header_error = |k: usize, message: String| DatasetError {
+            row: 1,
+            column: data.names[k].clone(),
+            value: data.units[k].clone().unwrap_or_default(),
+            message,
+        };
+        let factor = |name: &str, q: Quantity| -> Result<f64, DatasetError> {
+            match data.unit(name) {
+                None => Ok(1.0),
+                Some((k, u)) => (schema.convert)(u, q).map_err(|m| header_error(k, m)),
+            }
+        };
+        let time = factor("TIME", Quantity::Time)?;
+        let ii = if data.unit("II").is_some() {
+            factor("II", Quantity::Time)?
+        } else {
+            time
+        };
+        for name in ["ID", "EVID", "MDV", "CMT", "DVID", "SS", "ADDL", "OCC"] {
+            if let Some((k, _)) = data.unit(name) {
+                return Err(header_error(k, format!("`{name}` has no unit")));
+            }
         }
-    };
-    let time = factor("TIME", Quantity::Time)?;
-    let ii = if unit_of("II").is_some() {
-        factor("II", Quantity::Time)?
-    } else {
-        time
-    };
-    for name in ["ID", "EVID", "MDV", "CMT", "DVID", "SS", "ADDL", "OCC"] {
-        if let Some((k, _)) = unit_of(name) {
-            return Err(header_error(k, format!("`{name}` has no unit")));
+        let n = schema.states.len();
+        let factors = Factors {
+            time,
+            ii,
+            amount: vec![None; n],
+            rate: vec![None; n],
+            dv: vec![None; schema.observables.len()],
+        };
+        let mut input_cols: Vec<(usize, usize, f64)> = Vec::new();
+        for (i, input) in schema.inputs.iter().enumerate() {
+            let want = input.name.to_uppercase();
+            if let Some(k) = data.position(&want) {
+                let fac = match (&input.kind, data.units[k].as_deref()) {
+                    (InputKind::Number, Some(u)) => {
+                        (schema.convert)(u, Quantity::Input(i)).map_err(|m| header_error(k, m))?
+                    }
+                    (InputKind::Levels(_), Some(_)) => {
+                        return Err(header_error(
+                            k,
+                            format!("`{}` is categorical: its column has no unit", input.name),
+                        ));
+                    }
+                    _ => 1.0,
+                };
+                input_cols.push((k, i, fac));
+            }
         }
+        Ok(Subjects {
+            reader,
+            schema,
+            factors,
+            input_cols,
+            ahead: None,
+            ended: HashMap::new(),
+            failed: false,
+        })
     }
-    let n = schema.states.len();
-    let mut f = Factors {
-        time,
-        ii,
-        amount: vec![None; n],
-        rate: vec![None; n],
-        dv: vec![None; schema.observables.len()],
-    };
-    // Input columns: (column index, input index, factor).
-    let mut input_cols: Vec<(usize, usize, f64)> = Vec::new();
-    for (i, input) in schema.inputs.iter().enumerate() {
-        let want = input.name.to_uppercase();
-        if let Some(k) = data.columns.iter().position(|c| *c == want) {
-            let fac = match (&input.kind, data.units[k].as_deref()) {
-                (InputKind::Number, Some(u)) => {
-                    (schema.convert)(u, Quantity::Input(i)).map_err(|m| header_error(k, m))?
-                }
-                (InputKind::Levels(_), Some(_)) => {
-                    return Err(header_error(
-                        k,
-                        format!("`{}` is categorical: its column has no unit", input.name),
-                    ));
-                }
-                _ => 1.0,
-            };
-            input_cols.push((k, i, fac));
-        }
+
+    /// The dataset's header.
+    pub fn header(&self) -> &dataset::Header {
+        self.reader.header()
     }
-    let mut subjects: Vec<Subject> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    for r in &data.records {
-        let k = *index.entry(r.id.as_str()).or_insert_with(|| {
-            subjects.push(Subject {
-                id: r.id.clone(),
-                regimen: Regimen::new(),
-                rows: Vec::new(),
-                inputs: Vec::new(),
-                resets: Vec::new(),
-            });
-            subjects.len() - 1
-        });
-        let subject = &mut subjects[k];
+
+    /// The next subject: its first row (read ahead, or the next one), then every following
+    /// row with the same `ID`.
+    fn subject(&mut self) -> Option<Result<Subject, EventError>> {
+        let mut record = match self.ahead.take() {
+            Some(r) => r,
+            None => match self.reader.next()? {
+                Ok(r) => r,
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        if let Some(&last) = self.ended.get(&record.id) {
+            return Some(Err(bad(
+                &record,
+                "ID",
+                record.id.clone(),
+                &format!(
+                    "ID {} appears again after other IDs (its rows ended at row {last}); \
+                     each ID's rows must be consecutive: sort the file by ID, or give these \
+                     rows another ID if they are another individual (as NONMEM would take them)",
+                    record.id
+                ),
+            )));
+        }
+        let mut subject = Subject {
+            id: record.id.clone(),
+            regimen: Regimen::new(),
+            rows: Vec::new(),
+            inputs: Vec::new(),
+            resets: Vec::new(),
+        };
+        loop {
+            if subject.rows.len() == MAX_SUBJECT_ROWS {
+                return Some(Err(bad(
+                    &record,
+                    "ID",
+                    record.id.clone(),
+                    &format!(
+                        "ID {} has more than {MAX_SUBJECT_ROWS} rows; one subject's rows are \
+                         held in memory while it is simulated",
+                        record.id
+                    ),
+                )));
+            }
+            if let Err(e) = self.add(&mut subject, &record) {
+                return Some(Err(e));
+            }
+            match self.reader.next() {
+                None => break,
+                Some(Err(e)) => return Some(Err(e)),
+                Some(Ok(r)) if r.id == subject.id => record = r,
+                Some(Ok(r)) => {
+                    self.ahead = Some(r);
+                    break;
+                }
+            }
+        }
+        self.ended.insert(subject.id.clone(), record.row);
+        // An observation before a dose row at the same time is the pre-dose value.
+        let mut dose_at: Option<f64> = None;
+        for row in subject.rows.iter_mut().rev() {
+            if dose_at.is_some_and(|t| t != row.time) {
+                dose_at = None;
+            }
+            if matches!(row.evid, 1 | 4) {
+                dose_at = Some(row.time);
+            } else if row.evid == 0 && dose_at == Some(row.time) {
+                row.before_dose = true;
+            }
+        }
+        Some(Ok(subject))
+    }
+
+    /// Gives record `r` its meaning and adds it to `subject`.
+    fn add(&mut self, subject: &mut Subject, r: &Record) -> Result<(), EventError> {
+        let schema = self.schema;
+        let data = self.reader.header();
+        let f = &mut self.factors;
         let t = r.time * f.time;
         if let Some(prev) = subject.rows.last()
             && t < prev.time
@@ -262,7 +370,7 @@ pub fn subjects(text: &str, schema: &Schema) -> Result<Vec<Subject>, EventError>
                 ),
             ));
         }
-        for &(col, input, fac) in &input_cols {
+        for &(col, input, fac) in &self.input_cols {
             let cell = &r.cells[col];
             if dataset::missing(cell) {
                 continue;
@@ -317,17 +425,17 @@ pub fn subjects(text: &str, schema: &Schema) -> Result<Vec<Subject>, EventError>
                 ));
             };
             let o = observable_of(r, schema)?;
-            (Some(dv * dv_factor(&mut f, &data, schema, r, o)?), Some(o))
+            (Some(dv * dv_factor(f, data, schema, r, o)?), Some(o))
         } else {
             (None, None)
         };
         match r.evid {
             0 | 2 => {}
-            1 => subject.regimen.doses.push(dose(r, schema, &mut f, &data)?),
+            1 => subject.regimen.doses.push(dose(r, schema, f, data)?),
             3 => subject.resets.push(t),
             4 => {
                 subject.resets.push(t);
-                subject.regimen.doses.push(dose(r, schema, &mut f, &data)?);
+                subject.regimen.doses.push(dose(r, schema, f, data)?);
             }
             _ => {
                 return Err(bad(
@@ -347,22 +455,21 @@ pub fn subjects(text: &str, schema: &Schema) -> Result<Vec<Subject>, EventError>
             observable,
             before_dose: false,
         });
+        Ok(())
     }
-    // An observation before a dose row at the same time is the pre-dose value.
-    for s in &mut subjects {
-        let mut dose_at: Option<f64> = None;
-        for row in s.rows.iter_mut().rev() {
-            if dose_at.is_some_and(|t| t != row.time) {
-                dose_at = None;
-            }
-            if matches!(row.evid, 1 | 4) {
-                dose_at = Some(row.time);
-            } else if row.evid == 0 && dose_at == Some(row.time) {
-                row.before_dose = true;
-            }
+}
+
+impl<R: std::io::Read> Iterator for Subjects<'_, R> {
+    type Item = Result<Subject, EventError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
         }
+        let result = self.subject()?;
+        self.failed = result.is_err();
+        Some(result)
     }
-    Ok(subjects)
 }
 
 fn bad(r: &Record, column: &str, value: String, message: &str) -> EventError {
@@ -430,15 +537,12 @@ fn cached(
 
 fn dv_factor(
     f: &mut Factors,
-    data: &dataset::Dataset,
+    data: &dataset::Header,
     schema: &Schema,
     r: &Record,
     o: usize,
 ) -> Result<f64, EventError> {
-    let Some(k) = data.columns.iter().position(|c| c == "DV") else {
-        return Ok(1.0);
-    };
-    let Some(u) = data.units[k].as_deref() else {
+    let Some((_, u)) = data.unit("DV") else {
         return Ok(1.0);
     };
     cached(&mut f.dv[o], || {
@@ -459,7 +563,7 @@ fn dose(
     r: &Record,
     schema: &Schema,
     f: &mut Factors,
-    data: &dataset::Dataset,
+    data: &dataset::Header,
 ) -> Result<Dose, EventError> {
     let states = &schema.states;
     if r.amt <= 0.0 {
@@ -509,10 +613,7 @@ fn dose(
             },
         },
     };
-    let unit = |name: &str| -> Option<String> {
-        let k = data.columns.iter().position(|c| c == name)?;
-        data.units[k].clone()
-    };
+    let unit = |name: &str| -> Option<String> { data.unit(name).map(|(_, u)| u.to_string()) };
     let amount_factor = match unit("AMT") {
         None => 1.0,
         Some(u) => cached(&mut f.amount[target], || {
@@ -653,6 +754,64 @@ mod tests {
         )
         .expect_err("EVID 5");
         assert_eq!(e.column, "EVID");
+    }
+
+    /// Hands out `text`, then fails: what was read before the failure is usable.
+    struct FailsAfter<'a>(&'a [u8]);
+
+    impl std::io::Read for FailsAfter<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("disk gone"));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn subjects_are_read_one_at_a_time() {
+        let text = "ID,TIME,AMT,CMT\n1,0,5,1\n1,2,.,.\n2,0,5,1\n2,3,.,.\n3,0,5,1\n";
+        let convert = |_: &str, _: Quantity| Err("no units".to_string());
+        let schema = Schema {
+            states: states(),
+            observables: vec!["conc".into()],
+            inputs: Vec::new(),
+            convert: &convert,
+        };
+        // The file breaks off inside subject 3's first row: subject 1 comes out whole; subject
+        // 2 ends only at that row, which cannot be read: the read error, then nothing.
+        let cut = text.find("3,0").unwrap_or(text.len()) + 2;
+        let mut it = Subjects::new(FailsAfter(&text.as_bytes()[..cut]), &schema)
+            .expect("the header is read");
+        let ids: Vec<String> = it
+            .by_ref()
+            .take(1)
+            .map(|s| s.map(|s| s.id).unwrap_or_default())
+            .collect();
+        assert_eq!(ids, ["1"]);
+        match it.next() {
+            Some(Err(e)) => assert!(
+                e.message.contains("not valid CSV") || e.message.contains("cannot read"),
+                "{e}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(it.next().is_none(), "the iterator stops after an error");
+        // Read whole, three subjects in file order.
+        let all = subjects(text, &schema).expect("valid records");
+        let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["1", "2", "3"]);
+        assert_eq!(all[1].observation_times(), vec![3.0]);
+    }
+
+    #[test]
+    fn an_id_may_not_come_back() {
+        let e = parse("ID,TIME\n1,0\n2,0\n2,1\n1,5\n", &states(), &["conc".into()])
+            .expect_err("ID 1 again");
+        assert_eq!((e.row, e.column.as_str(), e.value.as_str()), (5, "ID", "1"));
     }
 
     #[test]

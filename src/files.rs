@@ -1,7 +1,7 @@
 //! Writing result files so that nothing is lost and nothing is mixed.
 //!
 //! - [`write_atomic`] replaces one file: a synced temporary `.NAME.twin-tmp-PID-NONCE` beside it,
-//!   then a rename. Temporaries of killed writers (their process is gone) are removed by the
+//!   then a rename ([`AtomicFile`] does the same for a file written piece by piece). Temporaries of killed writers (their process is gone) are removed by the
 //!   next write of the same file.
 //! - [`OutputDir`] replaces a whole directory (the files of one trial run): the run is written
 //!   into `OUT.twin-tmp-PID-NONCE/` beside the target, synced, and swapped in as the very last
@@ -157,32 +157,87 @@ pub fn write_synced(path: &Path, text: &[u8]) -> io::Result<()> {
 /// rename. Readers see the old file or the new one, whole. Temporaries left beside `path` by
 /// writers that no longer run are removed first.
 pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
-    SIGNALS.call_once(install_signal_cleanup);
-    let dir = parent_of(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let prefix = format!(".{name}.twin-tmp-");
-    if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with(&prefix) && !writer_alive(&n, ".twin-tmp-") {
-                let _ = fs::remove_file(e.path());
+    let mut f = AtomicFile::create(path)?;
+    f.write_all(text.as_bytes())?;
+    f.commit()
+}
+
+/// A file being written that replaces `path` only when complete: the bytes go to a temporary
+/// `.NAME.twin-tmp-PID-NONCE` beside it, and [`AtomicFile::commit`] syncs it and renames it over
+/// `path`. Dropped without commit (an error, a panic), it removes the temporary and leaves `path`
+/// as it was. Write through a [`std::io::BufWriter`] for many small writes.
+pub struct AtomicFile {
+    file: File,
+    tmp: PathBuf,
+    target: PathBuf,
+    committed: bool,
+}
+
+impl AtomicFile {
+    /// Creates the temporary beside `path` (removing those of writers that no longer run).
+    pub fn create(path: &Path) -> io::Result<AtomicFile> {
+        SIGNALS.call_once(install_signal_cleanup);
+        let dir = parent_of(path);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
+        let prefix = format!(".{name}.twin-tmp-");
+        if let Ok(entries) = fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.starts_with(&prefix) && !writer_alive(&n, ".twin-tmp-") {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+        let tmp = dir.join(format!("{prefix}{}", unique()));
+        register(&tmp, Some(path));
+        match File::create(&tmp) {
+            Ok(file) => Ok(AtomicFile {
+                file,
+                tmp,
+                target: path.to_path_buf(),
+                committed: false,
+            }),
+            Err(e) => {
+                unregister(&mut temporaries(), &tmp);
+                Err(e)
             }
         }
     }
-    let tmp = dir.join(format!("{prefix}{}", unique()));
-    register(&tmp, Some(path));
-    let result = write_synced(&tmp, text.as_bytes()).and_then(|()| fs::rename(&tmp, path));
-    let mut list = temporaries();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    } else {
-        let _ = sync_dir(dir);
+
+    /// Flushes the temporary to disk and renames it over the target.
+    pub fn commit(mut self) -> io::Result<()> {
+        self.file.sync_all()?;
+        let mut list = temporaries();
+        fs::rename(&self.tmp, &self.target)?;
+        self.committed = true;
+        unregister(&mut list, &self.tmp);
+        drop(list);
+        let _ = sync_dir(parent_of(&self.target));
+        Ok(())
     }
-    unregister(&mut list, &tmp);
-    result
+}
+
+impl io::Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let mut list = temporaries();
+            let _ = fs::remove_file(&self.tmp);
+            unregister(&mut list, &self.tmp);
+        }
+    }
 }
 
 /// Why an output directory cannot be written.

@@ -253,16 +253,6 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let events = match events {
-                None => None,
-                Some(p) => match std::fs::read_to_string(&p) {
-                    Ok(t) => Some(t),
-                    Err(e) => {
-                        eprintln!("error: cannot read {}: {e}", p.display());
-                        return ExitCode::from(2);
-                    }
-                },
-            };
             let tolerances_given = rtol.is_some() || atol.is_some();
             let options = solve_options(method, rtol, atol);
             let req = twin::cmd::run::Request {
@@ -276,10 +266,13 @@ fn main() -> ExitCode {
                 sets: set,
                 until,
                 every,
-                events,
+                events: None,
                 options,
             };
-            run(&req, out.as_deref())
+            match events {
+                Some(events) => run_events(&req, &events, out.as_deref()),
+                None => run(&req, out.as_deref()),
+            }
         }
         Command::Trial {
             file,
@@ -609,7 +602,6 @@ fn trial_exit(s: &twin::trial::output::Summary) -> ExitCode {
 }
 
 fn run(req: &twin::cmd::run::Request, out: Option<&std::path::Path>) -> ExitCode {
-    let color = std::io::stderr().is_terminal();
     match twin::cmd::run::execute(req) {
         Ok(o) => {
             eprint!("{}", o.warnings);
@@ -625,16 +617,74 @@ fn run(req: &twin::cmd::run::Request, out: Option<&std::path::Path>) -> ExitCode
             eprint!("{}", o.summary);
             ExitCode::SUCCESS
         }
-        Err(twin::cmd::run::Failure::Diagnostics(c, diags)) => {
+        Err(f) => run_failure(f, out),
+    }
+}
+
+/// `twin run --events`: the dataset is read and the table written one subject at a time, to
+/// `--out` (replaced only when the whole table is written) or to stdout (where the lines of
+/// the subjects before a failure have been written by then).
+fn run_events(
+    req: &twin::cmd::run::Request,
+    events: &std::path::Path,
+    out: Option<&std::path::Path>,
+) -> ExitCode {
+    use std::io::Write as _;
+    let file = match std::fs::File::open(events) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", events.display());
+            return ExitCode::from(2);
+        }
+    };
+    let mut log = std::io::stderr();
+    let result = match out {
+        Some(p) => twin::cmd::run::stream_to_file(req, file, p, &mut log),
+        None => {
+            let mut table = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            twin::cmd::run::stream(req, file, &mut table, &mut log).and_then(|done| {
+                table
+                    .flush()
+                    .map(|()| done)
+                    .map_err(twin::cmd::run::Failure::Write)
+            })
+        }
+    };
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(f) => {
+            let code = run_failure(f, out);
+            if let Some(p) = out {
+                eprintln!("note: {} is unchanged", p.display());
+            }
+            code
+        }
+    }
+}
+
+/// Reports why `twin run` failed; the exit code: 2 for a usage problem (a malformed dataset
+/// among them), 1 otherwise.
+fn run_failure(f: twin::cmd::run::Failure, out: Option<&std::path::Path>) -> ExitCode {
+    use twin::cmd::run::Failure;
+    match f {
+        Failure::Diagnostics(c, diags) => {
+            let color = std::io::stderr().is_terminal();
             eprint!("{}", diagnostic::render(&c.sources, &diags, color));
             ExitCode::FAILURE
         }
-        Err(f @ (twin::cmd::run::Failure::Usage(_) | twin::cmd::run::Failure::Prepare(_))) => {
+        f @ (Failure::Usage(_) | Failure::Prepare(_)) => {
             eprintln!("error: {f}");
             ExitCode::from(2)
         }
-        Err(f @ twin::cmd::run::Failure::Simulate { .. }) => {
+        f @ Failure::Simulate { .. } => {
             eprintln!("error: {f}");
+            ExitCode::FAILURE
+        }
+        Failure::Write(e) => {
+            match out {
+                Some(p) => eprintln!("error: cannot write {}: {e}", p.display()),
+                None => eprintln!("error: cannot write the table: {e}"),
+            }
             ExitCode::FAILURE
         }
     }

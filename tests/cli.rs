@@ -1,5 +1,6 @@
-//! The `twin check`, `twin explain` and `twin trial` command lines: exit codes, human and JSON
-//! diagnostics, failed patients.
+//! The `twin check`, `twin explain`, `twin trial` and `twin run --events` command lines: exit
+//! codes, human and JSON diagnostics, failed patients, a streamed `--out` that is replaced only
+//! when complete.
 
 use std::process::Command;
 
@@ -133,4 +134,92 @@ fn trial_exit_code_counts_failed_patients() {
         "{err}"
     );
     assert!(err.contains("patient 0, arm only: solve failed"), "{err}");
+}
+
+/// `twin run --events --out`: the table is streamed into a temporary file beside `--out` and
+/// renamed over it only when complete. A malformed row in the middle of the file (after
+/// hundreds of subjects were written) leaves the previous file as it was, with no temporary
+/// left behind; a valid dataset then replaces it with exactly what stdout gets.
+#[test]
+fn a_dataset_error_midway_leaves_the_previous_out_file_untouched() {
+    let dir = std::env::temp_dir().join(format!("twin-cli-{}-stream", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let model = dir.join("m.twin");
+    std::fs::write(
+        &model,
+        "model M {\n    covariate weight: kg = 70 kg\n    param v: L = 0.7 L/kg * weight\n    compartment depot: mg\n    compartment central: mg\n    flow depot -> central = 1 /h * depot\n    flow central -> out = 5 L/h / v * central\n    observe conc: mg/L = central / v\n}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let dataset = |bad_at: Option<usize>| {
+        let mut d = String::from("ID,TIME,AMT,CMT,EVID,weight\n");
+        for i in 1..=600 {
+            d.push_str(&format!("{i},0,100,depot,1,{}\n", 50 + i % 40));
+            for t in 1..=5 {
+                let evid = if bad_at == Some(i) && t == 3 {
+                    "1.5"
+                } else {
+                    "0"
+                };
+                d.push_str(&format!("{i},{t},.,.,{evid},.\n"));
+            }
+        }
+        d
+    };
+    let (good, bad) = (dir.join("good.csv"), dir.join("bad.csv"));
+    std::fs::write(&good, dataset(None)).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&bad, dataset(Some(500))).unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.join("pred.csv");
+    std::fs::write(&out, "the previous run\n").unwrap_or_else(|e| panic!("{e}"));
+    let (m, o) = (model.display().to_string(), out.display().to_string());
+    let (code, stdout, err) = twin(&[
+        "run",
+        &m,
+        "--events",
+        &bad.display().to_string(),
+        "--out",
+        &o,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    // Row 1 is the header; subject i's rows are 6(i−1)+2 … 6i+1: subject 500's third
+    // observation is row 6·499 + 5.
+    assert!(
+        err.contains(&format!("row {}, column EVID:", 6 * 499 + 5))
+            && err.contains("(value `1.5`)"),
+        "{err}"
+    );
+    assert!(err.contains("is unchanged"), "{err}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap_or_default(),
+        "the previous run\n"
+    );
+    let names = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(), ["bad.csv", "good.csv", "m.twin", "pred.csv"]);
+    // The valid dataset replaces the file: the same bytes as the table on stdout.
+    let (code, _, err) = twin(&[
+        "run",
+        &m,
+        "--events",
+        &good.display().to_string(),
+        "--out",
+        &o,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, stdout, err) = twin(&["run", &m, "--events", &good.display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    let written = std::fs::read_to_string(&out).unwrap_or_default();
+    assert_eq!(written.lines().count(), 1 + 600 * 6);
+    assert!(written == stdout, "--out and stdout differ");
+    assert_eq!(names(), ["bad.csv", "good.csv", "m.twin", "pred.csv"]);
+    let _ = std::fs::remove_dir_all(&dir);
 }

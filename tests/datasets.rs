@@ -213,3 +213,95 @@ model Two {
         assert!(e.contains(&format!("(value `{value}`)")), "{data:?}: {e}");
     }
 }
+
+/// A reader that hands out at most 7 bytes per call, so that every buffer boundary falls
+/// somewhere inside a row.
+struct Trickle<'a>(&'a [u8]);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(7).min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+/// A few thousand rows over many subjects: doses (bolus, infusion, steady state), covariate
+/// changes, troughs written before the dose row, resets, comments and blank lines.
+fn many_subjects(n: usize) -> String {
+    let mut d = String::from("# generated\nID,TIME,AMT,RATE,CMT,EVID,SS,II,DV,crcl\n");
+    for i in 1..=n {
+        let crcl = 40 + (i * 7) % 90;
+        d.push_str(&format!("{i},0,500,0,central,1,0,.,.,{crcl}\n"));
+        for t in 1..=24 {
+            d.push_str(&format!("{i},{t},.,.,.,0,.,.,{}.5,.\n", t % 9));
+        }
+        d.push_str(&format!(
+            "{i},24,.,.,.,0,.,.,1,.\n{i},24,300,100,central,1,0,.,.,.\n"
+        ));
+        if i % 5 == 0 {
+            d.push_str(&format!(
+                "\n# subject {i} changes\n{i},30,.,.,.,2,.,.,.,{}\n",
+                crcl / 2
+            ));
+        }
+        d.push_str(&format!(
+            "{i},36,.,.,.,3,.,.,.,.\n{i},36,250,0,central,1,1,12,.,.\n"
+        ));
+        for t in 37..=60 {
+            d.push_str(&format!("{i},{t},.,.,.,0,.,.,.,.\n"));
+        }
+    }
+    d
+}
+
+#[test]
+fn streaming_writes_the_same_bytes_as_the_in_memory_table() {
+    let data = many_subjects(60);
+    let rows = data
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count()
+        - 1;
+    assert!(rows > 3000, "{rows} rows");
+    let req = Request {
+        name: "m.twin".into(),
+        text: RENAL.into(),
+        events: Some(data.clone()),
+        ..Default::default()
+    };
+    let memory = simulate(&req).unwrap_or_else(|e| panic!("{e}"));
+    let (mut table, mut log) = (Vec::new(), Vec::new());
+    let done = twin::cmd::run::stream(
+        &Request {
+            events: None,
+            ..req.clone()
+        },
+        Trickle(data.as_bytes()),
+        &mut table,
+        &mut log,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((done.subjects, done.rows), (60, rows));
+    assert_eq!(memory.subjects.len(), 60);
+    assert!(
+        String::from_utf8_lossy(&table) == memory.csv(),
+        "the streamed table differs from the in-memory one"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&log),
+        format!("{}{}", memory.warnings, memory.summary())
+    );
+}
+
+#[test]
+fn an_id_that_reappears_after_other_ids_is_an_error_at_its_row() {
+    let data = "ID,TIME,AMT,CMT\n1,0,5,central\n1,2,.,.\n2,0,5,central\n1,3,.,.\n";
+    let e = run_events(RENAL, data).err().unwrap_or_default();
+    assert!(
+        e.contains("row 5, column ID:") && e.contains("(value `1`)"),
+        "{e}"
+    );
+    assert!(e.contains("rows ended at row 3"), "{e}");
+}

@@ -410,86 +410,129 @@ fn unit_factor(c: &Compilation, text: &str, to: crate::units::Unit) -> Result<f6
         .ok_or_else(|| format!("`{text}` is not a unit"))
 }
 
-/// Every subject of a dataset: covariates over time (last observation carried forward), resets
-/// and steady-state doses as segments of one piecewise solve on the data rows' times; one
-/// [`RecordValues`] per row.
-fn dataset_subjects(
-    c: &Compilation,
-    m: &hir::Model,
-    prepared: &PreparedModel,
-    base: &Patient,
-    text: &str,
-    options: &crate::solve::SolveOptions,
-) -> Result<Vec<Subject>, Failure> {
-    use crate::events::{InputColumn, InputKind, Quantity, Schema};
-    use crate::solve::{Segment, SegmentStart};
-    let slots = &prepared.lowered.inputs;
-    // Input columns and the slot each feeds.
-    let mut inputs: Vec<(InputColumn, usize, Option<crate::units::Unit>)> = Vec::new();
-    for (k, s) in slots.iter().enumerate() {
-        match *s {
-            InputSlot::Covariate(i) => {
-                let cv = &m.covariates[i];
-                let kind = if cv.unit.is_none() {
-                    InputKind::Levels(cv.levels.clone())
-                } else {
-                    InputKind::Number
-                };
-                inputs.push((
-                    InputColumn {
-                        name: cv.name.clone(),
-                        kind,
-                    },
-                    k,
-                    cv.unit,
-                ));
+/// The model side of a dataset run: which columns feed which inputs, their units, and how one
+/// subject is simulated. [`simulate`] keeps every subject; [`stream`] writes each and drops it.
+struct DatasetRun<'a> {
+    c: &'a Compilation,
+    m: &'a hir::Model,
+    prepared: &'a PreparedModel,
+    base: &'a Patient,
+    options: &'a crate::solve::SolveOptions,
+    /// Input columns, the slot each feeds, and its unit.
+    inputs: Vec<(
+        crate::events::InputColumn,
+        usize,
+        Option<crate::units::Unit>,
+    )>,
+    /// Shown states (the model's, and `eliminated` when tracked).
+    shown: usize,
+}
+
+impl<'a> DatasetRun<'a> {
+    fn new(
+        setup: &'a Setup,
+        base: &'a Patient,
+        options: &'a crate::solve::SolveOptions,
+    ) -> DatasetRun<'a> {
+        use crate::events::{InputColumn, InputKind};
+        let (c, prepared) = (&setup.c, &setup.prepared);
+        let m = &setup.program.models[setup.model];
+        let mut inputs = Vec::new();
+        for (k, s) in prepared.lowered.inputs.iter().enumerate() {
+            match *s {
+                InputSlot::Covariate(i) => {
+                    let cv = &m.covariates[i];
+                    let kind = if cv.unit.is_none() {
+                        InputKind::Levels(cv.levels.clone())
+                    } else {
+                        InputKind::Number
+                    };
+                    inputs.push((
+                        InputColumn {
+                            name: cv.name.clone(),
+                            kind,
+                        },
+                        k,
+                        cv.unit,
+                    ));
+                }
+                InputSlot::Genotype(i) => {
+                    let gene = &c.program.genes[m.genotypes[i].gene];
+                    inputs.push((
+                        InputColumn {
+                            name: m.genotypes[i].name.clone(),
+                            kind: InputKind::Levels(gene.diplotype_names.clone()),
+                        },
+                        k,
+                        None,
+                    ));
+                }
+                _ => {}
             }
-            InputSlot::Genotype(i) => {
-                let gene = &c.program.genes[m.genotypes[i].gene];
-                inputs.push((
-                    InputColumn {
-                        name: m.genotypes[i].name.clone(),
-                        kind: InputKind::Levels(gene.diplotype_names.clone()),
-                    },
-                    k,
-                    None,
-                ));
-            }
-            _ => {}
+        }
+        DatasetRun {
+            c,
+            m,
+            prepared,
+            base,
+            options,
+            inputs,
+            shown: setup.shown_states,
         }
     }
-    let hour = c.units.get("h").unwrap_or(crate::units::Unit::ONE);
-    let obs_unit = |o: usize| match m.observables[o].value.ty {
-        hir::Type::Num(u) => u,
-        _ => crate::units::Unit::ONE,
-    };
-    let convert = |text: &str, q: Quantity| -> Result<f64, String> {
+
+    /// The factor from a unit written in the dataset's header to the model's unit of `q`.
+    fn convert(&self, text: &str, q: crate::events::Quantity) -> Result<f64, String> {
+        use crate::events::Quantity;
+        let (c, m) = (self.c, self.m);
+        let hour = c.units.get("h").unwrap_or(crate::units::Unit::ONE);
         let to = match q {
             Quantity::Time => hour,
             Quantity::Amount(i) => m.states[i].unit,
             Quantity::Rate(i) => m.states[i].unit.div(hour).map_err(|e| format!("{e:?}"))?,
-            Quantity::Observable(o) => obs_unit(o),
-            Quantity::Input(i) => inputs[i].2.unwrap_or(crate::units::Unit::ONE),
+            Quantity::Observable(o) => match m.observables[o].value.ty {
+                hir::Type::Num(u) => u,
+                _ => crate::units::Unit::ONE,
+            },
+            Quantity::Input(i) => self.inputs[i].2.unwrap_or(crate::units::Unit::ONE),
         };
         unit_factor(c, text, to)
-    };
-    let schema = Schema {
-        states: m.states.iter().map(|s| s.name.clone()).collect(),
-        observables: m.observables.iter().map(|o| o.name.clone()).collect(),
-        inputs: inputs.iter().map(|i| i.0.clone()).collect(),
-        convert: &convert,
-    };
-    let subs = crate::events::subjects(text, &schema)
-        .map_err(|e| Failure::Usage(format!("events: {e}")))?;
-    let shown = m.states.len() + usize::from(prepared.lowered.eliminated.is_some());
-    let mut out = Vec::with_capacity(subs.len());
-    for s in subs {
+    }
+
+    /// Reads the subjects of `events` one at a time, simulates each and hands it to `each`, in
+    /// file order; the first problem (a malformed row, a failed subject, or `each`'s error)
+    /// stops the run.
+    fn for_each(
+        &self,
+        events: impl std::io::Read,
+        mut each: impl FnMut(Subject) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
+        let convert = |text: &str, q| self.convert(text, q);
+        let schema = crate::events::Schema {
+            states: self.m.states.iter().map(|s| s.name.clone()).collect(),
+            observables: self.m.observables.iter().map(|o| o.name.clone()).collect(),
+            inputs: self.inputs.iter().map(|i| i.0.clone()).collect(),
+            convert: &convert,
+        };
+        let events_error = |e: crate::events::EventError| Failure::Usage(format!("events: {e}"));
+        for s in crate::events::Subjects::new(events, &schema).map_err(events_error)? {
+            each(self.subject(s.map_err(events_error)?)?)?;
+        }
+        Ok(())
+    }
+
+    /// One subject: covariates over time (last observation carried forward), resets and
+    /// pre-dose observations as segments of one piecewise solve on the data rows' times; one
+    /// [`RecordValues`] per row.
+    fn subject(&self, s: crate::events::Subject) -> Result<Subject, Failure> {
+        use crate::solve::{Segment, SegmentStart};
+        let (prepared, inputs, shown) = (self.prepared, &self.inputs, self.shown);
         let fail = |error: SimError| Failure::Simulate {
             subject: Some(s.id.clone()),
             error,
         };
         // The inputs at the start: each column's first value, else the model's.
-        let mut current = base.inputs.clone();
+        let mut current = self.base.inputs.clone();
         let mut seen = vec![false; inputs.len()];
         for v in &s.inputs {
             if !seen[v.input] {
@@ -544,15 +587,15 @@ fn dataset_subjects(
         g.dedup();
         let (sim, limits) = if segments.is_empty() {
             (
-                sim::simulate(prepared, &first, &s.regimen, &g, options).map_err(fail)?,
+                sim::simulate(prepared, &first, &s.regimen, &g, self.options).map_err(fail)?,
                 Vec::new(),
             )
         } else {
-            sim::simulate_segments(prepared, &first, &segments, &s.regimen, &g, options)
+            sim::simulate_segments(prepared, &first, &segments, &s.regimen, &g, self.options)
                 .map_err(fail)?
         };
         let mut records = Vec::with_capacity(s.rows.len());
-        for row in &s.rows {
+        for row in s.rows {
             let left = if row.before_dose {
                 limits.iter().find(|l| l.time == row.time)
             } else {
@@ -571,19 +614,18 @@ fn dataset_subjects(
                 }
             };
             records.push(RecordValues {
-                row: row.clone(),
+                row,
                 states,
                 observables,
             });
         }
-        out.push(Subject {
-            id: Some(s.id.clone()),
+        Ok(Subject {
+            id: Some(s.id),
             patient: first,
             sim,
             records: Some(records),
-        });
+        })
     }
-    Ok(out)
 }
 
 /// The typed result of a run.
@@ -611,6 +653,8 @@ pub enum Failure {
     Usage(String),
     /// The model could not be lowered or compiled.
     Prepare(PrepareError),
+    /// The table could not be written ([`stream`], [`stream_to_file`]).
+    Write(std::io::Error),
     /// A subject could not be simulated.
     Simulate {
         /// The event file's `ID`, if any.
@@ -629,6 +673,7 @@ impl std::fmt::Display for Failure {
             }
             Failure::Usage(m) => write!(f, "{m}"),
             Failure::Prepare(e) => write!(f, "{e}"),
+            Failure::Write(e) => write!(f, "cannot write the table: {e}"),
             Failure::Simulate {
                 subject: Some(id),
                 error,
@@ -748,53 +793,12 @@ impl Trajectories {
         rows
     }
 
-    /// The CSV table: a header line, then one line per subject and grid time; numbers read back
-    /// to the same `f64`.
+    /// The CSV table: a header line, then one line per subject and grid time (a dataset run: per
+    /// data row); numbers read back to the same `f64`.
     pub fn csv(&self) -> String {
-        let mut csv = self
-            .headers
-            .iter()
-            .map(|h| csv_cell(h))
-            .collect::<Vec<_>>()
-            .join(",");
-        csv.push('\n');
+        let mut csv = header_line(&self.headers);
         for s in &self.subjects {
-            if let (Some(records), Some(id)) = (&s.records, &s.id) {
-                for r in records {
-                    let mut row = vec![
-                        csv_cell(id),
-                        fmt_num(r.row.time),
-                        r.row.evid.to_string(),
-                        u8::from(r.row.mdv).to_string(),
-                        r.row
-                            .observable
-                            .map(|o| csv_cell(&self.observables[o].0))
-                            .unwrap_or_default(),
-                        r.row.dv.map(fmt_num).unwrap_or_default(),
-                    ];
-                    row.extend(r.states.iter().map(|v| fmt_num(*v)));
-                    row.extend(r.observables.iter().map(|v| fmt_num(*v)));
-                    csv.push_str(&row.join(","));
-                    csv.push('\n');
-                }
-                continue;
-            }
-            let sim = &s.sim;
-            for (k, time) in sim.times.iter().enumerate() {
-                let mut row: Vec<String> = Vec::new();
-                if let Some(id) = &s.id {
-                    row.push(csv_cell(id));
-                }
-                row.push(fmt_num(*time));
-                for i in 0..self.shown_states {
-                    row.push(fmt_num(sim.state(k, i)));
-                }
-                for j in 0..self.observables.len() {
-                    row.push(fmt_num(sim.observable(k, j)));
-                }
-                csv.push_str(&row.join(","));
-                csv.push('\n');
-            }
+            push_lines(&mut csv, s, self.shown_states, &self.observables);
         }
         csv
     }
@@ -803,19 +807,103 @@ impl Trajectories {
     pub fn summary(&self) -> String {
         let mut summary = String::new();
         for s in &self.subjects {
-            let sim = &s.sim;
-            let sums = summarise(&self.observables, &sim.times, |k, j| sim.observable(k, j));
-            if let Some(id) = &s.id {
-                let _ = writeln!(summary, "subject {id}");
-            }
-            summary.push_str(&summary_text(&sums));
+            push_summary(&mut summary, s, &self.observables);
         }
         summary
     }
 }
 
-/// Runs one patient (or every subject of an event file): typed trajectories.
-pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
+/// The table's header line.
+fn header_line(headers: &[String]) -> String {
+    let mut line = headers
+        .iter()
+        .map(|h| csv_cell(h))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push('\n');
+    line
+}
+
+/// Appends the table lines of one subject: one per data row for a dataset run, else one per
+/// grid time.
+fn push_lines(
+    csv: &mut String,
+    s: &Subject,
+    shown_states: usize,
+    observables: &[(String, String)],
+) {
+    if let (Some(records), Some(id)) = (&s.records, &s.id) {
+        let id = csv_cell(id);
+        for r in records {
+            let mut row = vec![
+                id.clone(),
+                fmt_num(r.row.time),
+                r.row.evid.to_string(),
+                u8::from(r.row.mdv).to_string(),
+                r.row
+                    .observable
+                    .map(|o| csv_cell(&observables[o].0))
+                    .unwrap_or_default(),
+                r.row.dv.map(fmt_num).unwrap_or_default(),
+            ];
+            row.extend(r.states.iter().map(|v| fmt_num(*v)));
+            row.extend(r.observables.iter().map(|v| fmt_num(*v)));
+            csv.push_str(&row.join(","));
+            csv.push('\n');
+        }
+        return;
+    }
+    let sim = &s.sim;
+    for (k, time) in sim.times.iter().enumerate() {
+        let mut row: Vec<String> = Vec::new();
+        if let Some(id) = &s.id {
+            row.push(csv_cell(id));
+        }
+        row.push(fmt_num(*time));
+        for i in 0..shown_states {
+            row.push(fmt_num(sim.state(k, i)));
+        }
+        for j in 0..observables.len() {
+            row.push(fmt_num(sim.observable(k, j)));
+        }
+        csv.push_str(&row.join(","));
+        csv.push('\n');
+    }
+}
+
+/// Appends the summary of one subject's observables (headed by its `ID`, if it has one).
+fn push_summary(summary: &mut String, s: &Subject, observables: &[(String, String)]) {
+    let sim = &s.sim;
+    let sums = summarise(observables, &sim.times, |k, j| sim.observable(k, j));
+    if let Some(id) = &s.id {
+        let _ = writeln!(summary, "subject {id}");
+    }
+    summary.push_str(&summary_text(&sums));
+}
+
+/// A request prepared: the model compiled for it, the patient, and the table's columns.
+struct Setup {
+    c: Compilation,
+    program: hir::Program,
+    model: usize,
+    prepared: PreparedModel,
+    /// The patient: typical values, `--set`, the arm's overrides.
+    patient: Patient,
+    /// (trial, arm): the `--dose` regimen's synthetic trial, or the arm named by `--arm`.
+    arm: Option<(usize, usize)>,
+    /// Whether the run is a trial arm's, in the trial's own module.
+    from_trial: bool,
+    until: Option<f64>,
+    every: Option<f64>,
+    /// `time [h]`, every shown state, every observable.
+    headers: Vec<String>,
+    observables: Vec<(String, String)>,
+    shown_states: usize,
+    warnings: String,
+}
+
+/// Compiles the model for `req`, prepares it and sets the patient's inputs.
+fn setup(req: &Request) -> Result<Setup, Failure> {
     // The model, found once without command-line additions.
     let first = crate::driver::compile(&req.name, &req.text);
     if first.has_errors() {
@@ -906,18 +994,6 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
         ),
     }
     .map_err(Failure::Prepare)?;
-    let (arm_ref, dose_slots): (Option<&hir::Arm>, &[lower::DoseSlots]) = match arm {
-        Some((t, a)) => (
-            Some(&program.trials[t].arms[a]),
-            prepared
-                .lowered
-                .dose_params
-                .get(if from_trial { a } else { 0 })
-                .map(Vec::as_slice)
-                .unwrap_or(&[]),
-        ),
-        None => (None, &[]),
-    };
     if from_trial && req.eliminated {
         let _ = writeln!(
             warnings,
@@ -979,6 +1055,114 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
         };
     let until = flag_duration(&mut c, "--until", &req.until)?;
     let every = flag_duration(&mut c, "--every", &req.every)?;
+    let headers = headers(&c, m, &prepared.lowered);
+    let observables: Vec<(String, String)> = m
+        .observables
+        .iter()
+        .map(|o| {
+            (
+                o.name.clone(),
+                match o.value.ty {
+                    hir::Type::Num(u) => c.units.format_unit(u),
+                    _ => "1".into(),
+                },
+            )
+        })
+        .collect();
+    let patient = Patient::new(&prepared, inputs).map_err(|error| Failure::Simulate {
+        subject: None,
+        error,
+    })?;
+    let shown_states = m.states.len() + usize::from(prepared.lowered.eliminated.is_some());
+    Ok(Setup {
+        c,
+        program,
+        model,
+        prepared,
+        patient,
+        arm,
+        from_trial,
+        until,
+        every,
+        headers,
+        observables,
+        shown_states,
+        warnings,
+    })
+}
+
+/// The headers of a dataset run's table: `ID, TIME [h], EVID, MDV, DVID, DV`, then every state
+/// and observable.
+fn dataset_headers(headers: &[String]) -> Vec<String> {
+    let mut h = vec![
+        "ID".to_string(),
+        "TIME [h]".into(),
+        "EVID".into(),
+        "MDV".into(),
+        "DVID".into(),
+        "DV".into(),
+    ];
+    h.extend(headers.iter().skip(1).cloned());
+    h
+}
+
+/// Runs one patient (or every subject of an event file, `req.events`): typed trajectories, all
+/// held in memory (at most [`grid::MAX_RUN_VALUES`] values; [`stream`] writes a dataset run of
+/// any size instead).
+pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
+    let setup = setup(req)?;
+    if let Some(ev) = &req.events {
+        let width = (setup.headers.len() + 6) as f64;
+        let run = DatasetRun::new(&setup, &setup.patient, &req.options);
+        let (mut subjects, mut values) = (Vec::new(), 0.0);
+        run.for_each(ev.as_bytes(), |s| {
+            // Everything is held in memory: refuse more than MAX_RUN_VALUES values.
+            values += s.sim.times.len() as f64 * width;
+            if values > grid::MAX_RUN_VALUES as f64 {
+                return Err(Failure::Usage(format!(
+                    "events: the run would hold more than {} values in memory; \
+                     `twin run --events` (twin::cmd::run::stream) writes them one subject at a time",
+                    grid::MAX_RUN_VALUES
+                )));
+            }
+            subjects.push(s);
+            Ok(())
+        })?;
+        return Ok(Trajectories {
+            headers: dataset_headers(&setup.headers),
+            observables: setup.observables,
+            shown_states: setup.shown_states,
+            subjects,
+            warnings: setup.warnings,
+        });
+    }
+    let Setup {
+        mut c,
+        program,
+        prepared,
+        patient,
+        arm,
+        from_trial,
+        until,
+        every,
+        headers,
+        observables,
+        shown_states,
+        warnings,
+        ..
+    } = setup;
+    let (arm_ref, dose_slots): (Option<&hir::Arm>, &[lower::DoseSlots]) = match arm {
+        Some((t, a)) => (
+            Some(&program.trials[t].arms[a]),
+            prepared
+                .lowered
+                .dose_params
+                .get(if from_trial { a } else { 0 })
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        ),
+        None => (None, &[]),
+    };
     let trial = arm.map(|(t, _)| &program.trials[t]);
     let default_grid = || -> Result<Vec<f64>, grid::GridTooLarge> {
         match (trial.and_then(|t| t.sampling.as_ref()), until, every) {
@@ -1018,67 +1202,14 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
             .with_help("coarsen `--every` (a larger step) or shorten `--until`");
         Failure::Diagnostics(Box::new(c.clone_shallow()), vec![d])
     };
-    let headers = headers(&c, m, &prepared.lowered);
-    let observables: Vec<(String, String)> = m
-        .observables
-        .iter()
-        .map(|o| {
-            (
-                o.name.clone(),
-                match o.value.ty {
-                    hir::Type::Num(u) => c.units.format_unit(u),
-                    _ => "1".into(),
-                },
-            )
-        })
-        .collect();
-    let patient = Patient::new(&prepared, inputs).map_err(|error| Failure::Simulate {
-        subject: None,
-        error,
-    })?;
-    let mut runs: Vec<(Option<String>, Regimen, Vec<f64>)> = Vec::new();
-    if let Some(ev) = &req.events {
-        let subjects = dataset_subjects(&c, m, &prepared, &patient, ev, &req.options)?;
-        let values: f64 = subjects
-            .iter()
-            .map(|s| s.sim.times.len() as f64 * (headers.len() + 6) as f64)
-            .sum();
-        if values > grid::MAX_RUN_VALUES as f64 {
-            return Err(Failure::Usage(format!(
-                "events: the run would return {values:.3e} values; at most {} are allowed",
-                grid::MAX_RUN_VALUES
-            )));
-        }
-        let mut h = vec![
-            "ID".to_string(),
-            "TIME [h]".into(),
-            "EVID".into(),
-            "MDV".into(),
-            "DVID".into(),
-            "DV".into(),
-        ];
-        h.extend(headers.into_iter().skip(1));
-        return Ok(Trajectories {
-            headers: h,
-            observables,
-            shown_states: m.states.len() + usize::from(prepared.lowered.eliminated.is_some()),
-            subjects,
-            warnings,
-        });
-    } else {
-        let g = default_grid().map_err(|e| too_large(&mut c, e.to_string()))?;
-        let end = g.last().copied().unwrap_or(0.0);
-        let r = match arm_ref {
-            Some(a) => sim::arm_regimen(a, dose_slots, &patient.params, end),
-            None => Regimen::new(),
-        };
-        runs.push((None, r, g));
-    }
+    let g = default_grid().map_err(|e| too_large(&mut c, e.to_string()))?;
+    let end = g.last().copied().unwrap_or(0.0);
+    let regimen = match arm_ref {
+        Some(a) => sim::arm_regimen(a, dose_slots, &patient.params, end),
+        None => Regimen::new(),
+    };
     // Everything a run returns is held in memory: refuse more than MAX_RUN_VALUES values.
-    let values: f64 = runs
-        .iter()
-        .map(|(_, _, g)| g.len() as f64 * (headers.len() + 1) as f64)
-        .sum();
+    let values = g.len() as f64 * (headers.len() + 1) as f64;
     if values > grid::MAX_RUN_VALUES as f64 {
         return Err(too_large(
             &mut c,
@@ -1088,40 +1219,110 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
             ),
         ));
     }
-    let mut subjects = Vec::with_capacity(runs.len());
-    for (id, regimen, g) in runs {
-        // A trial arm is solved on the trial's dense grid (the sampling times refined, with every
-        // endpoint window edge), so that every reported value is the trial's to the last bit.
-        let dense = if from_trial {
-            crate::trial::endpoints::dense_grid(&g, &prepared.lowered.aggregates)
-                .map_err(|e| too_large(&mut c, e.to_string()))?
-        } else {
-            g.clone()
-        };
-        let s = sim::simulate(&prepared, &patient, &regimen, &dense, &req.options)
-            .map(|s| {
-                if from_trial {
-                    grid::select_rows(&s, &grid::positions(&g, &dense))
-                } else {
-                    s
-                }
-            })
-            .map_err(|error| Failure::Simulate {
-                subject: id.clone(),
-                error,
-            })?;
-        subjects.push(Subject {
-            id,
-            patient: patient.clone(),
-            sim: s,
-            records: None,
-        });
-    }
+    // A trial arm is solved on the trial's dense grid (the sampling times refined, with every
+    // endpoint window edge), so that every reported value is the trial's to the last bit.
+    let dense = if from_trial {
+        crate::trial::endpoints::dense_grid(&g, &prepared.lowered.aggregates)
+            .map_err(|e| too_large(&mut c, e.to_string()))?
+    } else {
+        g.clone()
+    };
+    let sim = sim::simulate(&prepared, &patient, &regimen, &dense, &req.options)
+        .map(|s| {
+            if from_trial {
+                grid::select_rows(&s, &grid::positions(&g, &dense))
+            } else {
+                s
+            }
+        })
+        .map_err(|error| Failure::Simulate {
+            subject: None,
+            error,
+        })?;
     Ok(Trajectories {
         headers,
         observables,
-        shown_states: m.states.len() + usize::from(prepared.lowered.eliminated.is_some()),
-        subjects,
+        shown_states,
+        subjects: vec![Subject {
+            id: None,
+            patient,
+            sim,
+            records: None,
+        }],
         warnings,
     })
+}
+
+/// What [`stream`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Streamed {
+    /// Subjects simulated.
+    pub subjects: usize,
+    /// Table lines after the header (one per data row).
+    pub rows: usize,
+}
+
+/// Runs every subject of the dataset read from `events` (NONMEM-style records; `req.events` is
+/// not read) and writes the table to `table` one subject at a time: the same bytes that
+/// [`Trajectories::csv`] gives for the same records through [`simulate`] (the two share the
+/// per-subject code). The checker's warnings go to `log` first, then each subject's summary once
+/// its rows are written.
+///
+/// Memory holds one subject's rows and values, plus the set of `ID`s seen, whatever the length
+/// of the file, so the [`grid::MAX_RUN_VALUES`] limit of [`simulate`] does not apply (one
+/// subject may have at most [`crate::events::MAX_SUBJECT_ROWS`] rows). The first problem — a
+/// malformed row, a subject that cannot be simulated, a failed write — stops the run; the lines
+/// of the subjects before it have been written by then. [`stream_to_file`] makes the file
+/// all-or-nothing.
+pub fn stream(
+    req: &Request,
+    events: impl std::io::Read,
+    table: &mut dyn std::io::Write,
+    log: &mut dyn std::io::Write,
+) -> Result<Streamed, Failure> {
+    let setup = setup(req)?;
+    // The log is stderr: a failure to write it does not stop the run.
+    let _ = log.write_all(setup.warnings.as_bytes());
+    let run = DatasetRun::new(&setup, &setup.patient, &req.options);
+    let mut done = Streamed::default();
+    // The header line goes out with the first subject (or at the end, for a dataset without
+    // rows), so that nothing is written when the file's header or first row is malformed.
+    let mut lines = header_line(&dataset_headers(&setup.headers));
+    let mut summary = String::new();
+    run.for_each(events, |s| {
+        if done.subjects > 0 {
+            lines.clear();
+        }
+        push_lines(&mut lines, &s, setup.shown_states, &setup.observables);
+        table.write_all(lines.as_bytes()).map_err(Failure::Write)?;
+        summary.clear();
+        push_summary(&mut summary, &s, &setup.observables);
+        let _ = log.write_all(summary.as_bytes());
+        done.subjects += 1;
+        done.rows += s.records.as_ref().map_or(0, Vec::len);
+        Ok(())
+    })?;
+    if done.subjects == 0 {
+        table.write_all(lines.as_bytes()).map_err(Failure::Write)?;
+    }
+    Ok(done)
+}
+
+/// [`stream`] into the file `path`, replacing it only when the whole table is written: the
+/// lines go to a temporary file beside it ([`crate::files::AtomicFile`]), renamed over `path` at
+/// the end. On any failure `path` is left as it was.
+pub fn stream_to_file(
+    req: &Request,
+    events: impl std::io::Read,
+    path: &std::path::Path,
+    log: &mut dyn std::io::Write,
+) -> Result<Streamed, Failure> {
+    let file = crate::files::AtomicFile::create(path).map_err(Failure::Write)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+    let done = stream(req, events, &mut out, log)?;
+    let file = out
+        .into_inner()
+        .map_err(|e| Failure::Write(e.into_error()))?;
+    file.commit().map_err(Failure::Write)?;
+    Ok(done)
 }
