@@ -118,6 +118,35 @@ fn an_observation_before_the_dose_row_is_the_trough() {
 }
 
 #[test]
+fn a_pre_dose_row_reports_its_own_covariates() {
+    // The volume follows weight; weight changes on the trough row written before the dose at
+    // 24 h. The amount just before the dose is continuous; the row's concentration uses its own
+    // weight: A(24⁻)/V(60 kg), the row's covariate in force from its time on.
+    let model = r#"
+model Wt {
+    covariate weight: kg = 70 kg
+    param cl: L/h = 4 L/h
+    param v: L = 0.5 L/kg * weight
+    compartment central: mg
+    flow central -> out = cl / v * central
+    observe conc: mg/L = central / v
+}
+"#;
+    let data = "ID,TIME,AMT,CMT,EVID,weight\n1,0,1000,central,1,80\n1,24,.,.,0,60\n1,24,1000,central,1,.\n1,30,.,.,0,.\n";
+    let d = run_events(model, data).unwrap_or_else(|e| panic!("{e}"));
+    let r = rows(&d, 0);
+    let a24 = 1000.0 * (-4.0f64 / 40.0 * 24.0).exp();
+    assert!(
+        rel(r[1].1, a24 / 30.0) < 1e-12,
+        "pre-dose {} vs {}",
+        r[1].1,
+        a24 / 30.0
+    );
+    let a30 = (a24 + 1000.0) * (-4.0f64 / 30.0 * 6.0).exp();
+    assert!(rel(r[3].1, a30 / 30.0) < 1e-12, "6 h later {}", r[3].1);
+}
+
+#[test]
 fn ss_rows_equal_steady_state_doses_and_evid3_resets() {
     let data = "ID,TIME,AMT,CMT,EVID,SS,II\n1,0,1000,central,1,1,12\n1,6,.,.,0,0,.\n1,12,.,.,3,0,.\n1,13,.,.,0,0,.\n";
     let d = run_events(RENAL, data).unwrap_or_else(|e| panic!("{e}"));

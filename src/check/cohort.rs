@@ -22,7 +22,6 @@ use super::Checker;
 use super::hir::{self, CohortColumn};
 use crate::diagnostic::{Diagnostic, codes};
 use crate::syntax::ast;
-use crate::units::Unit;
 
 /// Largest cohort file read, bytes.
 pub const MAX_COHORT_BYTES: u64 = 256 << 20;
@@ -130,9 +129,10 @@ impl Checker {
             names.push(name.to_string());
             if let Some(i) = covariates.iter().position(|c| c.name == name) {
                 let factor = match (unit, covariates[i].unit) {
-                    (Some(u), Some(to)) => self
-                        .unit_factor(u, to, path.span.file)
-                        .map_err(|e| format!("row {header_line}, column `{name}`: {e}"))?,
+                    (Some(u), Some(to)) => {
+                        super::unit_factor(&self.units, path.span.file, u, to)
+                            .map_err(|e| format!("row {header_line}, column `{name}`: {e}"))?
+                    }
                     (Some(u), None) => {
                         return Err(format!(
                             "row {header_line}, column `{name}`: `{name}` is categorical; its column takes level names, not a unit (`{u}`)"
@@ -225,33 +225,5 @@ impl Checker {
             lines,
             resample,
         })
-    }
-
-    /// The factor from the unit written `text` to `to`, or why it does not fit.
-    pub(crate) fn unit_factor(
-        &self,
-        text: &str,
-        to: Unit,
-        file: crate::source::FileId,
-    ) -> Result<f64, String> {
-        let src = format!("1 {text}");
-        let expr = crate::syntax::parser::parse_expr(file, &src)
-            .map_err(|d| format!("`{text}` is not a unit ({})", d.message))?;
-        let mut ck = Checker::new(self.units.clone());
-        ck.scope = super::Scope::Const;
-        let h = ck.expr(&expr);
-        if let Some(d) = ck.diags.first() {
-            return Err(format!("`{text}` is not a unit ({})", d.message));
-        }
-        let h = ck.coerce(h, to, codes::E0008, "the column");
-        if !ck.diags.is_empty() {
-            return Err(format!(
-                "the unit `{text}` does not fit `{}`",
-                self.units.format_unit(to)
-            ));
-        }
-        super::consts::eval(&h)
-            .filter(|v| v.is_finite() && *v > 0.0)
-            .ok_or_else(|| format!("`{text}` is not a unit"))
     }
 }

@@ -121,6 +121,35 @@ pub fn unit_depth(u: &ast::UnitExpr) -> usize {
     deepest
 }
 
+/// The factor from a unit written as text (`mg/dL`, in a dataset's or cohort's header) to `to`,
+/// or why it does not fit; `file` is where the text is said to come from.
+pub fn unit_factor(
+    units: &UnitTable,
+    file: crate::source::FileId,
+    text: &str,
+    to: Unit,
+) -> Result<f64, String> {
+    let src = format!("1 {text}");
+    let expr = crate::syntax::parser::parse_expr(file, &src)
+        .map_err(|d| format!("`{text}` is not a unit ({})", d.message))?;
+    let mut ck = Checker::new(units.clone());
+    ck.scope = Scope::Const;
+    let h = ck.expr(&expr);
+    if let Some(d) = ck.diags.first() {
+        return Err(format!("`{text}` is not a unit ({})", d.message));
+    }
+    let h = ck.coerce(h, to, crate::diagnostic::codes::E0008, "the column");
+    if !ck.diags.is_empty() {
+        return Err(format!(
+            "the unit `{text}` does not fit `{}`",
+            units.format_unit(to)
+        ));
+    }
+    consts::eval(&h)
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| format!("`{text}` is not a unit"))
+}
+
 impl Checker {
     /// A checker over the given unit table.
     pub fn new(units: UnitTable) -> Checker {

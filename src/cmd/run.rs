@@ -387,29 +387,6 @@ pub struct RecordValues {
     pub observables: Vec<f64>,
 }
 
-/// The factor from a unit written in a dataset header to `to`, or why it does not fit.
-fn unit_factor(c: &Compilation, text: &str, to: crate::units::Unit) -> Result<f64, String> {
-    let src = format!("1 {text}");
-    let expr = parser::parse_expr(c.file, &src)
-        .map_err(|d| format!("`{text}` is not a unit ({})", d.message))?;
-    let mut ck = Checker::new(c.units.clone());
-    ck.scope = Scope::Const;
-    let h = ck.expr(&expr);
-    if let Some(d) = ck.diags.first() {
-        return Err(format!("`{text}` is not a unit ({})", d.message));
-    }
-    let h = ck.coerce(h, to, codes::E0008, "the column");
-    if !ck.diags.is_empty() {
-        return Err(format!(
-            "the unit `{text}` does not fit `{}`",
-            c.units.format_unit(to)
-        ));
-    }
-    check::consts::eval(&h)
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .ok_or_else(|| format!("`{text}` is not a unit"))
-}
-
 /// The model side of a dataset run: which columns feed which inputs, their units, and how one
 /// subject is simulated. [`simulate`] keeps every subject; [`stream`] writes each and drops it.
 struct DatasetRun<'a> {
@@ -496,7 +473,7 @@ impl<'a> DatasetRun<'a> {
             },
             Quantity::Input(i) => self.inputs[i].2.unwrap_or(crate::units::Unit::ONE),
         };
-        unit_factor(c, text, to)
+        check::unit_factor(&c.units, c.file, text, to)
     }
 
     /// Reads the subjects of `events` one at a time, simulates each and hands it to `each`, in
@@ -602,7 +579,24 @@ impl<'a> DatasetRun<'a> {
                 None
             };
             let (states, observables) = match left {
-                Some(l) => (l.states[..shown].to_vec(), l.observables.clone()),
+                // The state just before the dose; the observables with the covariates in force
+                // at the row's time (its own values included).
+                Some(l) => {
+                    let params = segments
+                        .iter()
+                        .rev()
+                        .find(|s| s.time <= row.time)
+                        .map_or(&first.params, |s| &s.params);
+                    let mut obs = vec![0.0; sim.n_observables];
+                    if prepared
+                        .compiled
+                        .observe(row.time, &l.states, params, &mut obs)
+                        .is_err()
+                    {
+                        obs.fill(f64::NAN);
+                    }
+                    (l.states[..shown].to_vec(), obs)
+                }
                 None => {
                     let k = sim.times.partition_point(|&t| t < row.time);
                     (
