@@ -110,6 +110,8 @@ pub struct Row {
     pub observable: Option<usize>,
     /// An observation written before a dose row at the same time: the pre-dose value.
     pub before_dose: bool,
+    /// `OCC`, when the row has one (the occasion, for per-occasion random effects).
+    pub occ: Option<i64>,
 }
 
 /// One input value from a row: from `time` on, input column `input` has `value`.
@@ -454,6 +456,7 @@ impl<'s, R: std::io::Read> Subjects<'s, R> {
             dv,
             observable,
             before_dose: false,
+            occ: r.occ,
         });
         Ok(())
     }

@@ -90,6 +90,13 @@ enum Command {
         /// Write the CSV here instead of stdout (atomically).
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// With --events: simulate each subject with random effects (and per-occasion effects by
+        /// OCC) and residual error drawn from --seed; adds PRED, IPRED and SIM columns.
+        #[arg(long, requires = "events")]
+        sample: bool,
+        /// Random seed of --sample.
+        #[arg(long, default_value_t = 1, requires = "sample")]
+        seed: u64,
         /// Add a column with the running total eliminated through `-> out` (in the unit of the
         /// eliminating compartments), for mass-balance checks.
         #[arg(long)]
@@ -240,6 +247,8 @@ fn main() -> ExitCode {
             every,
             events,
             out,
+            sample,
+            seed,
             eliminated,
             rtol,
             atol,
@@ -268,6 +277,7 @@ fn main() -> ExitCode {
                 every,
                 events: None,
                 options,
+                sample: sample.then_some(seed),
             };
             match events {
                 Some(events) => run_events(&req, &events, out.as_deref()),

@@ -334,3 +334,94 @@ fn an_id_that_reappears_after_other_ids_is_an_error_at_its_row() {
     );
     assert!(e.contains("rows ended at row 3"), "{e}");
 }
+
+#[test]
+fn sample_draws_each_subjects_effects_occasions_and_residual_error() {
+    let model = r#"
+model Iov {
+    param cl: L/h = 4 L/h
+    param v: L = 40 L
+    vary cl ~ lognormal(omega: 0.09)
+    vary cl ~ lognormal(omega: 0.04) per occasion
+    compartment central: mg
+    flow central -> out = cl / v * central
+    observe conc: mg/L = central / v ~ proportional(10%) + additive(0.1 mg/L)
+}
+"#;
+    // Two subjects; occasion 2 starts at 24 h for subject 1, OCC 7 throughout for subject 2.
+    let data = "ID,TIME,AMT,CMT,EVID,DV,OCC\n\
+        1,0,1000,central,1,.,1\n1,12,.,.,0,5,1\n1,24,.,.,2,.,2\n1,36,.,.,0,3,2\n\
+        2,0,1000,central,1,.,7\n2,12,.,.,0,5,7\n2,36,.,.,0,3,7\n";
+    let run = |seed: Option<u64>| {
+        simulate(&Request {
+            name: "m.twin".into(),
+            text: model.into(),
+            events: Some(data.into()),
+            sample: seed,
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let typical = run(None);
+    let sampled = run(Some(42));
+    assert!(sampled.sampled && !typical.sampled);
+    let c = twin::driver::compile("m.twin", model);
+    let m = &c.program.models[0];
+    let between = twin::trial::population::EtaDraws::patients(m).unwrap_or_else(|e| panic!("{e}"));
+    let per_occ = twin::trial::population::EtaDraws::occasions(m).unwrap_or_else(|e| panic!("{e}"));
+    for (index, occs) in [(0u64, [1u16, 2]), (1, [7, 7])] {
+        let eta = between.draws(42, index, 0)[0].1;
+        let k = |o: u16| 4.0 * (eta + per_occ.draws(42, index, o)[0].1).exp() / 40.0;
+        let conc = |t: f64| {
+            let (k1, k2) = (k(occs[0]), k(occs[1]));
+            if t <= 24.0 {
+                25.0 * (-k1 * t).exp()
+            } else {
+                25.0 * (-k1 * 24.0).exp() * (-k2 * (t - 24.0)).exp()
+            }
+        };
+        let mut stream = twin::trial::rng::Stream::substream(
+            42,
+            index,
+            twin::trial::rng::Purpose::ResidualError,
+            0,
+        );
+        let recs = sampled.subjects[index as usize]
+            .records
+            .as_ref()
+            .unwrap_or_else(|| panic!("records"));
+        let typ = typical.subjects[index as usize]
+            .records
+            .as_ref()
+            .unwrap_or_else(|| panic!("records"));
+        for (r, p) in recs.iter().zip(typ) {
+            if r.row.evid != 0 {
+                assert!(r.sampled.is_none());
+                continue;
+            }
+            let [pred, ipred, sim] = r.sampled.unwrap_or_else(|| panic!("row {}", r.row.row));
+            // PRED is the typical patient's value, bit for bit.
+            assert_eq!(pred.to_bits(), p.observables[0].to_bits());
+            assert!(
+                rel(ipred, conc(r.row.time)) < 1e-12,
+                "{ipred} vs {}",
+                conc(r.row.time)
+            );
+            assert_eq!(ipred.to_bits(), r.observables[0].to_bits());
+            let (e1, e2) = (stream.normal(), stream.normal());
+            let want = ipred * (1.0 + 0.1 * e1) + 0.1 * e2;
+            assert!((sim - want).abs() <= 1e-15 * want.abs(), "{sim} vs {want}");
+        }
+    }
+    // The same seed gives the same table; another seed another one.
+    let again = run(Some(42));
+    let other = run(Some(43));
+    let cells = |t: &Trajectories| {
+        t.subjects
+            .iter()
+            .flat_map(|s| s.records.iter().flatten().map(|r| r.sampled.map(|v| v[2])))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(cells(&sampled), cells(&again));
+    assert_ne!(cells(&sampled), cells(&other));
+}

@@ -348,6 +348,9 @@ pub struct Request {
     /// `--eliminated`: add the running total of everything eliminated through `-> out` as a
     /// column (a state the solver integrates with the others, so it is opt-in).
     pub eliminated: bool,
+    /// `--sample --seed N` (dataset runs): each subject with its own random effects (and
+    /// per-occasion effects by `OCC`) and residual error drawn from seed N.
+    pub sample: Option<u64>,
 }
 
 /// The result of a run as CSV text and a summary table.
@@ -385,6 +388,10 @@ pub struct RecordValues {
     pub states: Vec<f64>,
     /// The observables there.
     pub observables: Vec<f64>,
+    /// With `--sample`, for a row with an observable: the typical patient's prediction (PRED,
+    /// every η = 0), the individual's (IPRED, as `observables`), and IPRED with residual error
+    /// drawn (the simulated DV), in the observable's unit.
+    pub sampled: Option<[f64; 3]>,
 }
 
 /// The model side of a dataset run: which columns feed which inputs, their units, and how one
@@ -403,6 +410,8 @@ struct DatasetRun<'a> {
     )>,
     /// Shown states (the model's, and `eliminated` when tracked).
     shown: usize,
+    /// `--sample`: the seed of the random effects and residual errors.
+    sample: Option<u64>,
 }
 
 impl<'a> DatasetRun<'a> {
@@ -410,6 +419,7 @@ impl<'a> DatasetRun<'a> {
         setup: &'a Setup,
         base: &'a Patient,
         options: &'a crate::solve::SolveOptions,
+        sample: Option<u64>,
     ) -> DatasetRun<'a> {
         use crate::events::{InputColumn, InputKind};
         let (c, prepared) = (&setup.c, &setup.prepared);
@@ -455,6 +465,7 @@ impl<'a> DatasetRun<'a> {
             options,
             inputs,
             shown: setup.shown_states,
+            sample,
         }
     }
 
@@ -492,35 +503,129 @@ impl<'a> DatasetRun<'a> {
             convert: &convert,
         };
         let events_error = |e: crate::events::EventError| Failure::Usage(format!("events: {e}"));
-        for s in crate::events::Subjects::new(events, &schema).map_err(events_error)? {
-            each(self.subject(s.map_err(events_error)?)?)?;
+        for (index, s) in crate::events::Subjects::new(events, &schema)
+            .map_err(events_error)?
+            .enumerate()
+        {
+            each(self.subject(s.map_err(events_error)?, index as u64)?)?;
         }
         Ok(())
     }
 
-    /// One subject: covariates over time (last observation carried forward), resets and
+    /// One subject (the `index`-th of the file, from 0): the typical patient, or with
+    /// `--sample` the individual with its drawn random effects, PRED and the residual error.
+    fn subject(&self, s: crate::events::Subject, index: u64) -> Result<Subject, Failure> {
+        let typical = self.solve_subject(&s, &[])?;
+        let Some(seed) = self.sample else {
+            return Ok(typical);
+        };
+        let m = self.m;
+        let slots = &self.prepared.lowered.inputs;
+        let slot_of = |k: usize| slots.iter().position(|x| *x == InputSlot::Eta(k));
+        let bad = |e: crate::trial::PopError| Failure::Usage(format!("--sample: {e}"));
+        let between = crate::trial::population::EtaDraws::patients(m).map_err(bad)?;
+        let per_occasion = crate::trial::population::EtaDraws::occasions(m).map_err(bad)?;
+        // η from the start; per-occasion η from the first row of each `OCC` (the first
+        // occasion also covers the rows before it).
+        let mut changes: Vec<(f64, usize, f64)> = Vec::new();
+        for (k, v) in between.draws(seed, index, 0) {
+            if let Some(i) = slot_of(k) {
+                changes.push((f64::NEG_INFINITY, i, v));
+            }
+        }
+        let mut current: Option<i64> = None;
+        for r in &s.rows {
+            let Some(o) = r.occ else { continue };
+            if current == Some(o) {
+                continue;
+            }
+            let occasion = u16::try_from(o).map_err(|_| {
+                Failure::Usage(format!(
+                    "events: row {}, column OCC: an occasion is a whole number from 0 to 65535 (value `{o}`)",
+                    r.row
+                ))
+            })?;
+            let time = if current.is_none() {
+                f64::NEG_INFINITY
+            } else {
+                r.time
+            };
+            current = Some(o);
+            for (k, v) in per_occasion.draws(seed, index, occasion) {
+                if let Some(i) = slot_of(k) {
+                    changes.push((time, i, v));
+                }
+            }
+        }
+        if current.is_none() {
+            for (k, v) in per_occasion.draws(seed, index, 0) {
+                if let Some(i) = slot_of(k) {
+                    changes.push((f64::NEG_INFINITY, i, v));
+                }
+            }
+        }
+        let mut individual = self.solve_subject(&s, &changes)?;
+        // Residual error in row order from the subject's own stream.
+        let mut stream = crate::trial::rng::Stream::substream(
+            seed,
+            index,
+            crate::trial::rng::Purpose::ResidualError,
+            0,
+        );
+        let (Some(ind), Some(typ)) = (individual.records.as_mut(), typical.records.as_ref()) else {
+            return Ok(individual);
+        };
+        for (r, p) in ind.iter_mut().zip(typ) {
+            if let Some(o) = r.row.observable.filter(|_| r.row.evid == 0) {
+                let ipred = r.observables[o];
+                let sim =
+                    crate::trial::population::residual(&m.observables[o].error, ipred, &mut stream);
+                r.sampled = Some([p.observables[o], ipred, sim]);
+            }
+        }
+        Ok(individual)
+    }
+
+    /// One subject's solve: covariates over time (last observation carried forward) and
+    /// `extra` input changes (time, input slot, value; time −∞ for the start), resets and
     /// pre-dose observations as segments of one piecewise solve on the data rows' times; one
     /// [`RecordValues`] per row.
-    fn subject(&self, s: crate::events::Subject) -> Result<Subject, Failure> {
+    fn solve_subject(
+        &self,
+        s: &crate::events::Subject,
+        extra: &[(f64, usize, f64)],
+    ) -> Result<Subject, Failure> {
         use crate::solve::{Segment, SegmentStart};
         let (prepared, inputs, shown) = (self.prepared, &self.inputs, self.shown);
         let fail = |error: SimError| Failure::Simulate {
             subject: Some(s.id.clone()),
             error,
         };
-        // The inputs at the start: each column's first value, else the model's.
+        // Every input change: (time, slot, value), in time order (file order within a time).
+        let mut changes: Vec<(f64, usize, f64)> = s
+            .inputs
+            .iter()
+            .map(|v| (v.time, inputs[v.input].1, v.value))
+            .chain(extra.iter().copied())
+            .collect();
+        changes.sort_by(|a, b| a.0.total_cmp(&b.0));
+        // The inputs at the start: each input's first value, else the model's.
         let mut current = self.base.inputs.clone();
-        let mut seen = vec![false; inputs.len()];
-        for v in &s.inputs {
-            if !seen[v.input] {
-                seen[v.input] = true;
-                current[inputs[v.input].1] = v.value;
+        let mut seen = vec![false; current.len()];
+        for &(_, slot, value) in &changes {
+            if !seen[slot] {
+                seen[slot] = true;
+                current[slot] = value;
             }
         }
         let first = Patient::new(prepared, current.clone()).map_err(fail)?;
         // Change times: input values, resets, and pre-dose observations (a segment that changes
         // nothing, for its left limit).
-        let mut times: Vec<f64> = s.inputs.iter().map(|v| v.time).collect();
+        let mut times: Vec<f64> = changes
+            .iter()
+            .map(|c| c.0)
+            .filter(|t| t.is_finite())
+            .collect();
         times.extend(&s.resets);
         times.extend(s.rows.iter().filter(|r| r.before_dose).map(|r| r.time));
         times.sort_by(f64::total_cmp);
@@ -530,13 +635,12 @@ impl<'a> DatasetRun<'a> {
         let mut vi = 0;
         for &t in &times {
             let mut changed = false;
-            while let Some(v) = s.inputs.get(vi) {
-                if v.time > t {
+            while let Some(&(time, slot, value)) = changes.get(vi) {
+                if time > t {
                     break;
                 }
-                let slot = inputs[v.input].1;
-                if current[slot].to_bits() != v.value.to_bits() {
-                    current[slot] = v.value;
+                if current[slot].to_bits() != value.to_bits() {
+                    current[slot] = value;
                     changed = true;
                 }
                 vi += 1;
@@ -572,7 +676,7 @@ impl<'a> DatasetRun<'a> {
                 .map_err(fail)?
         };
         let mut records = Vec::with_capacity(s.rows.len());
-        for row in s.rows {
+        for row in &s.rows {
             let left = if row.before_dose {
                 limits.iter().find(|l| l.time == row.time)
             } else {
@@ -608,13 +712,14 @@ impl<'a> DatasetRun<'a> {
                 }
             };
             records.push(RecordValues {
-                row,
+                row: row.clone(),
                 states,
                 observables,
+                sampled: None,
             });
         }
         Ok(Subject {
-            id: Some(s.id),
+            id: Some(s.id.clone()),
             patient: first,
             sim,
             records: Some(records),
@@ -637,6 +742,8 @@ pub struct Trajectories {
     pub subjects: Vec<Subject>,
     /// Warnings from the checker, rendered.
     pub warnings: String,
+    /// A dataset run with `--sample`: the table has `PRED`, `IPRED` and `SIM` after `DV`.
+    pub sampled: bool,
 }
 
 /// Why a run did not produce output.
@@ -792,7 +899,13 @@ impl Trajectories {
     pub fn csv(&self) -> String {
         let mut csv = header_line(&self.headers);
         for s in &self.subjects {
-            push_lines(&mut csv, s, self.shown_states, &self.observables);
+            push_lines(
+                &mut csv,
+                s,
+                self.shown_states,
+                &self.observables,
+                self.sampled,
+            );
         }
         csv
     }
@@ -825,6 +938,7 @@ fn push_lines(
     s: &Subject,
     shown_states: usize,
     observables: &[(String, String)],
+    sampled: bool,
 ) {
     if let (Some(records), Some(id)) = (&s.records, &s.id) {
         let id = csv_cell(id);
@@ -840,6 +954,12 @@ fn push_lines(
                     .unwrap_or_default(),
                 r.row.dv.map(fmt_num).unwrap_or_default(),
             ];
+            if sampled {
+                match r.sampled {
+                    Some(v) => row.extend(v.iter().map(|x| fmt_num(*x))),
+                    None => row.extend([String::new(), String::new(), String::new()]),
+                }
+            }
             row.extend(r.states.iter().map(|v| fmt_num(*v)));
             row.extend(r.observables.iter().map(|v| fmt_num(*v)));
             csv.push_str(&row.join(","));
@@ -1087,7 +1207,7 @@ fn setup(req: &Request) -> Result<Setup, Failure> {
 
 /// The headers of a dataset run's table: `ID, TIME [h], EVID, MDV, DVID, DV`, then every state
 /// and observable.
-fn dataset_headers(headers: &[String]) -> Vec<String> {
+fn dataset_headers(headers: &[String], sampled: bool) -> Vec<String> {
     let mut h = vec![
         "ID".to_string(),
         "TIME [h]".into(),
@@ -1096,6 +1216,9 @@ fn dataset_headers(headers: &[String]) -> Vec<String> {
         "DVID".into(),
         "DV".into(),
     ];
+    if sampled {
+        h.extend(["PRED".to_string(), "IPRED".into(), "SIM".into()]);
+    }
     h.extend(headers.iter().skip(1).cloned());
     h
 }
@@ -1107,7 +1230,7 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
     let setup = setup(req)?;
     if let Some(ev) = &req.events {
         let width = (setup.headers.len() + 6) as f64;
-        let run = DatasetRun::new(&setup, &setup.patient, &req.options);
+        let run = DatasetRun::new(&setup, &setup.patient, &req.options, req.sample);
         let (mut subjects, mut values) = (Vec::new(), 0.0);
         run.for_each(ev.as_bytes(), |s| {
             // Everything is held in memory: refuse more than MAX_RUN_VALUES values.
@@ -1123,11 +1246,12 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
             Ok(())
         })?;
         return Ok(Trajectories {
-            headers: dataset_headers(&setup.headers),
+            headers: dataset_headers(&setup.headers, req.sample.is_some()),
             observables: setup.observables,
             shown_states: setup.shown_states,
             subjects,
             warnings: setup.warnings,
+            sampled: req.sample.is_some(),
         });
     }
     let Setup {
@@ -1244,6 +1368,7 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
             records: None,
         }],
         warnings,
+        sampled: false,
     })
 }
 
@@ -1277,17 +1402,23 @@ pub fn stream(
     let setup = setup(req)?;
     // The log is stderr: a failure to write it does not stop the run.
     let _ = log.write_all(setup.warnings.as_bytes());
-    let run = DatasetRun::new(&setup, &setup.patient, &req.options);
+    let run = DatasetRun::new(&setup, &setup.patient, &req.options, req.sample);
     let mut done = Streamed::default();
     // The header line goes out with the first subject (or at the end, for a dataset without
     // rows), so that nothing is written when the file's header or first row is malformed.
-    let mut lines = header_line(&dataset_headers(&setup.headers));
+    let mut lines = header_line(&dataset_headers(&setup.headers, req.sample.is_some()));
     let mut summary = String::new();
     run.for_each(events, |s| {
         if done.subjects > 0 {
             lines.clear();
         }
-        push_lines(&mut lines, &s, setup.shown_states, &setup.observables);
+        push_lines(
+            &mut lines,
+            &s,
+            setup.shown_states,
+            &setup.observables,
+            req.sample.is_some(),
+        );
         table.write_all(lines.as_bytes()).map_err(Failure::Write)?;
         summary.clear();
         push_summary(&mut summary, &s, &setup.observables);

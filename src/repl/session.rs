@@ -1740,6 +1740,7 @@ impl Session {
             options: crate::solve::SolveOptions::default(),
             tolerances_given: false,
             eliminated: false,
+            sample: None,
         };
         let out = match crate::cmd::run::simulate(&req) {
             Ok(o) => o,
