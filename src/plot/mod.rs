@@ -135,44 +135,40 @@ pub fn parse_times(items: &[String]) -> Result<Vec<f64>, PlotError> {
     Ok(out)
 }
 
-/// Dose times (hours) from NONMEM-style event records: rows with `EVID` 1 (or, without an `EVID`
-/// column, a positive `AMT`) at `TIME`, plus `ADDL` repeats every `II`. Every subject's doses are
-/// merged.
+/// Dose times (hours) from NONMEM-style event records, read by the one dataset reader
+/// ([`crate::dataset`]: the same columns, units in headers, quoting and comments as
+/// `twin run --events`): rows with `EVID` 1 or 4 at `TIME`, plus `ADDL` repeats every `II`.
+/// Every subject's doses are merged.
 pub fn dose_times_from_events(file: &str, text: &str) -> Result<Vec<f64>, PlotError> {
-    let t = csv::Table::parse(file, text)?;
-    let find = |name: &str| t.header.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let Some(c_time) = find("TIME") else {
-        return Err(PlotError::input(
-            file,
-            format!("no `TIME` column (the header has: {})", t.header.join(", ")),
-        ));
-    };
-    let (c_amt, c_evid, c_ii, c_addl) = (find("AMT"), find("EVID"), find("II"), find("ADDL"));
-    let get = |r: usize, c: Option<usize>| -> Result<f64, PlotError> {
-        match c {
-            None => Ok(0.0),
-            Some(c) => Ok(t.number(r, c)?.unwrap_or(0.0)),
+    let bad = |e: crate::dataset::DatasetError| PlotError::input(file, e.to_string());
+    let reader = crate::dataset::Reader::new(text.as_bytes()).map_err(bad)?;
+    // `TIME` (and `II`, which defaults to `TIME`'s unit) to hours.
+    let units = crate::units::prelude_table()
+        .map_err(|_| PlotError::input(file, "the unit prelude does not load"))?;
+    let hour = units.get("h").unwrap_or(crate::units::Unit::ONE);
+    let mut sources = crate::source::SourceMap::new();
+    let at = sources.add(file, text);
+    let factor = |name: &str| -> Result<Option<f64>, PlotError> {
+        match reader.header().unit(name) {
+            None => Ok(None),
+            Some((_, u)) => crate::check::unit_factor(&units, at, u, hour)
+                .map(Some)
+                .map_err(|m| PlotError::input(file, format!("row 1, column {name}: {m}"))),
         }
     };
+    let time = factor("TIME")?.unwrap_or(1.0);
+    let ii = factor("II")?.unwrap_or(time);
     let mut out = Vec::new();
-    for r in 0..t.rows.len() {
-        let amt = get(r, c_amt)?;
-        let evid = match c_evid {
-            Some(_) => get(r, c_evid)?,
-            None if amt > 0.0 => 1.0,
-            None => 0.0,
-        };
-        if evid != 1.0 {
+    for r in reader {
+        let r = r.map_err(bad)?;
+        if r.evid != 1 && r.evid != 4 {
             continue;
         }
-        let Some(time) = t.number(r, c_time)? else {
-            continue;
-        };
-        let (ii, addl) = (get(r, c_ii)?, get(r, c_addl)?);
-        out.push(time);
-        if ii > 0.0 {
-            for k in 1..=(addl.clamp(0.0, 10_000.0) as usize) {
-                out.push(time + ii * k as f64);
+        let t = r.time * time;
+        out.push(t);
+        if r.ii > 0.0 {
+            for k in 1..=r.addl.clamp(0, 10_000) {
+                out.push(t + r.ii * ii * k as f64);
             }
         }
     }
@@ -951,5 +947,13 @@ mod tests {
             dose_times_from_events("e.csv", ev).expect("parses"),
             vec![0.0, 3.0, 12.0, 24.0]
         );
+        // The dataset reader's rules: units in headers, comments, quoting.
+        let ev = "# doses in days\nID,TIME [d],AMT,EVID,II [h],ADDL,NOTE\n1,0,100,1,12,1,\"a, b\"\n1,1,100,1,.,.,x\n";
+        assert_eq!(
+            dose_times_from_events("e.csv", ev).expect("parses"),
+            vec![0.0, 12.0, 24.0]
+        );
+        let e = dose_times_from_events("e.csv", "ID,TIME [mg],AMT\n1,0,1\n");
+        assert!(e.is_err_and(|e| e.to_string().contains("TIME")));
     }
 }
