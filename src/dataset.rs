@@ -472,8 +472,8 @@ impl<R: std::io::Read> WhitespaceLines<R> {
     }
 }
 
-/// Splits a header cell `name [unit]` into the name and the unit text.
-fn split_unit(h: &str) -> Result<(String, Option<String>), String> {
+/// Splits a header cell `name [unit]` into the name and the unit text (also used for cohorts).
+pub fn split_unit(h: &str) -> Result<(String, Option<String>), String> {
     let Some(open) = h.find('[') else {
         return if h.contains(']') {
             Err("a `]` without `[` in the header".into())

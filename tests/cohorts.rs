@@ -239,7 +239,7 @@ fn malformed_cohorts_name_row_column_and_value() {
         ),
         (
             "weight [kg,sex,cyp3a4,age\n70,female,100,40\n",
-            "a unit is written",
+            "is not closed",
         ),
         (
             "weight,weight,sex,cyp3a4,age\n70,70,female,100,40\n",

@@ -110,17 +110,9 @@ impl Checker {
         let mut columns: Vec<(usize, CohortColumn, f64)> = Vec::new();
         let mut names: Vec<String> = Vec::new();
         for (k, cell) in header.iter().enumerate() {
-            let (name, unit) = match cell.split_once('[') {
-                Some((n, rest)) => {
-                    let Some(u) = rest.strip_suffix(']') else {
-                        return Err(format!(
-                            "row {header_line}, column `{cell}`: a unit is written `name [unit]`"
-                        ));
-                    };
-                    (n.trim(), Some(u.trim()))
-                }
-                None => (cell, None),
-            };
+            let (name, unit) = crate::dataset::split_unit(cell)
+                .map_err(|m| format!("row {header_line}, column `{cell}`: {m}"))?;
+            let (name, unit) = (name.as_str(), unit.as_deref());
             if names.iter().any(|n| n == name) {
                 return Err(format!(
                     "row {header_line}, column `{name}`: the column is given twice"
