@@ -25,6 +25,10 @@ pub enum InputSlot {
     Genotype(usize),
     /// The η of a random effect (index into the model's effects).
     Eta(usize),
+    /// The slope (covariate unit per hour) of a linearly interpolated covariate.
+    Slope(usize),
+    /// The time (h) at which a linearly interpolated covariate has its input value.
+    Origin(usize),
 }
 
 /// A lowered model with the layout of its inputs.
@@ -95,11 +99,16 @@ pub struct DoseSlots {
 }
 
 /// Options of lowering.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Add a state accumulating everything eliminated through `flow … -> out` (when all
     /// eliminating compartments share a unit), for mass-balance checks and output.
     pub track_elimination: bool,
+    /// Covariates (indices) interpolated linearly between dataset rows: each reads
+    /// `value + slope·(t − origin)` with `slope` and `origin` two more inputs
+    /// ([`InputSlot::Slope`], [`InputSlot::Origin`]) after the η's; params of them are time
+    /// courses.
+    pub interpolate: Vec<usize>,
 }
 
 /// What the expressions being lowered may see.
@@ -572,7 +581,22 @@ pub fn lower_trial(
             })
             .collect());
     }
-    let (mut l, inputs) = Lower::new(p, m, ModuleBuilder::new(&m.name), Mode::Model);
+    let (mut l, mut inputs) = Lower::new(p, m, ModuleBuilder::new(&m.name), Mode::Model);
+    // Linearly interpolated covariates: value + slope·(t − origin).
+    for &i in &opts.interpolate {
+        let (Some(&c), Some(cv)) = (l.covs.get(i), m.covariates.get(i)) else {
+            continue;
+        };
+        let slope = l.b.input(&format!("slope({})", cv.name));
+        let origin = l.b.input(&format!("origin({})", cv.name));
+        inputs.push(InputSlot::Slope(i));
+        inputs.push(InputSlot::Origin(i));
+        let t = l.b.time();
+        let dt = l.b.sub(t, origin);
+        let rise = l.b.mul(slope, dt);
+        l.covs[i] = l.b.add(c, rise);
+    }
+    let rhs_covs = l.covs.clone();
     for s in &m.states {
         let id = l.b.state(&s.name);
         l.states.push(id);
@@ -607,9 +631,10 @@ pub fn lower_trial(
             declared += 1;
         }
     }
-    // Per-patient values from here to the initial states: lets computed so far may hold time
-    // courses.
+    // Per-patient values from here to the initial states (covariates at t = 0): lets computed
+    // so far may hold time courses.
     l.lets.iter_mut().for_each(|x| *x = None);
+    l.covs = rhs_covs.iter().map(|&c| l.b.at_time(c, 0.0)).collect();
     // Computed quantities: params are where they are; `let`s get a named slot of their own.
     let mut n_params = m.params.len();
     let mut quantity_slots = Vec::with_capacity(quantities.len());
@@ -662,6 +687,7 @@ pub fn lower_trial(
     }
     // The time courses: right-hand sides, observables, endpoint arguments.
     l.params = rhs_params;
+    l.covs = rhs_covs;
     l.lets.iter_mut().for_each(|x| *x = None);
     for (i, s) in m.states.iter().enumerate() {
         let id = l.states[i];
@@ -772,7 +798,7 @@ pub fn typical_inputs(m: &hir::Model, slots: &[InputSlot]) -> Vec<f64> {
         .map(|s| match s {
             InputSlot::Covariate(i) => m.covariates[*i].default,
             InputSlot::Genotype(i) => m.genotypes[*i].default as f64,
-            InputSlot::Eta(_) => 0.0,
+            InputSlot::Eta(_) | InputSlot::Slope(_) | InputSlot::Origin(_) => 0.0,
         })
         .collect()
 }

@@ -97,6 +97,10 @@ enum Command {
         /// Random seed of --sample.
         #[arg(long, default_value_t = 1, requires = "sample")]
         seed: u64,
+        /// With --events: interpolate this covariate linearly between its rows instead of
+        /// carrying each value forward (repeatable).
+        #[arg(long, requires = "events")]
+        interpolate: Vec<String>,
         /// Add a column with the running total eliminated through `-> out` (in the unit of the
         /// eliminating compartments), for mass-balance checks.
         #[arg(long)]
@@ -249,6 +253,7 @@ fn main() -> ExitCode {
             out,
             sample,
             seed,
+            interpolate,
             eliminated,
             rtol,
             atol,
@@ -278,6 +283,7 @@ fn main() -> ExitCode {
                 events: None,
                 options,
                 sample: sample.then_some(seed),
+                interpolate,
             };
             match events {
                 Some(events) => run_events(&req, &events, out.as_deref()),

@@ -425,3 +425,49 @@ model Iov {
     assert_eq!(cells(&sampled), cells(&again));
     assert_ne!(cells(&sampled), cells(&other));
 }
+
+#[test]
+fn an_interpolated_covariate_runs_linearly_between_its_rows() {
+    // crcl 100 mL/min at 0 h, 50 at 24 h, linear in between: k(t) = 0.1/h · (1 − t/48 h), so
+    // c(t) = 25·exp(−0.1·(t − t²/96)) up to 24 h, then k = 0.05/h.
+    let data = "ID,TIME,AMT,CMT,EVID,crcl\n1,0,1000,central,1,100\n1,12,.,.,0,.\n1,24,.,.,2,50\n1,30,.,.,0,.\n1,48,.,.,0,.\n";
+    let t = simulate(&Request {
+        name: "m.twin".into(),
+        text: RENAL.into(),
+        events: Some(data.into()),
+        interpolate: vec!["crcl".into()],
+        options: twin::solve::SolveOptions {
+            method: twin::solve::Method::Bdf,
+            rtol: 1e-10,
+            atol: 1e-14,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let c = |t: f64| {
+        if t <= 24.0 {
+            25.0 * (-0.1 * (t - t * t / 96.0)).exp()
+        } else {
+            25.0 * (-1.8f64).exp() * (-0.05 * (t - 24.0)).exp()
+        }
+    };
+    for (time, x) in rows(&t, 0) {
+        assert!(rel(x, c(time)) < 1e-8, "t = {time}: {x} vs {}", c(time));
+    }
+    // Without the option the same data is a step at 24 h (last observation carried forward).
+    let steps = run_events(RENAL, data).unwrap_or_else(|e| panic!("{e}"));
+    assert!(rel(rows(&steps, 0)[1].1, 25.0 * (-1.2f64).exp()) < 1e-12);
+    // Only numeric covariates of a dataset run interpolate.
+    let e = simulate(&Request {
+        name: "m.twin".into(),
+        text: RENAL.into(),
+        events: Some(data.into()),
+        interpolate: vec!["crcl_typo".into()],
+        ..Default::default()
+    })
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(e.contains("no covariate `crcl_typo`"), "{e}");
+}

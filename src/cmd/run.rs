@@ -351,6 +351,9 @@ pub struct Request {
     /// `--sample --seed N` (dataset runs): each subject with its own random effects (and
     /// per-occasion effects by `OCC`) and residual error drawn from seed N.
     pub sample: Option<u64>,
+    /// `--interpolate NAME` (dataset runs): covariates interpolated linearly between their
+    /// rows instead of carried forward.
+    pub interpolate: Vec<String>,
 }
 
 /// The result of a run as CSV text and a summary table.
@@ -602,12 +605,51 @@ impl<'a> DatasetRun<'a> {
             error,
         };
         // Every input change: (time, slot, value), in time order (file order within a time).
-        let mut changes: Vec<(f64, usize, f64)> = s
-            .inputs
-            .iter()
-            .map(|v| (v.time, inputs[v.input].1, v.value))
-            .chain(extra.iter().copied())
-            .collect();
+        // A linearly interpolated covariate holds its first value until its first row, then
+        // runs from each row's value to the next row's (value, slope and origin change at
+        // each row), and holds its last value.
+        let slots = &prepared.lowered.inputs;
+        let interp = |slot: usize| -> Option<(usize, usize)> {
+            let InputSlot::Covariate(i) = *slots.get(slot)? else {
+                return None;
+            };
+            let slope = slots.iter().position(|x| *x == InputSlot::Slope(i))?;
+            let origin = slots.iter().position(|x| *x == InputSlot::Origin(i))?;
+            Some((slope, origin))
+        };
+        // For each input value, the next value of the same column.
+        let mut next_of = vec![None; s.inputs.len()];
+        let mut later: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+        for (n, v) in s.inputs.iter().enumerate().rev() {
+            next_of[n] = later.insert(v.input, n);
+        }
+        let mut started = vec![false; inputs.len()];
+        let mut changes: Vec<(f64, usize, f64)> = Vec::new();
+        for (n, v) in s.inputs.iter().enumerate() {
+            let slot = inputs[v.input].1;
+            let Some((slope, origin)) = interp(slot) else {
+                changes.push((v.time, slot, v.value));
+                continue;
+            };
+            if !std::mem::replace(&mut started[v.input], true) {
+                changes.extend([
+                    (f64::NEG_INFINITY, slot, v.value),
+                    (f64::NEG_INFINITY, slope, 0.0),
+                    (f64::NEG_INFINITY, origin, 0.0),
+                ]);
+            }
+            let next = next_of[n].map(|k| &s.inputs[k]);
+            let rate = match next {
+                Some(u) if u.time > v.time => (u.value - v.value) / (u.time - v.time),
+                _ => 0.0,
+            };
+            changes.extend([
+                (v.time, slot, v.value),
+                (v.time, slope, rate),
+                (v.time, origin, v.time),
+            ]);
+        }
+        changes.extend(extra.iter().copied());
         changes.sort_by(|a, b| a.0.total_cmp(&b.0));
         // The inputs at the start: each input's first value, else the model's.
         let mut current = self.base.inputs.clone();
@@ -1079,6 +1121,30 @@ fn setup(req: &Request) -> Result<Setup, Failure> {
             Err(d) => return Err(Failure::Diagnostics(Box::new(c), vec![d])),
         }
     }
+    // Covariates interpolated linearly between dataset rows.
+    let mut interpolate = Vec::new();
+    for name in &req.interpolate {
+        if req.events.is_none() {
+            return Err(Failure::Usage(
+                "--interpolate applies to a dataset run (--events)".into(),
+            ));
+        }
+        let m = &c.program.models[model];
+        match m.covariates.iter().position(|cv| cv.name == *name) {
+            Some(i) if m.covariates[i].unit.is_some() => interpolate.push(i),
+            Some(_) => {
+                return Err(Failure::Usage(format!(
+                    "--interpolate {name}: a categorical covariate changes in steps"
+                )));
+            }
+            None => {
+                return Err(Failure::Usage(format!(
+                    "--interpolate {name}: model `{}` has no covariate `{name}`",
+                    m.name
+                )));
+            }
+        }
+    }
     let program = c.program.clone();
     // A trial arm runs in the trial's own module (every arm, every endpoint aggregate), so the
     // patient is solved exactly as `twin trial` solves it.
@@ -1096,6 +1162,7 @@ fn setup(req: &Request) -> Result<Setup, Failure> {
             },
             lower::Options {
                 track_elimination: req.eliminated,
+                interpolate: interpolate.clone(),
             },
         ),
         None => crate::driver::prepare(
@@ -1104,6 +1171,7 @@ fn setup(req: &Request) -> Result<Setup, Failure> {
             crate::driver::Parts::default(),
             lower::Options {
                 track_elimination: req.eliminated,
+                interpolate: interpolate.clone(),
             },
         ),
     }

@@ -1391,6 +1391,7 @@ impl Session {
         if let Some(mi) = self.model_index() {
             let options = crate::lower::Options {
                 track_elimination: true,
+                ..Default::default()
             };
             if let Err(e) =
                 crate::driver::prepare(&self.comp.program, mi, Default::default(), options)
@@ -1741,6 +1742,7 @@ impl Session {
             tolerances_given: false,
             eliminated: false,
             sample: None,
+            interpolate: Vec::new(),
         };
         let out = match crate::cmd::run::simulate(&req) {
             Ok(o) => o,

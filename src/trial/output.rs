@@ -205,6 +205,8 @@ impl Context<'_> {
                     let occ = if e.per_occasion { "; occasion 1" } else { "" };
                     format!("eta({}{occ})", self.model.params[e.param].name)
                 }
+                InputSlot::Slope(i) => format!("slope({})", self.model.covariates[*i].name),
+                InputSlot::Origin(i) => format!("origin({})", self.model.covariates[*i].name),
             });
         }
         for k in 0..self.trial.quantities.len() {
