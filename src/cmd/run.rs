@@ -7,6 +7,13 @@
 //! overrides with the population's semantics, then `--set`), and solves through [`crate::sim`],
 //! returning typed trajectories. [`execute`] formats them: CSV with `name [unit]` headers plus a
 //! summary of each observable.
+//!
+//! A dataset run (`--events`) solves each subject piecewise on its rows' times
+//! (`DatasetRun::subject`). [`simulate`] keeps every subject in memory (for the REPL, tests and
+//! small runs; at most [`grid::MAX_RUN_VALUES`] values); [`stream`] and [`stream_to_file`]
+//! (what the command line uses) read the dataset one subject at a time and write each subject's
+//! table lines before reading the next, in memory bounded by one subject. Both go through the
+//! same per-subject and per-line code, so their tables are the same bytes.
 
 use crate::check::{self, Checker, Scope, hir};
 use crate::csv_text::{csv_cell, fmt_sig, push_num};
@@ -338,7 +345,8 @@ pub struct Request {
     pub until: Option<String>,
     /// `--every` (a duration such as `0.5h`).
     pub every: Option<String>,
-    /// NONMEM-style event records (text of the CSV).
+    /// NONMEM-style event records (text of the CSV), for [`simulate`]; [`stream`] reads them
+    /// from a reader instead.
     pub events: Option<String>,
     /// Solver options.
     pub options: crate::solve::SolveOptions,
