@@ -93,7 +93,10 @@ fn lower(name: &str, text: &str, track_elimination: bool) -> (Module, Vec<f64>) 
         &c.program,
         m,
         &[],
-        twin::lower::Options { track_elimination },
+        twin::lower::Options {
+            track_elimination,
+            ..Default::default()
+        },
     )
     .unwrap_or_else(|e| panic!("{name}: {e:?}"));
     let inputs = twin::lower::typical_inputs(m, &l.inputs);
@@ -166,6 +169,7 @@ fn compile_latency() {
                 &[],
                 twin::lower::Options {
                     track_elimination: true,
+                    ..Default::default()
                 },
             )
             .unwrap_or_else(|e| panic!("{e:?}"));

@@ -10,6 +10,16 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
+/// Appends [`fmt_num`]'s text of `v` to `out`, without allocating.
+pub fn push_num(out: &mut String, v: f64) {
+    use std::fmt::Write as _;
+    if v == 0.0 {
+        out.push('0');
+    } else {
+        let _ = write!(out, "{v:?}");
+    }
+}
+
 /// A text cell, quoted (RFC 4180) when it holds a comma, a quote or a line break.
 pub fn csv_cell(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -51,6 +61,20 @@ mod tests {
         assert_eq!(fmt_sig(123456.789, 7), "123456.8");
         assert_eq!(fmt_sig(0.00012345678, 7), "0.0001234568");
         assert_eq!(fmt_sig(0.0, 7), "0");
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            -2.5e-300,
+            1e22,
+            f64::NAN,
+            f64::INFINITY,
+            0.1 + 0.2,
+        ] {
+            let mut s = String::from("x");
+            push_num(&mut s, v);
+            assert_eq!(s, format!("x{}", fmt_num(v)));
+        }
         assert_eq!(fmt_sig(f64::NAN, 7), "NaN");
         for v in [1e-9, 3.3e-5, 0.1, 42.0, 9.87e6, 1e300] {
             let back: f64 = fmt_sig(v, 7).parse().expect("parses");

@@ -302,7 +302,7 @@ impl<R: std::io::Read> Iterator for Reader<R> {
             return None;
         }
         let result = match self.lines.next()? {
-            Ok((row, cells)) => record(&self.header.columns, &self.layout, row, &cells),
+            Ok((row, cells)) => record(&self.header.columns, &self.layout, row, cells),
             Err(e) => Err(e),
         };
         self.failed = result.is_err();
@@ -511,7 +511,7 @@ fn record(
     columns: &[String],
     layout: &Layout,
     row: usize,
-    cells: &[String],
+    cells: Vec<String>,
 ) -> Result<Record, DatasetError> {
     if cells.len() != columns.len() {
         let (column, message) = if cells.len() < columns.len() {
@@ -579,25 +579,33 @@ fn record(
     };
     let amt = num(layout.amt)?.unwrap_or(0.0);
     let evid = whole(layout.evid)?.unwrap_or(i64::from(amt > 0.0));
+    // In the order the cells are checked.
+    let rate = num(layout.rate)?.unwrap_or(0.0);
+    let ii = num(layout.ii)?.unwrap_or(0.0);
+    let addl = whole(layout.addl)?.unwrap_or(0);
+    let ss = whole(layout.ss)?.unwrap_or(0);
+    let dv = num(layout.dv)?;
+    let mdv = whole(layout.mdv)?;
+    let occ = whole(layout.occ)?;
     Ok(Record {
         row,
         id: id.clone(),
         time,
         amt,
-        rate: num(layout.rate)?.unwrap_or(0.0),
+        rate,
         cmt: layout.cmt.map(|c| cells[c].clone()).filter(|v| !missing(v)),
         evid,
-        ii: num(layout.ii)?.unwrap_or(0.0),
-        addl: whole(layout.addl)?.unwrap_or(0),
-        ss: whole(layout.ss)?.unwrap_or(0),
-        dv: num(layout.dv)?,
-        mdv: whole(layout.mdv)?,
+        ii,
+        addl,
+        ss,
+        dv,
+        mdv,
         dvid: layout
             .dvid
             .map(|c| cells[c].clone())
             .filter(|v| !missing(v)),
-        occ: whole(layout.occ)?,
-        cells: cells.to_vec(),
+        occ,
+        cells,
     })
 }
 

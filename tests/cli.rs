@@ -138,8 +138,9 @@ fn trial_exit_code_counts_failed_patients() {
 
 /// `twin run --events --out`: the table is streamed into a temporary file beside `--out` and
 /// renamed over it only when complete. A malformed row in the middle of the file (after
-/// hundreds of subjects were written) leaves the previous file as it was, with no temporary
-/// left behind; a valid dataset then replaces it with exactly what stdout gets.
+/// hundreds of subjects were written), or a subject that cannot be simulated, leaves the previous
+/// file as it was, with no temporary left behind; a valid dataset then replaces it with exactly
+/// what stdout gets.
 #[test]
 fn a_dataset_error_midway_leaves_the_previous_out_file_untouched() {
     let dir = std::env::temp_dir().join(format!("twin-cli-{}-stream", std::process::id()));
@@ -205,6 +206,31 @@ fn a_dataset_error_midway_leaves_the_previous_out_file_untouched() {
         v
     };
     assert_eq!(names(), ["bad.csv", "good.csv", "m.twin", "pred.csv"]);
+    // A subject that cannot be simulated (a negative weight makes a negative volume) stops the
+    // run as before streaming: `subject ID: …`, exit 1, and the file is left as it was.
+    let failing = dir.join("failing.csv");
+    let text = dataset(None).replace("\n400,0,100,depot,1,50\n", "\n400,0,100,depot,1,-5\n");
+    assert!(text.contains(",-5\n"));
+    std::fs::write(&failing, text).unwrap_or_else(|e| panic!("{e}"));
+    let (code, _, err) = twin(&[
+        "run",
+        &m,
+        "--events",
+        &failing.display().to_string(),
+        "--out",
+        &o,
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("error: subject 400: ") && err.contains("outside its domain"),
+        "{err}"
+    );
+    assert!(err.contains("is unchanged"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap_or_default(),
+        "the previous run\n"
+    );
+    std::fs::remove_file(&failing).unwrap_or_else(|e| panic!("{e}"));
     // The valid dataset replaces the file: the same bytes as the table on stdout.
     let (code, _, err) = twin(&[
         "run",

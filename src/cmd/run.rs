@@ -7,9 +7,16 @@
 //! overrides with the population's semantics, then `--set`), and solves through [`crate::sim`],
 //! returning typed trajectories. [`execute`] formats them: CSV with `name [unit]` headers plus a
 //! summary of each observable.
+//!
+//! A dataset run (`--events`) solves each subject piecewise on its rows' times
+//! (`DatasetRun::subject`). [`simulate`] keeps every subject in memory (for the REPL, tests and
+//! small runs; at most [`grid::MAX_RUN_VALUES`] values); [`stream`] and [`stream_to_file`]
+//! (what the command line uses) read the dataset one subject at a time and write each subject's
+//! table lines before reading the next, in memory bounded by one subject. Both go through the
+//! same per-subject and per-line code, so their tables are the same bytes.
 
 use crate::check::{self, Checker, Scope, hir};
-use crate::csv_text::{csv_cell, fmt_num, fmt_sig};
+use crate::csv_text::{csv_cell, fmt_sig, push_num};
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
 use crate::driver::{Compilation, PrepareError};
 use crate::lower::{self, InputSlot, Lowered};
@@ -338,7 +345,8 @@ pub struct Request {
     pub until: Option<String>,
     /// `--every` (a duration such as `0.5h`).
     pub every: Option<String>,
-    /// NONMEM-style event records (text of the CSV).
+    /// NONMEM-style event records (text of the CSV), for [`simulate`]; [`stream`] reads them
+    /// from a reader instead.
     pub events: Option<String>,
     /// Solver options.
     pub options: crate::solve::SolveOptions,
@@ -985,44 +993,49 @@ fn push_lines(
     if let (Some(records), Some(id)) = (&s.records, &s.id) {
         let id = csv_cell(id);
         for r in records {
-            let mut row = vec![
-                id.clone(),
-                fmt_num(r.row.time),
-                r.row.evid.to_string(),
-                u8::from(r.row.mdv).to_string(),
-                r.row
-                    .observable
-                    .map(|o| csv_cell(&observables[o].0))
-                    .unwrap_or_default(),
-                r.row.dv.map(fmt_num).unwrap_or_default(),
-            ];
+            csv.push_str(&id);
+            csv.push(',');
+            push_num(csv, r.row.time);
+            let _ = write!(csv, ",{},{},", r.row.evid, u8::from(r.row.mdv));
+            if let Some(o) = r.row.observable {
+                csv.push_str(&csv_cell(&observables[o].0));
+            }
+            csv.push(',');
+            if let Some(dv) = r.row.dv {
+                push_num(csv, dv);
+            }
             if sampled {
                 match r.sampled {
-                    Some(v) => row.extend(v.iter().map(|x| fmt_num(*x))),
-                    None => row.extend([String::new(), String::new(), String::new()]),
+                    Some(v) => v.iter().for_each(|&x| {
+                        csv.push(',');
+                        push_num(csv, x);
+                    }),
+                    None => csv.push_str(",,,"),
                 }
             }
-            row.extend(r.states.iter().map(|v| fmt_num(*v)));
-            row.extend(r.observables.iter().map(|v| fmt_num(*v)));
-            csv.push_str(&row.join(","));
+            for &v in r.states.iter().chain(&r.observables) {
+                csv.push(',');
+                push_num(csv, v);
+            }
             csv.push('\n');
         }
         return;
     }
     let sim = &s.sim;
     for (k, time) in sim.times.iter().enumerate() {
-        let mut row: Vec<String> = Vec::new();
         if let Some(id) = &s.id {
-            row.push(csv_cell(id));
+            csv.push_str(&csv_cell(id));
+            csv.push(',');
         }
-        row.push(fmt_num(*time));
+        push_num(csv, *time);
         for i in 0..shown_states {
-            row.push(fmt_num(sim.state(k, i)));
+            csv.push(',');
+            push_num(csv, sim.state(k, i));
         }
         for j in 0..observables.len() {
-            row.push(fmt_num(sim.observable(k, j)));
+            csv.push(',');
+            push_num(csv, sim.observable(k, j));
         }
-        csv.push_str(&row.join(","));
         csv.push('\n');
     }
 }

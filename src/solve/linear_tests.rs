@@ -98,6 +98,7 @@ fn lowered_two_cpt() -> (CompiledModel, Vec<f64>) {
         &[],
         crate::lower::Options {
             track_elimination: true,
+            ..Default::default()
         },
     )
     .unwrap();
