@@ -29,6 +29,9 @@ pub enum InputSlot {
     Slope(usize),
     /// The time (h) at which a linearly interpolated covariate has its input value.
     Origin(usize),
+    /// A param estimated as a fixed effect (index into the model's params): its value, in the
+    /// param's declared unit, replaces its definition ([`Options::estimate`]).
+    Theta(usize),
 }
 
 /// A lowered model with the layout of its inputs.
@@ -109,6 +112,12 @@ pub struct Options {
     /// ([`InputSlot::Slope`], [`InputSlot::Origin`]) after the η's; params of them are time
     /// courses.
     pub interpolate: Vec<usize>,
+    /// Params (indices) whose definition becomes an input ([`InputSlot::Theta`], after every
+    /// other input): fixed effects to estimate. Each must have a constant definition.
+    pub estimate: Vec<usize>,
+    /// Augment the module with the forward sensitivities of every state and observable with
+    /// respect to every η and θ input ([`crate::ir::sensitivity`]).
+    pub sensitivities: bool,
 }
 
 /// What the expressions being lowered may see.
@@ -596,6 +605,15 @@ pub fn lower_trial(
         let rise = l.b.mul(slope, dt);
         l.covs[i] = l.b.add(c, rise);
     }
+    // Fixed effects to estimate: inputs that replace their params' definitions.
+    let mut thetas: Vec<Option<Expr>> = vec![None; m.params.len()];
+    for &i in &opts.estimate {
+        let Some(p) = m.params.get(i) else { continue };
+        if thetas[i].is_none() {
+            thetas[i] = Some(l.b.input(&format!("theta({})", p.name)));
+            inputs.push(InputSlot::Theta(i));
+        }
+    }
     let rhs_covs = l.covs.clone();
     for s in &m.states {
         let id = l.b.state(&s.name);
@@ -610,7 +628,10 @@ pub fn lower_trial(
     let mut rhs_params: Vec<Option<Expr>> = vec![None; m.params.len()];
     for s in &m.order {
         if let Sym::Param(i) = s {
-            let typical = l.expr(&m.params[*i].value);
+            let typical = match thetas[*i] {
+                Some(theta) => theta,
+                None => l.expr(&m.params[*i].value),
+            };
             let v = l.with_effects(*i, typical);
             let handle = match l.b.class(v) {
                 Class::Time => {
@@ -779,6 +800,15 @@ pub fn lower_trial(
             to: *to,
         });
     }
+    if opts.sensitivities {
+        let wrt: Vec<u32> = inputs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s, InputSlot::Eta(_) | InputSlot::Theta(_)))
+            .map(|(k, _)| k as u32)
+            .collect();
+        crate::ir::sensitivity::augment(&mut l.b, &wrt);
+    }
     let module = l.b.finish()?;
     Ok(Lowered {
         module,
@@ -799,6 +829,9 @@ pub fn typical_inputs(m: &hir::Model, slots: &[InputSlot]) -> Vec<f64> {
             InputSlot::Covariate(i) => m.covariates[*i].default,
             InputSlot::Genotype(i) => m.genotypes[*i].default as f64,
             InputSlot::Eta(_) | InputSlot::Slope(_) | InputSlot::Origin(_) => 0.0,
+            InputSlot::Theta(i) => {
+                crate::check::consts::eval(&m.params[*i].value).unwrap_or(f64::NAN)
+            }
         })
         .collect()
 }

@@ -284,6 +284,7 @@ fn main() -> ExitCode {
                 options,
                 sample: sample.then_some(seed),
                 interpolate,
+                ..Default::default()
             };
             match events {
                 Some(events) => run_events(&req, &events, out.as_deref()),

@@ -362,6 +362,11 @@ pub struct Request {
     /// `--interpolate NAME` (dataset runs): covariates interpolated linearly between their
     /// rows instead of carried forward.
     pub interpolate: Vec<String>,
+    /// Params whose definition becomes an input, to be estimated (`twin fit --estimate`).
+    pub estimate: Vec<String>,
+    /// Compile the model with the forward sensitivities of its states and observables with
+    /// respect to every η and every estimated param (what `twin fit` solves).
+    pub sensitivities: bool,
 }
 
 /// The result of a run as CSV text and a summary table.
@@ -1158,6 +1163,34 @@ fn setup(req: &Request) -> Result<Setup, Failure> {
             }
         }
     }
+    // Params estimated as fixed effects: each must be defined by a constant.
+    let mut estimate = Vec::new();
+    for name in &req.estimate {
+        let m = &c.program.models[model];
+        match m.params.iter().position(|p| p.name == *name) {
+            Some(i) if check::consts::eval(&m.params[i].value).is_some() => estimate.push(i),
+            Some(_) => {
+                return Err(Failure::Usage(format!(
+                    "--estimate {name}: param `{name}` is computed from other values; estimate the constants it is computed from"
+                )));
+            }
+            None => {
+                let names: Vec<&str> = m.params.iter().map(|p| p.name.as_str()).collect();
+                return Err(Failure::Usage(format!(
+                    "--estimate {name}: model `{}` has no param `{name}`{}",
+                    m.name,
+                    did_you_mean(name, names.iter().copied())
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default()
+                )));
+            }
+        }
+    }
+    if (req.sensitivities || !estimate.is_empty()) && req.arm.is_some() && req.doses.is_empty() {
+        return Err(Failure::Usage(
+            "sensitivities and estimated params need the model's own regimen (--dose or --events), not a trial arm".into(),
+        ));
+    }
     let program = c.program.clone();
     // A trial arm runs in the trial's own module (every arm, every endpoint aggregate), so the
     // patient is solved exactly as `twin trial` solves it.
@@ -1176,6 +1209,8 @@ fn setup(req: &Request) -> Result<Setup, Failure> {
             lower::Options {
                 track_elimination: req.eliminated,
                 interpolate: interpolate.clone(),
+                estimate: estimate.clone(),
+                sensitivities: req.sensitivities,
             },
         ),
         None => crate::driver::prepare(
@@ -1185,6 +1220,8 @@ fn setup(req: &Request) -> Result<Setup, Failure> {
             lower::Options {
                 track_elimination: req.eliminated,
                 interpolate: interpolate.clone(),
+                estimate: estimate.clone(),
+                sensitivities: req.sensitivities,
             },
         ),
     }

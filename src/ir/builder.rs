@@ -92,15 +92,18 @@ pub struct ModuleBuilder {
     pub(crate) insts: Vec<Inst>,
     pub(crate) classes: Vec<Class>,
     map: HashMap<Inst, Val>,
-    inputs: Vec<String>,
+    pub(crate) inputs: Vec<String>,
     params: Vec<(String, Expr)>,
-    states: Vec<String>,
-    rhs: Vec<Option<Expr>>,
-    init: Vec<Option<Expr>>,
-    observables: Vec<(String, Expr)>,
+    pub(crate) states: Vec<String>,
+    pub(crate) rhs: Vec<Option<Expr>>,
+    pub(crate) init: Vec<Option<Expr>>,
+    pub(crate) observables: Vec<(String, Expr)>,
     accumulators: Vec<u32>,
-    bioavailability: Vec<Option<Expr>>,
-    lag: Vec<Option<Expr>>,
+    pub(crate) bioavailability: Vec<Option<Expr>>,
+    pub(crate) lag: Vec<Option<Expr>>,
+    /// Set by [`super::sensitivity::augment`]: the layout and, per base state and input, the
+    /// derivatives of F and of the lag time.
+    pub(crate) sensitivity: Option<super::sensitivity::Pending>,
 }
 
 impl ModuleBuilder {
@@ -114,6 +117,12 @@ impl ModuleBuilder {
 
     pub(crate) fn inst(&self, e: Expr) -> Inst {
         self.insts[e.0.index()]
+    }
+
+    /// The defining expression of named parameter `q` (`None` for a slot read without a
+    /// declaration, [`ModuleBuilder::param_slot`]).
+    pub(crate) fn param_def(&self, q: u32) -> Option<Expr> {
+        self.params.get(q as usize).map(|p| p.1)
     }
 
     /// The class (constant, per-patient, time, state) of an expression.
@@ -553,6 +562,24 @@ impl ModuleBuilder {
                 lag,
             });
         }
+        let sensitivity = self.sensitivity.take().map(|p| {
+            let dose = p
+                .dose
+                .iter()
+                .map(|per_input| {
+                    per_input
+                        .iter()
+                        .map(|&(f, lag)| (self.scalar(f, &mut hoist), self.scalar(lag, &mut hoist)))
+                        .collect()
+                })
+                .collect();
+            super::ir::Sensitivity {
+                wrt: p.wrt,
+                base_states: p.base_states,
+                base_observables: p.base_observables,
+                dose,
+            }
+        });
         let setup_f = self.lower_setup(&hoist);
 
         let mut params: Vec<ParamInfo> = self
@@ -578,6 +605,7 @@ impl ModuleBuilder {
                 observables: self.observables.iter().map(|o| o.0.clone()).collect(),
                 accumulators: self.accumulators.clone(),
                 dosing,
+                sensitivity,
             },
             setup: setup_f,
             init: init_f,

@@ -1,9 +1,12 @@
-//! Symbolic differentiation of the right-hand side: builder DAG → `∂f_i/∂y_j` expressions and
-//! the Jacobian's sparsity pattern.
+//! Symbolic differentiation on the builder DAG: the Jacobian `∂f_i/∂y_j` of the right-hand side
+//! with its sparsity pattern ([`jacobian`]), and derivatives with respect to one per-patient
+//! input ([`wrt_input`], for the forward sensitivity equations of [`super::sensitivity`]).
 //!
-//! Input: the builder (its hash-consed DAG) and the right-hand side expressions, one per state.
-//! Output: `(row, col, expr)` for every entry that is not identically zero, row-major with
-//! columns ascending.
+//! Input: the builder (its hash-consed DAG) and the expressions to differentiate.
+//! Output: [`jacobian`]: `(row, col, expr)` for every entry that is not identically zero,
+//! row-major with columns ascending; [`wrt_input`]: one optional expression per expression
+//! (`None` when the derivative is identically zero). A named parameter is differentiated
+//! through its definition (the chain rule over `setup`).
 //!
 //! Guarantees:
 //! - the pattern is *structural*: entry `(i, j)` appears only if `f_i` reaches `y_j` through an
@@ -21,9 +24,10 @@ use super::ir::{BinOp, Inst, UnOp, Val};
 
 /// The non-zero entries of ∂rhs/∂y as `(row, col, expression)`.
 pub fn jacobian(b: &mut ModuleBuilder, rhs: &[Expr]) -> Vec<(u32, u32, Expr)> {
-    let deps = state_deps(b);
+    let deps = deps(b, Var::State);
     let mut d = Differ {
         deps,
+        var: Var::State,
         memo: HashMap::new(),
     };
     let mut out = Vec::new();
@@ -40,12 +44,40 @@ pub fn jacobian(b: &mut ModuleBuilder, rhs: &[Expr]) -> Vec<(u32, u32, Expr)> {
     out
 }
 
-/// For every builder node, the sorted set of states it reads.
-fn state_deps(b: &ModuleBuilder) -> Vec<Vec<u32>> {
+/// `∂e/∂u` for every `e` of `exprs`, `u` being per-patient input `input`; named parameters are
+/// differentiated through their definitions.
+pub fn wrt_input(b: &mut ModuleBuilder, exprs: &[Expr], input: u32) -> Vec<Option<Expr>> {
+    let deps = deps(b, Var::Input);
+    let mut d = Differ {
+        deps,
+        var: Var::Input,
+        memo: HashMap::new(),
+    };
+    exprs
+        .iter()
+        .map(|&e| d.diff(b, e, input).filter(|&x| b.as_const(x) != Some(0.0)))
+        .collect()
+}
+
+/// What is differentiated against.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Var {
+    /// A state `y_j`: parameters and inputs are constants.
+    State,
+    /// A per-patient input `u_j`: parameters depend on it through their definitions.
+    Input,
+}
+
+/// For every builder node, the sorted set of states (or inputs) it reads.
+fn deps(b: &ModuleBuilder, var: Var) -> Vec<Vec<u32>> {
     let mut deps: Vec<Vec<u32>> = Vec::with_capacity(b.insts.len());
     for inst in &b.insts {
-        let d = match inst {
-            Inst::State(i) => vec![*i],
+        let d = match (var, inst) {
+            (Var::State, Inst::State(i)) | (Var::Input, Inst::Input(i)) => vec![*i],
+            (Var::Input, Inst::Param(q)) => b
+                .param_def(*q)
+                .and_then(|e| deps.get(e.0.index()).cloned())
+                .unwrap_or_default(),
             _ => {
                 let mut acc: Vec<u32> = Vec::new();
                 for o in inst.operands() {
@@ -82,6 +114,7 @@ fn merge(a: &[u32], b: &[u32]) -> Vec<u32> {
 
 struct Differ {
     deps: Vec<Vec<u32>>,
+    var: Var,
     memo: HashMap<(Val, u32), Option<Expr>>,
 }
 
@@ -107,8 +140,13 @@ impl Differ {
     fn diff_uncached(&mut self, b: &mut ModuleBuilder, e: Expr, j: u32) -> Option<Expr> {
         let inst = b.inst(e);
         match inst {
-            Inst::State(i) => (i == j).then(|| b.constant(1.0)),
-            Inst::Const(_) | Inst::Input(_) | Inst::Param(_) | Inst::Time => None,
+            Inst::State(i) if self.var == Var::State => (i == j).then(|| b.constant(1.0)),
+            Inst::Input(i) if self.var == Var::Input => (i == j).then(|| b.constant(1.0)),
+            Inst::Param(q) if self.var == Var::Input => {
+                let def = b.param_def(q)?;
+                self.diff(b, def, j)
+            }
+            Inst::State(_) | Inst::Const(_) | Inst::Input(_) | Inst::Param(_) | Inst::Time => None,
             Inst::Unary(op, x) => {
                 let x = Expr(x);
                 let dx = self.diff(b, x, j)?;

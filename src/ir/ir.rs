@@ -451,6 +451,34 @@ pub struct Metadata {
     pub accumulators: Vec<u32>,
     /// Dose handling for each state (same length as `states`).
     pub dosing: Vec<DoseAdjust>,
+    /// For a module with forward sensitivities ([`crate::ir::sensitivity`]): their layout.
+    pub sensitivity: Option<Sensitivity>,
+}
+
+/// The layout of a module augmented with forward sensitivities: after the `base_states` states
+/// come `∂y_i/∂u_j` for every input `u_j` of `wrt` (index `base_states·(1 + j) + i`), and after
+/// the `base_observables` observables `∂g_o/∂u_j` (index `base_observables·(1 + j) + o`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sensitivity {
+    /// The input slots differentiated against, in column order.
+    pub wrt: Vec<u32>,
+    /// States of the model itself.
+    pub base_states: usize,
+    /// Observables of the model itself.
+    pub base_observables: usize,
+    /// For every base state and every input of `wrt`: `(∂F/∂u_j, ∂lag/∂u_j)` of doses into it.
+    pub dose: Vec<Vec<(Scalar, Scalar)>>,
+}
+
+impl Sensitivity {
+    /// Index of the state `∂y_i/∂u_j`.
+    pub fn state(&self, i: usize, j: usize) -> usize {
+        self.base_states * (1 + j) + i
+    }
+    /// Index of the observable `∂g_o/∂u_j`.
+    pub fn observable(&self, o: usize, j: usize) -> usize {
+        self.base_observables * (1 + j) + o
+    }
 }
 
 /// A compiled-model description: the five functions plus metadata.

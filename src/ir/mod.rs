@@ -13,12 +13,13 @@ pub mod interp;
 #[allow(clippy::module_inception)]
 pub mod ir;
 pub mod print;
+pub mod sensitivity;
 
 pub use builder::{BuildError, Expr, ModuleBuilder, StateId};
 pub use interp::{Interpreter, LengthError};
 pub use ir::{
     BinOp, Class, DoseAdjust, Function, FunctionKind, Inst, Metadata, Module, ParamInfo,
-    PatientModule, Scalar, UnOp, Val,
+    PatientModule, Scalar, Sensitivity, UnOp, Val,
 };
 #[cfg(test)]
 pub(crate) mod tests;

@@ -1743,6 +1743,8 @@ impl Session {
             eliminated: false,
             sample: None,
             interpolate: Vec::new(),
+            estimate: Vec::new(),
+            sensitivities: false,
         };
         let out = match crate::cmd::run::simulate(&req) {
             Ok(o) => o,

@@ -204,6 +204,13 @@ pub enum DoseError {
         /// Index of the dose in the regimen.
         dose: usize,
     },
+    /// A combination the solver does not handle.
+    Unsupported {
+        /// Index of the dose in the regimen.
+        dose: usize,
+        /// What.
+        what: &'static str,
+    },
 }
 
 impl std::fmt::Display for DoseError {
@@ -217,6 +224,9 @@ impl std::fmt::Display for DoseError {
             }
             DoseError::TooManyDoses { dose } => {
                 write!(f, "dose {dose}: repeats to more than {MAX_DOSES} doses")
+            }
+            DoseError::Unsupported { dose, what } => {
+                write!(f, "dose {dose}: not supported: {what}")
             }
         }
     }
@@ -246,6 +256,23 @@ pub enum EventKind {
     InfusionEnd {
         /// The infusion that ends.
         id: usize,
+    },
+    /// Adds `amount` to a sensitivity state (not a dose: the jump of `∂y/∂u` when a dose's
+    /// amount or time depends on `u`).
+    Jump {
+        /// The change.
+        amount: f64,
+    },
+    /// The jump of the sensitivity column `column` caused by a bolus of `amount` into `state`
+    /// (applied just before this event) whose time moves with `u` by `dlag`:
+    /// `Δ(∂y/∂u) = (f(y⁻) − f(y⁺))·dlag`, with `y⁻` the state before the bolus.
+    LagJump {
+        /// The bolus (bioavailable amount).
+        amount: f64,
+        /// The sensitivity column (index into the module's `Sensitivity::wrt`).
+        column: u32,
+        /// `∂(dose time)/∂u`.
+        dlag: f64,
     },
 }
 
@@ -323,6 +350,38 @@ pub(super) fn expand_dose(
     }
     let amount = finite(k, "amount", d.amount, false)?;
     let (f, lag) = bioavailability_and_lag(k, d, module, params)?;
+    // With forward sensitivities: (column, ∂F/∂u, ∂lag/∂u) of the target's dose handling.
+    let sens: Vec<(usize, u32, f64, f64)> = match &module.meta.sensitivity {
+        Some(layout) => layout
+            .dose
+            .get(d.target as usize)
+            .map(|per_input| {
+                per_input
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &(df, dlag))| {
+                        (
+                            layout.state(d.target as usize, j),
+                            j as u32,
+                            df.value(params),
+                            dlag.value(params),
+                        )
+                    })
+                    .filter(|&(_, _, df, dlag)| df != 0.0 || dlag != 0.0)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let jump = |events: &mut Vec<Event>, time: f64, state: usize, amount: f64| {
+        if amount != 0.0 {
+            events.push(Event {
+                time,
+                state: state as u32,
+                kind: EventKind::Jump { amount },
+            });
+        }
+    };
     let times: Vec<f64> = match d.repeat {
         Repeat::Once => vec![d.time],
         Repeat::Additional { interval, count } => {
@@ -345,11 +404,27 @@ pub(super) fn expand_dose(
     for t in times {
         let t = t + lag;
         match d.kind {
-            DoseKind::Bolus => events.push(Event {
-                time: t,
-                state: d.target,
-                kind: EventKind::Bolus { amount: f * amount },
-            }),
+            DoseKind::Bolus => {
+                events.push(Event {
+                    time: t,
+                    state: d.target,
+                    kind: EventKind::Bolus { amount: f * amount },
+                });
+                for &(s, column, df, dlag) in &sens {
+                    jump(events, t, s, amount * df);
+                    if dlag != 0.0 {
+                        events.push(Event {
+                            time: t,
+                            state: d.target,
+                            kind: EventKind::LagJump {
+                                amount: f * amount,
+                                column,
+                                dlag,
+                            },
+                        });
+                    }
+                }
+            }
             DoseKind::Rate(r) | DoseKind::Duration(r) => {
                 let is_rate = matches!(d.kind, DoseKind::Rate(_));
                 let field = if is_rate { "rate" } else { "duration" };
@@ -374,6 +449,34 @@ pub(super) fn expand_dose(
                     state: d.target,
                     kind: EventKind::InfusionEnd { id },
                 });
+                // The start moves with the lag, the end with the lag and (by rate) with F's
+                // share of the duration; by duration, F scales the rate.
+                for &(s, _, df, dlag) in &sens {
+                    jump(events, t, s, -rate * dlag);
+                    let end = if is_rate {
+                        rate * dlag + amount * df
+                    } else {
+                        rate * dlag
+                    };
+                    jump(events, t + dur, s, end);
+                    if !is_rate && df != 0.0 {
+                        let id = *next_id;
+                        *next_id += 1;
+                        events.push(Event {
+                            time: t,
+                            state: s as u32,
+                            kind: EventKind::InfusionStart {
+                                id,
+                                rate: amount * df / dur,
+                            },
+                        });
+                        events.push(Event {
+                            time: t + dur,
+                            state: s as u32,
+                            kind: EventKind::InfusionEnd { id },
+                        });
+                    }
+                }
             }
         }
     }
@@ -419,6 +522,26 @@ pub(super) fn steady_state_history(
         };
         let mut one = Vec::new();
         expand_dose(k, &past, module, params, next_id, &mut one)?;
+        let base = module
+            .meta
+            .sensitivity
+            .as_ref()
+            .map_or(usize::MAX, |l| l.base_states);
+        let sensitivity = one
+            .iter()
+            .any(|e| e.state as usize >= base || matches!(e.kind, EventKind::LagJump { .. }));
+        one.retain(|e| (e.state as usize) < base && !matches!(e.kind, EventKind::LagJump { .. }));
+        let carried = match one.as_slice() {
+            [b] => b.time >= t,
+            [_, end] => end.time > t,
+            _ => false,
+        };
+        if sensitivity && carried {
+            return Err(DoseError::Unsupported {
+                dose: k,
+                what: "sensitivities of F or the lag time of a steady-state dose that still acts after the next dose (its lag or infusion outlasts the interval)",
+            });
+        }
         match one.as_slice() {
             [b] if matches!(b.kind, EventKind::Bolus { .. }) && b.time >= t => events.push(*b),
             [start, end] if end.time > t => {

@@ -449,8 +449,49 @@ impl<'d, F: ModelFns> Driver<'d, F> {
 }
 
 impl<F: ModelFns> Driver<'_, F> {
+    /// The rate of every running infusion into a state of the model itself (not into a
+    /// sensitivity state).
     fn total_rate(&self) -> f64 {
-        self.active.iter().map(|a| a.2).sum()
+        let base = self
+            .model
+            .module()
+            .meta
+            .sensitivity
+            .as_ref()
+            .map_or(usize::MAX, |l| l.base_states);
+        self.active
+            .iter()
+            .filter(|a| (a.1 as usize) < base)
+            .map(|a| a.2)
+            .sum()
+    }
+
+    /// `Δ(∂y/∂u_column) = (f(y⁻) − f(y⁺))·dlag` for a bolus of `amount` into `state` just
+    /// applied to `y` (see [`EventKind::LagJump`]).
+    fn lag_jump(&self, t: f64, y: &mut [f64], state: usize, amount: f64, column: usize, dlag: f64) {
+        let Some(layout) = self.model.module().meta.sensitivity.as_ref() else {
+            return;
+        };
+        let n = layout.base_states;
+        let mut before = y.to_vec();
+        if let Some(v) = before.get_mut(state) {
+            *v -= amount;
+        }
+        let mut f_before = vec![0.0; y.len()];
+        let mut f_after = vec![0.0; y.len()];
+        if self
+            .model
+            .rhs(t, &before, self.params, &mut f_before)
+            .is_err()
+            || self.model.rhs(t, y, self.params, &mut f_after).is_err()
+        {
+            f_before.fill(f64::NAN);
+        }
+        for i in 0..n {
+            if let Some(s) = y.get_mut(layout.state(i, column)) {
+                *s += (f_before[i] - f_after[i]) * dlag;
+            }
+        }
     }
 
     /// f(t, y) including the current infusion input.
@@ -482,6 +523,16 @@ impl<F: ModelFns> Driver<'_, F> {
                 }
                 EventKind::InfusionStart { id, rate } => self.active.push((id, e.state, rate)),
                 EventKind::InfusionEnd { id } => self.active.retain(|a| a.0 != id),
+                EventKind::Jump { amount } => {
+                    if let Some(yi) = y.get_mut(i) {
+                        *yi += amount;
+                    }
+                }
+                EventKind::LagJump {
+                    amount,
+                    column,
+                    dlag,
+                } => self.lag_jump(t, y, i, amount, column as usize, dlag),
             }
             self.ei += 1;
         }

@@ -207,6 +207,7 @@ impl Context<'_> {
                 }
                 InputSlot::Slope(i) => format!("slope({})", self.model.covariates[*i].name),
                 InputSlot::Origin(i) => format!("origin({})", self.model.covariates[*i].name),
+                InputSlot::Theta(i) => format!("theta({})", self.model.params[*i].name),
             });
         }
         for k in 0..self.trial.quantities.len() {

@@ -325,6 +325,7 @@ fn layout(slots: &[InputSlot], covs: &[f64], genos: &[f64], etas: &[f64], out: &
             InputSlot::Eta(i) => etas.get(*i),
             // Interpolation inputs of dataset runs: a constant covariate.
             InputSlot::Slope(_) | InputSlot::Origin(_) => Some(&0.0),
+            InputSlot::Theta(_) => None,
         };
         v.copied().unwrap_or(f64::NAN)
     }));
@@ -423,7 +424,7 @@ impl<'a> Sampler<'a> {
                 InputSlot::Covariate(i) => *i < model.covariates.len(),
                 InputSlot::Genotype(i) => *i < model.genotypes.len(),
                 InputSlot::Eta(i) => *i < model.effects.len(),
-                InputSlot::Slope(_) | InputSlot::Origin(_) => false,
+                InputSlot::Slope(_) | InputSlot::Origin(_) | InputSlot::Theta(_) => false,
             };
             if !ok {
                 return Err(PopError::new(format!(
@@ -875,7 +876,7 @@ fn split_inputs(
             InputSlot::Covariate(i) => covs.get_mut(*i),
             InputSlot::Genotype(i) => genos.get_mut(*i),
             InputSlot::Eta(i) => etas.get_mut(*i),
-            InputSlot::Slope(_) | InputSlot::Origin(_) => None,
+            InputSlot::Slope(_) | InputSlot::Origin(_) | InputSlot::Theta(_) => None,
         };
         if let Some(t) = target {
             *t = v;
