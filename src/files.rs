@@ -350,8 +350,9 @@ impl Drop for DirLock {
     }
 }
 
-/// The files twin writes into a trial output directory; anything else there is the user's.
-pub const TRIAL_FILES: [&str; 7] = [
+/// The files twin writes into an output directory (of a trial or a fit); anything else there is
+/// the user's.
+pub const TRIAL_FILES: [&str; 10] = [
     "patients.csv",
     "summary.csv",
     "summary.json",
@@ -359,6 +360,9 @@ pub const TRIAL_FILES: [&str; 7] = [
     "trajectories.csv",
     "bands.csv",
     "targets.csv",
+    "individuals.csv",
+    "predictions.csv",
+    "fit.json",
 ];
 
 /// A directory being written: files go into [`OutputDir::path`] (a staging directory beside

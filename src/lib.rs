@@ -18,6 +18,7 @@ pub mod doc;
 pub mod driver;
 pub mod events;
 pub mod files;
+pub mod fit;
 pub mod fmt;
 pub mod ir;
 pub mod jit;

@@ -115,6 +115,49 @@ enum Command {
         #[arg(long, value_enum, default_value = "auto")]
         method: MethodArg,
     },
+    /// Fit every subject of a NONMEM-style dataset: MAP random effects under the model's priors,
+    /// with Laplace covariance, predictions and posterior bands (individuals.csv,
+    /// predictions.csv, fit.json in --out).
+    Fit {
+        /// The model file.
+        file: std::path::PathBuf,
+        /// The dataset (ID, TIME, AMT, EVID, DV, CMT, … and covariate columns).
+        #[arg(long)]
+        data: std::path::PathBuf,
+        /// Output directory (replaced as a whole).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Which model, when the file has several.
+        #[arg(long)]
+        model: Option<String>,
+        /// Params to estimate as fixed effects shared by every subject (`--estimate clint,ka`).
+        #[arg(long, value_delimiter = ',')]
+        estimate: Vec<String>,
+        /// Set a param or covariate (`--set weight=70kg`).
+        #[arg(long)]
+        set: Vec<String>,
+        /// Seed of the extra starts and of the posterior draws.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Starts per subject: η = 0, then draws from the prior.
+        #[arg(long, default_value_t = 1)]
+        starts: usize,
+        /// Draws of η from each subject's posterior for the IPRED band (0: no band).
+        #[arg(long, default_value_t = 200)]
+        draws: usize,
+        /// Worker threads (default: all cores). Results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Relative tolerance of the integrator.
+        #[arg(long, value_parser = parse_rtol)]
+        rtol: Option<f64>,
+        /// Absolute tolerance of the integrator.
+        #[arg(long, value_parser = parse_atol)]
+        atol: Option<f64>,
+        /// The integration method.
+        #[arg(long, value_enum, default_value = "auto")]
+        method: MethodArg,
+    },
     /// Run a virtual trial: every patient of the population in every arm; summary on stdout.
     Trial {
         /// The `.twin` file.
@@ -290,6 +333,50 @@ fn main() -> ExitCode {
                 Some(events) => run_events(&req, &events, out.as_deref()),
                 None => run(&req, out.as_deref()),
             }
+        }
+        Command::Fit {
+            file,
+            data,
+            out,
+            model,
+            estimate,
+            set,
+            seed,
+            starts,
+            draws,
+            threads,
+            rtol,
+            atol,
+            method,
+        } => {
+            let name = file.display().to_string();
+            let text = match twin::files::read_source(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: cannot read {name}: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let data_text = match std::fs::read_to_string(&data) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", data.display());
+                    return ExitCode::from(2);
+                }
+            };
+            let req = twin::cmd::fit::FitRequest {
+                name,
+                text,
+                model,
+                data: data_text,
+                sets: set,
+                estimate,
+                options: solve_options(method, rtol, atol),
+                seed,
+                starts,
+                draws,
+            };
+            with_threads(threads, || fit_cmd(&req, out.as_deref()))
         }
         Command::Trial {
             file,
@@ -669,6 +756,33 @@ fn run_events(
     };
     match result {
         Ok(_) => ExitCode::SUCCESS,
+        Err(f) => {
+            let code = run_failure(f, out);
+            if let Some(p) = out {
+                eprintln!("note: {} is unchanged", p.display());
+            }
+            code
+        }
+    }
+}
+
+/// `twin fit`: the summary on stdout, the files in `out`.
+fn fit_cmd(req: &twin::cmd::fit::FitRequest, out: Option<&std::path::Path>) -> ExitCode {
+    match twin::cmd::fit::fit(req) {
+        Ok(r) => {
+            eprint!("{}", r.warnings);
+            print!("{}", r.summary());
+            if let Some(dir) = out {
+                if let Err(e) = r.write(dir) {
+                    eprintln!("error: {e}");
+                    eprintln!("note: {} is unchanged", dir.display());
+                    return ExitCode::FAILURE;
+                }
+            } else {
+                print!("{}", r.individuals_csv());
+            }
+            ExitCode::SUCCESS
+        }
         Err(f) => {
             let code = run_failure(f, out);
             if let Some(p) = out {

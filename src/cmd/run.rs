@@ -412,7 +412,7 @@ pub struct RecordValues {
 
 /// The model side of a dataset run: which columns feed which inputs, their units, and how one
 /// subject is simulated. [`simulate`] keeps every subject; [`stream`] writes each and drops it.
-struct DatasetRun<'a> {
+pub(crate) struct DatasetRun<'a> {
     c: &'a Compilation,
     m: &'a hir::Model,
     prepared: &'a PreparedModel,
@@ -431,7 +431,7 @@ struct DatasetRun<'a> {
 }
 
 impl<'a> DatasetRun<'a> {
-    fn new(
+    pub(crate) fn new(
         setup: &'a Setup,
         base: &'a Patient,
         options: &'a crate::solve::SolveOptions,
@@ -501,6 +501,18 @@ impl<'a> DatasetRun<'a> {
             Quantity::Input(i) => self.inputs[i].2.unwrap_or(crate::units::Unit::ONE),
         };
         check::unit_factor(&c.units, c.file, text, to)
+    }
+
+    /// Every subject of `events`, read and given its meaning for the model, not simulated.
+    pub(crate) fn subjects(&self, events: &str) -> Result<Vec<crate::events::Subject>, Failure> {
+        let convert = |text: &str, q| self.convert(text, q);
+        let schema = crate::events::Schema {
+            states: self.m.states.iter().map(|s| s.name.clone()).collect(),
+            observables: self.m.observables.iter().map(|o| o.name.clone()).collect(),
+            inputs: self.inputs.iter().map(|i| i.0.clone()).collect(),
+            convert: &convert,
+        };
+        crate::events::subjects(events, &schema).map_err(|e| Failure::Usage(format!("data: {e}")))
     }
 
     /// Reads the subjects of `events` one at a time, simulates each and hands it to `each`, in
@@ -606,7 +618,7 @@ impl<'a> DatasetRun<'a> {
     /// `extra` input changes (time, input slot, value; time −∞ for the start), resets and
     /// pre-dose observations as segments of one piecewise solve on the data rows' times; one
     /// [`RecordValues`] per row.
-    fn solve_subject(
+    pub(crate) fn solve_subject(
         &self,
         s: &crate::events::Subject,
         extra: &[(f64, usize, f64)],
@@ -1056,13 +1068,13 @@ fn push_summary(summary: &mut String, s: &Subject, observables: &[(String, Strin
 }
 
 /// A request prepared: the model compiled for it, the patient, and the table's columns.
-struct Setup {
-    c: Compilation,
-    program: hir::Program,
-    model: usize,
-    prepared: PreparedModel,
+pub(crate) struct Setup {
+    pub(crate) c: Compilation,
+    pub(crate) program: hir::Program,
+    pub(crate) model: usize,
+    pub(crate) prepared: PreparedModel,
     /// The patient: typical values, `--set`, the arm's overrides.
-    patient: Patient,
+    pub(crate) patient: Patient,
     /// (trial, arm): the `--dose` regimen's synthetic trial, or the arm named by `--arm`.
     arm: Option<(usize, usize)>,
     /// Whether the run is a trial arm's, in the trial's own module.
@@ -1071,13 +1083,13 @@ struct Setup {
     every: Option<f64>,
     /// `time [h]`, every shown state, every observable.
     headers: Vec<String>,
-    observables: Vec<(String, String)>,
+    pub(crate) observables: Vec<(String, String)>,
     shown_states: usize,
-    warnings: String,
+    pub(crate) warnings: String,
 }
 
 /// Compiles the model for `req`, prepares it and sets the patient's inputs.
-fn setup(req: &Request) -> Result<Setup, Failure> {
+pub(crate) fn setup(req: &Request) -> Result<Setup, Failure> {
     // The model, found once without command-line additions.
     let first = crate::driver::compile(&req.name, &req.text);
     if first.has_errors() {

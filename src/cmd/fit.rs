@@ -1,0 +1,915 @@
+//! `twin fit`: every subject of a NONMEM-style dataset → its MAP random effects under the model's
+//! priors and residual error, with the Laplace covariance, predictions and a posterior band;
+//! optionally fixed effects (θ) shared by every subject (`--estimate`).
+//!
+//! The model is compiled with its forward sensitivities with respect to every η and estimated θ
+//! ([`crate::ir::sensitivity`]) and each subject is solved exactly as `twin run --events` solves
+//! it (the same per-subject code, [`super::run`]'s dataset run), so a prediction of `twin fit` is
+//! the value `twin run` prints for the same row and parameters. The estimation itself is
+//! [`crate::fit`].
+//!
+//! Conventions (the guide's "Fitting" section states them):
+//! - the unknowns of a subject are the η of every `vary` that is not `per occasion`
+//!   (per-occasion effects stay 0 and are reported as such); their prior is `N(0, Ω)` with the
+//!   model's `correlate` blocks;
+//! - θ of `--estimate` are estimated jointly with every subject's η (the joint posterior mode,
+//!   flat prior within the param's domain), on the log scale for a param whose domain is
+//!   non-negative; their standard errors come from the expected information;
+//! - PRED is the prediction with every η = 0 (and the estimated θ), IPRED with the estimate,
+//!   IWRES = (DV − IPRED)/σ(IPRED); the band is the 2.5–97.5 % range of IPRED over `draws`
+//!   draws of η from the Laplace approximation `N(η̂, Σ)`, seeded per subject;
+//! - a subject that cannot be fitted is reported with its reason and the others finish.
+
+use crate::check::hir;
+use crate::fit::lm::{self, Evaluation, Settings, Status};
+use crate::fit::objective::{self, Observation};
+use crate::fit::{Individual, Predicted, Prior};
+use crate::lower::InputSlot;
+use crate::trial::rng::{Purpose, Stream};
+use rayon::prelude::*;
+
+use super::run::{DatasetRun, Failure, Request};
+
+/// What to fit.
+#[derive(Debug, Clone, Default)]
+pub struct FitRequest {
+    /// The model file's name (for diagnostics).
+    pub name: String,
+    /// The model file's text.
+    pub text: String,
+    /// `--model`, when the file has several.
+    pub model: Option<String>,
+    /// The dataset's text.
+    pub data: String,
+    /// `--set NAME=VALUE` (params and covariates not in the data).
+    pub sets: Vec<String>,
+    /// `--estimate`: params estimated as fixed effects.
+    pub estimate: Vec<String>,
+    /// Solver options.
+    pub options: crate::solve::SolveOptions,
+    /// Seed of the extra starts and of the posterior draws.
+    pub seed: u64,
+    /// Starts per subject (1: from η = 0 only).
+    pub starts: usize,
+    /// Draws of the posterior band (0: none).
+    pub draws: usize,
+}
+
+/// One estimated fixed effect.
+#[derive(Debug, Clone)]
+pub struct Theta {
+    /// The param.
+    pub name: String,
+    /// Its unit.
+    pub unit: String,
+    /// The model's value (the start).
+    pub initial: f64,
+    /// The estimate.
+    pub value: f64,
+    /// Its standard error (expected information), NaN when not available.
+    pub se: f64,
+}
+
+/// One row of `predictions.csv`.
+#[derive(Debug, Clone)]
+pub struct PredictionRow {
+    /// Time (h).
+    pub time: f64,
+    /// Observable index.
+    pub observable: usize,
+    /// The measurement, if any.
+    pub dv: Option<f64>,
+    /// Prediction with η = 0.
+    pub pred: f64,
+    /// Prediction with the estimate.
+    pub ipred: f64,
+    /// (DV − IPRED)/σ(IPRED), NaN without DV.
+    pub iwres: f64,
+    /// 2.5 % and 97.5 % of IPRED under the posterior (NaN without draws).
+    pub band: (f64, f64),
+}
+
+/// One subject's fit.
+#[derive(Debug, Clone)]
+pub struct SubjectFit {
+    /// Its ID.
+    pub id: String,
+    /// The estimate, or why there is none.
+    pub fit: Result<Individual, String>,
+    /// A note (e.g. no observations: the estimate is the prior mode).
+    pub note: Option<String>,
+    /// The individual values of the varied params (as [`FitResult::params`]).
+    pub params: Vec<f64>,
+    /// Every observation row of the subject.
+    pub predictions: Vec<PredictionRow>,
+}
+
+/// A finished fit.
+#[derive(Debug, Clone)]
+pub struct FitResult {
+    /// The model's name.
+    pub model: String,
+    /// Names of the fitted random effects (`eta(cl)`).
+    pub etas: Vec<String>,
+    /// Ω of the fitted random effects (row-major).
+    pub omega: Vec<f64>,
+    /// Varied params reported per subject: name and unit.
+    pub params: Vec<(String, String)>,
+    /// Observables: name and unit.
+    pub observables: Vec<(String, String)>,
+    /// Estimated fixed effects.
+    pub thetas: Vec<Theta>,
+    /// Per subject, in file order.
+    pub subjects: Vec<SubjectFit>,
+    /// η-shrinkage per fitted effect over the subjects that converged.
+    pub shrinkage: Vec<f64>,
+    /// Warnings (rendered).
+    pub warnings: String,
+    /// SHA-256 of the model file.
+    pub model_sha256: String,
+    /// The settings.
+    pub request: FitRequest,
+}
+
+/// Where a subject's unknowns are in the model.
+struct Layout {
+    /// Per fitted effect: its input slot and its sensitivity column.
+    etas: Vec<(usize, usize)>,
+    /// Per θ: its input slot, sensitivity column, param index, log scale, bounds (in the
+    /// optimiser's scale).
+    thetas: Vec<ThetaSlot>,
+    /// Observables of the model itself.
+    n_obs: usize,
+}
+
+struct ThetaSlot {
+    slot: usize,
+    column: usize,
+    param: usize,
+    log: bool,
+    low: f64,
+    high: f64,
+}
+
+impl ThetaSlot {
+    fn value(&self, x: f64) -> f64 {
+        if self.log { x.exp() } else { x }
+    }
+    fn scale(&self, v: f64) -> f64 {
+        if self.log { v.ln() } else { v }
+    }
+}
+
+/// One subject's data as the estimation sees it.
+struct Data<'a> {
+    subject: &'a crate::events::Subject,
+    /// Indices of the rows with a measurement, and the measurement.
+    rows: Vec<usize>,
+    obs: Vec<Observation>,
+}
+
+/// Runs the fit.
+pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
+    let run_req = Request {
+        name: req.name.clone(),
+        text: req.text.clone(),
+        model: req.model.clone(),
+        sets: req.sets.clone(),
+        events: Some(req.data.clone()),
+        options: req.options,
+        estimate: req.estimate.clone(),
+        sensitivities: true,
+        ..Default::default()
+    };
+    let setup = super::run::setup(&run_req)?;
+    let m: &hir::Model = &setup.program.models[setup.model];
+    let prepared = &setup.prepared;
+    let layout_meta = prepared
+        .compiled
+        .module()
+        .meta
+        .sensitivity
+        .clone()
+        .ok_or_else(|| Failure::Usage("the model was compiled without sensitivities".into()))?;
+    let slots = &prepared.lowered.inputs;
+    let column = |slot: usize| layout_meta.wrt.iter().position(|&w| w as usize == slot);
+    let mut warnings = setup.warnings.clone();
+    // The unknowns.
+    let mut etas = Vec::new();
+    let mut eta_names = Vec::new();
+    let mut fitted_effects = Vec::new();
+    for (k, e) in m.effects.iter().enumerate() {
+        let Some(slot) = slots.iter().position(|s| *s == InputSlot::Eta(k)) else {
+            continue;
+        };
+        if e.per_occasion {
+            warnings.push_str(&format!(
+                "warning: the per-occasion effect on `{}` is held at 0: twin fit estimates between-subject effects only\n",
+                m.params[e.param].name
+            ));
+            continue;
+        }
+        let Some(col) = column(slot) else { continue };
+        etas.push((slot, col));
+        eta_names.push(format!("eta({})", m.params[e.param].name));
+        fitted_effects.push(k);
+    }
+    let mut thetas = Vec::new();
+    for (slot, s) in slots.iter().enumerate() {
+        let InputSlot::Theta(i) = *s else { continue };
+        let Some(col) = column(slot) else { continue };
+        let d = &m.params[i].domain;
+        let initial = setup.patient.inputs[slot];
+        let log = d.lower.is_some_and(|(lo, _)| lo >= 0.0) && initial > 0.0;
+        let (mut low, mut high) = (
+            d.lower.map_or(f64::NEG_INFINITY, |b| b.0),
+            d.upper.map_or(f64::INFINITY, |b| b.0),
+        );
+        if log {
+            low = if low > 0.0 {
+                low.ln()
+            } else {
+                f64::NEG_INFINITY
+            };
+            high = high.ln();
+        }
+        thetas.push(ThetaSlot {
+            slot,
+            column: col,
+            param: i,
+            log,
+            low,
+            high,
+        });
+    }
+    if etas.is_empty() && thetas.is_empty() {
+        return Err(Failure::Usage(format!(
+            "model `{}` has no `vary` and no param is estimated: nothing to fit (add `vary` terms or --estimate PARAM)",
+            m.name
+        )));
+    }
+    let variances: Vec<f64> = fitted_effects
+        .iter()
+        .map(|&k| m.effects[k].variance)
+        .collect();
+    let correlations: Vec<(usize, usize, f64)> = m
+        .effect_correlations
+        .iter()
+        .filter_map(|&(a, b, rho)| {
+            let a = fitted_effects.iter().position(|&k| k == a)?;
+            let b = fitted_effects.iter().position(|&k| k == b)?;
+            Some((a, b, rho))
+        })
+        .collect();
+    let prior = Prior::new(&variances, &correlations).map_err(Failure::Usage)?;
+    let layout = Layout {
+        etas,
+        thetas,
+        n_obs: layout_meta.base_observables,
+    };
+    let run = DatasetRun::new(&setup, &setup.patient, &req.options, None);
+    let subjects = run.subjects(&req.data)?;
+    // Measurements, and a residual error model for every observable that has one.
+    let mut data = Vec::with_capacity(subjects.len());
+    for s in &subjects {
+        let mut rows = Vec::new();
+        let mut obs = Vec::new();
+        for (k, r) in s.rows.iter().enumerate() {
+            let (Some(dv), Some(o), false, 0) = (r.dv, r.observable, r.mdv, r.evid) else {
+                continue;
+            };
+            let e = m.observables[o].error;
+            if e.additive == 0.0 && e.proportional == 0.0 {
+                return Err(Failure::Usage(format!(
+                    "data row {}: observable `{}` has no residual error model, so a measurement of it has no likelihood; declare one (`observe {} … ~ additive(…)` or `proportional(…)`)",
+                    r.row, m.observables[o].name, m.observables[o].name
+                )));
+            }
+            if !dv.is_finite() {
+                return Err(Failure::Usage(format!(
+                    "data row {}: DV `{dv}` is not a finite number",
+                    r.row
+                )));
+            }
+            rows.push(k);
+            obs.push(Observation {
+                dv,
+                additive: e.additive,
+                proportional: e.proportional,
+            });
+        }
+        data.push(Data {
+            subject: s,
+            rows,
+            obs,
+        });
+    }
+    let ctx = Context {
+        run: &run,
+        layout: &layout,
+        prior: &prior,
+        req,
+    };
+    // Fixed effects first (jointly with every subject's η), then each subject at them.
+    let mut theta_x: Vec<f64> = layout
+        .thetas
+        .iter()
+        .map(|t| t.scale(setup.patient.inputs[t.slot]))
+        .collect();
+    let mut theta_se = vec![f64::NAN; layout.thetas.len()];
+    if !layout.thetas.is_empty() {
+        let (x, se, note) = ctx.joint(&data, &theta_x);
+        theta_x = x;
+        theta_se = se;
+        if let Some(n) = note {
+            warnings.push_str(&format!("warning: {n}\n"));
+        }
+    }
+    let subjects_fit: Vec<SubjectFit> = data
+        .par_iter()
+        .enumerate()
+        .map(|(index, d)| ctx.subject(index as u64, d, &theta_x))
+        .collect();
+    // Shrinkage over the subjects with a converged estimate and observations.
+    let shrinkage = (0..prior.k)
+        .map(|a| {
+            let est: Vec<f64> = subjects_fit
+                .iter()
+                .filter(|s| s.note.is_none())
+                .filter_map(|s| s.fit.as_ref().ok())
+                .filter(|f| f.status == Status::Converged)
+                .map(|f| f.eta[a])
+                .collect();
+            crate::fit::shrinkage(&est, prior.omega[a * prior.k + a].sqrt())
+        })
+        .collect();
+    let units = &setup.c.units;
+    let mut varied: Vec<usize> = fitted_effects.iter().map(|&k| m.effects[k].param).collect();
+    varied.dedup();
+    let params = varied
+        .iter()
+        .map(|&i| {
+            (
+                m.params[i].name.clone(),
+                units.format_unit(m.params[i].unit),
+            )
+        })
+        .collect();
+    let mut subjects_fit = subjects_fit;
+    for s in &mut subjects_fit {
+        let values = std::mem::take(&mut s.params);
+        s.params = varied
+            .iter()
+            .map(|&i| {
+                values
+                    .get(prepared.lowered.param_index[i])
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            })
+            .collect();
+    }
+    let thetas_out = layout
+        .thetas
+        .iter()
+        .zip(&theta_x)
+        .zip(&theta_se)
+        .map(|((t, &x), &se)| {
+            let value = t.value(x);
+            Theta {
+                name: m.params[t.param].name.clone(),
+                unit: units.format_unit(m.params[t.param].unit),
+                initial: setup.patient.inputs[t.slot],
+                value,
+                se: if t.log { value * se } else { se },
+            }
+        })
+        .collect();
+    Ok(FitResult {
+        model: m.name.clone(),
+        etas: eta_names,
+        omega: prior.omega.clone(),
+        params,
+        observables: setup.observables.clone(),
+        thetas: thetas_out,
+        subjects: subjects_fit,
+        shrinkage,
+        warnings,
+        model_sha256: crate::trial::output::sha256_hex(req.text.as_bytes()),
+        request: req.clone(),
+    })
+}
+
+/// What every subject's estimation shares.
+struct Context<'a> {
+    run: &'a DatasetRun<'a>,
+    layout: &'a Layout,
+    prior: &'a Prior,
+    req: &'a FitRequest,
+}
+
+/// A subject solved at some η and θ: every row's observables (with sensitivities) and the
+/// subject's params.
+struct Solved {
+    rows: Vec<Vec<f64>>,
+    params: Vec<f64>,
+}
+
+impl Context<'_> {
+    /// Solves subject `d` with η `eta` and θ (optimiser scale) `theta`.
+    fn solve(&self, d: &Data, eta: &[f64], theta: &[f64]) -> Result<Solved, String> {
+        let mut changes: Vec<(f64, usize, f64)> = Vec::new();
+        for (&(slot, _), &v) in self.layout.etas.iter().zip(eta) {
+            changes.push((f64::NEG_INFINITY, slot, v));
+        }
+        for (t, &x) in self.layout.thetas.iter().zip(theta) {
+            changes.push((f64::NEG_INFINITY, t.slot, t.value(x)));
+        }
+        match self.run.solve_subject(d.subject, &changes) {
+            Ok(s) => Ok(Solved {
+                rows: s
+                    .records
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| r.observables)
+                    .collect(),
+                params: s.patient.params,
+            }),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Predictions at the measurements and their gradients with respect to (η, θ) in the
+    /// optimiser's scale (θ columns after the η columns when `with_theta`).
+    fn predicted(&self, d: &Data, s: &Solved, theta: &[f64], with_theta: bool) -> Predicted {
+        let n_obs = self.layout.n_obs;
+        let mut f = Vec::with_capacity(d.rows.len());
+        let mut df = Vec::with_capacity(d.rows.len());
+        for &k in &d.rows {
+            let row = &s.rows[k];
+            let Some(o) = d.subject.rows[k].observable else {
+                continue;
+            };
+            f.push(row[o]);
+            let mut g: Vec<f64> = self
+                .layout
+                .etas
+                .iter()
+                .map(|&(_, col)| row[n_obs * (1 + col) + o])
+                .collect();
+            if with_theta {
+                for (t, &x) in self.layout.thetas.iter().zip(theta) {
+                    let d = row[n_obs * (1 + t.column) + o];
+                    g.push(if t.log { d * t.value(x) } else { d });
+                }
+            }
+            df.push(g);
+        }
+        Predicted { f, df }
+    }
+
+    /// The first starting point and `starts − 1` more drawn from the prior (seeded per
+    /// subject and start).
+    fn starts(&self, index: u64, first: &[f64]) -> Vec<Vec<f64>> {
+        let k = self.prior.k;
+        let mut out = vec![first.to_vec()];
+        let Some(l) = crate::linalg::cholesky(&self.prior.omega, k) else {
+            return out;
+        };
+        for s in 1..self.req.starts.max(1) {
+            let mut stream =
+                Stream::substream(self.req.seed, index, Purpose::Other(1), s.min(65535) as u16);
+            let z: Vec<f64> = (0..k).map(|_| stream.normal()).collect();
+            out.push(
+                (0..k)
+                    .map(|i| (0..=i).map(|j| l[i * k + j] * z[j]).sum())
+                    .collect(),
+            );
+        }
+        out
+    }
+
+    /// One subject at fixed θ: MAP, predictions, band.
+    fn subject(&self, index: u64, d: &Data, theta: &[f64]) -> SubjectFit {
+        let id = d.subject.id.clone();
+        let k = self.prior.k;
+        let fail = |why: String| SubjectFit {
+            id: id.clone(),
+            fit: Err(why),
+            note: None,
+            params: Vec::new(),
+            predictions: Vec::new(),
+        };
+        let predict = |eta: &[f64]| -> Option<Predicted> {
+            let s = self.solve(d, eta, theta).ok()?;
+            Some(self.predicted(d, &s, theta, false))
+        };
+        // The start must be evaluable; say why when it is not.
+        let zero = vec![0.0; k];
+        let at_zero = match self.solve(d, &zero, theta) {
+            Ok(s) => s,
+            Err(e) => return fail(format!("cannot be simulated with η = 0: {e}")),
+        };
+        let p0 = self.predicted(d, &at_zero, theta, false);
+        for (i, (o, &f)) in d.obs.iter().zip(&p0.f).enumerate() {
+            if o.variance(f) <= 0.0 || !f.is_finite() {
+                let row = d.subject.rows[d.rows[i]].row;
+                return fail(format!(
+                    "data row {row}: the prediction there is {f} and the error model is proportional only, so the measurement has zero variance; add an additive term or leave the row out (MDV = 1)"
+                ));
+            }
+        }
+        let (individual, note) = if d.obs.is_empty() || k == 0 {
+            let note = if d.obs.is_empty() {
+                Some("no observations: the estimate is the prior mode (η = 0)".to_string())
+            } else {
+                None
+            };
+            (
+                Individual {
+                    eta: zero.clone(),
+                    objective: crate::fit::evaluate(self.prior, &d.obs, &zero, &predict)
+                        .map_or(f64::NAN, |e| e.value),
+                    status: Status::Converged,
+                    iterations: 0,
+                    evaluations: 1,
+                    starts: 1,
+                    optima: 1,
+                    covariance: Some(self.prior.omega.clone()).filter(|_| d.obs.is_empty()),
+                },
+                note,
+            )
+        } else {
+            let starts = self.starts(index, &zero);
+            (
+                crate::fit::map_estimate(
+                    self.prior,
+                    &d.obs,
+                    &starts,
+                    &Settings::default(),
+                    &predict,
+                ),
+                None,
+            )
+        };
+        let Ok(at_map) = self.solve(d, &individual.eta, theta) else {
+            return fail("cannot be simulated at its estimate".into());
+        };
+        // Band: IPRED over draws of η ~ N(η̂, Σ).
+        let n_rows = d.subject.rows.len();
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); n_rows];
+        if let (Some(cov), true) = (&individual.covariance, self.req.draws > 0 && k > 0)
+            && let Some(l) = crate::linalg::cholesky(cov, k)
+        {
+            let mut stream = Stream::substream(self.req.seed, index, Purpose::Other(2), 0);
+            for _ in 0..self.req.draws {
+                let z: Vec<f64> = (0..k).map(|_| stream.normal()).collect();
+                let eta: Vec<f64> = (0..k)
+                    .map(|i| individual.eta[i] + (0..=i).map(|j| l[i * k + j] * z[j]).sum::<f64>())
+                    .collect();
+                if let Ok(s) = self.solve(d, &eta, theta) {
+                    for (r, row) in d.subject.rows.iter().enumerate() {
+                        if let Some(o) = row.observable {
+                            samples[r].push(s.rows[r][o]);
+                        }
+                    }
+                }
+            }
+        }
+        let mut predictions = Vec::new();
+        for (r, row) in d.subject.rows.iter().enumerate() {
+            let (Some(o), 0) = (row.observable, row.evid) else {
+                continue;
+            };
+            let ipred = at_map.rows[r][o];
+            let pred = at_zero.rows[r][o];
+            let dv = row.dv.filter(|_| !row.mdv);
+            let iwres = match (dv, d.rows.iter().position(|&k| k == r)) {
+                (Some(y), Some(i)) => (y - ipred) / d.obs[i].variance(ipred).sqrt(),
+                _ => f64::NAN,
+            };
+            let band = quantiles(&mut samples[r]);
+            predictions.push(PredictionRow {
+                time: row.time,
+                observable: o,
+                dv,
+                pred,
+                ipred,
+                iwres,
+                band,
+            });
+        }
+        SubjectFit {
+            id,
+            fit: Ok(individual),
+            note,
+            params: at_map.params,
+            predictions,
+        }
+    }
+
+    /// θ jointly with every subject's η: the joint posterior mode. Returns θ (optimiser scale),
+    /// their standard errors (same scale) and a note when the search did not converge or a
+    /// subject was left out.
+    fn joint(&self, data: &[Data], theta0: &[f64]) -> (Vec<f64>, Vec<f64>, Option<String>) {
+        let p = theta0.len();
+        let k = self.prior.k;
+        // Subjects that can be simulated at the start take part.
+        let usable: Vec<&Data> = data
+            .iter()
+            .filter(|d| !d.obs.is_empty() && self.solve(d, &vec![0.0; k], theta0).is_ok())
+            .collect();
+        let left_out = data.iter().filter(|d| !d.obs.is_empty()).count() - usable.len();
+        let n = p + k * usable.len();
+        let eval = |x: &[f64]| -> Option<Evaluation> {
+            let theta = &x[..p];
+            let parts: Vec<Option<Evaluation>> = usable
+                .par_iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let eta = &x[p + i * k..p + (i + 1) * k];
+                    let s = self.solve(d, eta, theta).ok()?;
+                    let pr = self.predicted(d, &s, theta, true);
+                    let mut e = objective::zero(k + p);
+                    objective::add_residuals(&mut e, &d.obs, &pr.f, &pr.df);
+                    objective::add_prior(&mut e, eta, 0, &self.prior.omega_inv, k);
+                    Some(e)
+                })
+                .collect();
+            let mut total = objective::zero(n);
+            for (i, part) in parts.into_iter().enumerate() {
+                let e = part?;
+                total.value += e.value;
+                // Local order: η (k) then θ (p); global: θ (p) then η blocks.
+                let map = |a: usize| if a < k { p + i * k + a } else { a - k };
+                for a in 0..k + p {
+                    total.gradient[map(a)] += e.gradient[a];
+                    for b in 0..k + p {
+                        total.hessian[map(a) * n + map(b)] += e.hessian[a * (k + p) + b];
+                    }
+                }
+            }
+            total.value.is_finite().then_some(total)
+        };
+        let mut x0 = theta0.to_vec();
+        x0.resize(n, 0.0);
+        let bounds: Vec<(f64, f64)> = self.layout.thetas.iter().map(|t| (t.low, t.high)).collect();
+        let out = lm::minimise(
+            &x0,
+            &Settings {
+                max_iterations: 1000,
+                ..Settings::default()
+            },
+            eval,
+            |x| {
+                for (v, &(lo, hi)) in x.iter_mut().zip(&bounds) {
+                    *v = v.clamp(lo, hi);
+                }
+            },
+        );
+        let mut note = match &out.status {
+            Status::Converged => None,
+            Status::Failed(why) => Some(format!("the fixed effects did not converge: {why}")),
+        };
+        if left_out > 0 {
+            let n = format!(
+                "{left_out} subject(s) cannot be simulated at the model's values and were left out of the fixed-effect estimation"
+            );
+            note = Some(match note {
+                Some(a) => format!("{a}; {n}"),
+                None => n,
+            });
+        }
+        for (t, &x) in self.layout.thetas.iter().zip(&out.x) {
+            if x <= t.low || x >= t.high {
+                let n = "a fixed effect is at a bound of its param's domain".to_string();
+                note = Some(match note {
+                    Some(a) => format!("{a}; {n}"),
+                    None => n,
+                });
+                break;
+            }
+        }
+        let se = match lm::inverse_spd(&out.at.hessian, n) {
+            // Covariance (½ H)⁻¹ = 2 H⁻¹.
+            Some(inv) => (0..p).map(|a| (2.0 * inv[a * n + a]).sqrt()).collect(),
+            None => vec![f64::NAN; p],
+        };
+        (out.x[..p].to_vec(), se, note)
+    }
+}
+
+/// The 2.5 % and 97.5 % quantiles (linear interpolation between order statistics, R's type 7);
+/// NaN for an empty sample.
+fn quantiles(v: &mut Vec<f64>) -> (f64, f64) {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        let h = (v.len() - 1) as f64 * p;
+        let lo = h.floor() as usize;
+        let hi = h.ceil() as usize;
+        v[lo] + (h - lo as f64) * (v[hi] - v[lo])
+    };
+    (q(0.025), q(0.975))
+}
+
+// ------------------------------------------------------------------------------------------------
+// Output
+
+impl FitResult {
+    /// `individuals.csv`: one line per subject.
+    pub fn individuals_csv(&self) -> String {
+        use crate::csv_text::{csv_cell, fmt_num};
+        let mut h: Vec<String> = vec!["ID".into()];
+        h.extend(self.etas.iter().cloned());
+        h.extend(self.params.iter().map(|(n, u)| {
+            if u.is_empty() || u == "1" {
+                n.clone()
+            } else {
+                format!("{n} [{u}]")
+            }
+        }));
+        h.extend(
+            [
+                "objective",
+                "status",
+                "iterations",
+                "evaluations",
+                "starts",
+                "optima",
+                "note",
+            ]
+            .map(String::from),
+        );
+        let mut out = h.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",") + "\n";
+        for s in &self.subjects {
+            let mut cells = vec![csv_cell(&s.id)];
+            match &s.fit {
+                Ok(f) => {
+                    cells.extend(f.eta.iter().map(|&v| fmt_num(v)));
+                    cells.extend(s.params.iter().map(|&v| fmt_num(v)));
+                    cells.push(fmt_num(f.objective));
+                    cells.push(csv_cell(&status_text(&f.status)));
+                    cells.extend(
+                        [f.iterations, f.evaluations, f.starts, f.optima].map(|n| n.to_string()),
+                    );
+                }
+                Err(why) => {
+                    cells.extend(std::iter::repeat_n(
+                        String::new(),
+                        self.etas.len() + self.params.len() + 1,
+                    ));
+                    cells.push(csv_cell(&format!("failed: {why}")));
+                    cells.extend(std::iter::repeat_n(String::new(), 4));
+                }
+            }
+            cells.push(csv_cell(s.note.as_deref().unwrap_or("")));
+            out.push_str(&cells.join(","));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// `predictions.csv`: one line per observation row of every fitted subject.
+    pub fn predictions_csv(&self) -> String {
+        use crate::csv_text::{csv_cell, fmt_num};
+        let mut out = String::from(
+            "ID,TIME [h],observable,unit,DV,PRED,IPRED,IWRES,IPRED_2.5%,IPRED_97.5%\n",
+        );
+        let num = |v: f64| {
+            if v.is_finite() {
+                fmt_num(v)
+            } else {
+                String::new()
+            }
+        };
+        for s in &self.subjects {
+            for p in &s.predictions {
+                let (name, unit) = &self.observables[p.observable];
+                let cells = [
+                    csv_cell(&s.id),
+                    fmt_num(p.time),
+                    csv_cell(name),
+                    csv_cell(unit),
+                    p.dv.map(fmt_num).unwrap_or_default(),
+                    num(p.pred),
+                    num(p.ipred),
+                    num(p.iwres),
+                    num(p.band.0),
+                    num(p.band.1),
+                ];
+                out.push_str(&cells.join(","));
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// `fit.json`: settings, model hash, Ω, θ, shrinkage and every subject's estimate with its
+    /// Laplace covariance.
+    pub fn json(&self) -> String {
+        use serde_json::json;
+        let opt = |v: f64| if v.is_finite() { json!(v) } else { json!(null) };
+        let k = self.etas.len();
+        let subjects: Vec<_> = self
+            .subjects
+            .iter()
+            .map(|s| match &s.fit {
+                Ok(f) => json!({
+                    "id": s.id,
+                    "eta": f.eta.iter().map(|&v| opt(v)).collect::<Vec<_>>(),
+                    "covariance": f.covariance.as_ref().map(|c| (0..k).map(|i| c[i * k..(i + 1) * k].iter().map(|&v| opt(v)).collect::<Vec<_>>()).collect::<Vec<_>>()),
+                    "objective": opt(f.objective),
+                    "status": status_text(&f.status),
+                    "iterations": f.iterations,
+                    "evaluations": f.evaluations,
+                    "note": s.note,
+                }),
+                Err(why) => json!({"id": s.id, "status": format!("failed: {why}")}),
+            })
+            .collect();
+        let o = &self.request.options;
+        let v = json!({
+            "model": self.model,
+            "model_sha256": self.model_sha256,
+            "data_sha256": crate::trial::output::sha256_hex(self.request.data.as_bytes()),
+            "objective": "sum over observations of (DV - IPRED)^2/var + ln(var), var = additive^2 + (proportional*IPRED)^2, plus eta' Omega^-1 eta (no 2*pi or ln det Omega constants)",
+            "settings": {
+                "seed": self.request.seed,
+                "starts": self.request.starts.max(1),
+                "draws": self.request.draws,
+                "estimate": self.request.estimate,
+                "sets": self.request.sets,
+                "method": format!("{:?}", o.method),
+                "rtol": o.rtol,
+                "atol": o.atol,
+            },
+            "etas": self.etas,
+            "omega": (0..k).map(|i| self.omega[i * k..(i + 1) * k].to_vec()).collect::<Vec<_>>(),
+            "shrinkage": self.etas.iter().zip(&self.shrinkage).map(|(n, &s)| (n.clone(), opt(s))).collect::<serde_json::Map<_, _>>(),
+            "thetas": self.thetas.iter().map(|t| json!({"name": t.name, "unit": t.unit, "initial": t.initial, "estimate": t.value, "se": opt(t.se)})).collect::<Vec<_>>(),
+            "total_objective": opt(self.subjects.iter().filter_map(|s| s.fit.as_ref().ok()).map(|f| f.objective).sum()),
+            "subjects": subjects,
+        });
+        serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+    }
+
+    /// The summary printed on stdout.
+    pub fn summary(&self) -> String {
+        use crate::csv_text::fmt_sig;
+        let n = self.subjects.len();
+        let ok = self
+            .subjects
+            .iter()
+            .filter(|s| s.fit.as_ref().is_ok_and(|f| f.status == Status::Converged))
+            .count();
+        let mut out = format!("model {}: {n} subject(s), {ok} converged\n", self.model);
+        for t in &self.thetas {
+            out.push_str(&format!(
+                "  {} = {} {} (SE {}; model value {})\n",
+                t.name,
+                fmt_sig(t.value, 6),
+                t.unit,
+                fmt_sig(t.se, 3),
+                fmt_sig(t.initial, 6)
+            ));
+        }
+        for (e, s) in self.etas.iter().zip(&self.shrinkage) {
+            out.push_str(&format!("  shrinkage {e}: {:.1} %\n", 100.0 * s));
+        }
+        for s in &self.subjects {
+            match &s.fit {
+                Ok(f) if f.status == Status::Converged => {}
+                Ok(f) => out.push_str(&format!("  subject {}: {}\n", s.id, status_text(&f.status))),
+                Err(why) => out.push_str(&format!("  subject {}: failed: {why}\n", s.id)),
+            }
+        }
+        out
+    }
+
+    /// Writes `individuals.csv`, `predictions.csv` and `fit.json` into `dir`, replacing what
+    /// was there as one step (the directory holds one complete fit, old or new).
+    pub fn write(&self, dir: &std::path::Path) -> Result<(), crate::files::OutputError> {
+        let staging = crate::files::OutputDir::begin(dir)?;
+        let io =
+            |path: std::path::PathBuf| move |source| crate::files::OutputError::Io { path, source };
+        for (name, text) in [
+            ("individuals.csv", self.individuals_csv()),
+            ("predictions.csv", self.predictions_csv()),
+            ("fit.json", self.json()),
+        ] {
+            let p = staging.path().join(name);
+            crate::files::write_synced(&p, text.as_bytes()).map_err(io(p.clone()))?;
+        }
+        staging.commit()
+    }
+}
+
+fn status_text(s: &Status) -> String {
+    match s {
+        Status::Converged => "converged".into(),
+        Status::Failed(why) => format!("not converged: {why}"),
+    }
+}
