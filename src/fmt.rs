@@ -1045,6 +1045,11 @@ impl<'s> Printer<'s> {
                 s
             }
             StmtKind::MolecularWeight { value } => format!("molecular_weight = {}", e(value)),
+            StmtKind::DoseAdjust {
+                target,
+                kind,
+                value,
+            } => format!("{} {} = {}", kind.keyword(), target.joined(), e(value)),
             StmtKind::Input { name, unit } => {
                 format!("input {}: {}", name.text, self.unit(unit, UnitPos::Top))
             }
@@ -1558,6 +1563,7 @@ fn collect_regions_stmts(body: &[Stmt], out: &mut Vec<(usize, usize)>) {
             StmtKind::Correlate { value, .. }
             | StmtKind::Deriv { value, .. }
             | StmtKind::Let { value, .. }
+            | StmtKind::DoseAdjust { value, .. }
             | StmtKind::MolecularWeight { value } => collect_regions(value, out),
             StmtKind::Flow { rate, .. } => collect_regions(rate, out),
             StmtKind::Vary { dist, .. } => collect_regions_call(dist, out),

@@ -705,6 +705,14 @@ pub fn lower_trial(
     for (i, s) in m.states.iter().enumerate() {
         let init = l.expr(&s.init);
         l.b.set_init(l.states[i], init);
+        if let Some(f) = &s.bioavailability {
+            let f = l.expr(f);
+            l.b.set_bioavailability(l.states[i], f);
+        }
+        if let Some(lag) = &s.lag {
+            let lag = l.expr(lag);
+            l.b.set_lag(l.states[i], lag);
+        }
     }
     // The time courses: right-hand sides, observables, endpoint arguments.
     l.params = rhs_params;

@@ -45,7 +45,16 @@ fn check(
     method: Method,
     tol: f64,
 ) {
-    let text = std::fs::read_to_string(file).expect("example");
+    let text = if file.ends_with(".twin") {
+        std::fs::read_to_string(file).expect("example")
+    } else {
+        file.to_string()
+    };
+    let file = if file.ends_with(".twin") {
+        file
+    } else {
+        "model"
+    };
     let mut sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     // θ at the value the differences are taken around.
     for w in wrt {
@@ -171,4 +180,167 @@ fn vancomycin_infusions() {
         Method::Auto,
         1e-5,
     );
+}
+
+/// Oral absorption with a bioavailable fraction and a lag time (both with random effects), into a
+/// linear or a saturable (Michaelis–Menten) elimination.
+fn absorption(elimination: &str) -> String {
+    format!(
+        r#"
+model Absorb {{
+    param ka: 1/h = 1.1 /h
+    param cl: L/h = 3 L/h
+    param v: L = 25 L
+    param vmax: mg/h = 20 mg/h
+    param km: mg/L = 2 mg/L
+    param f: 1 in [0, 1] = 0.7
+    param tlag: h = 0.4 h
+    vary f ~ logit(sd: 0.5)
+    vary tlag ~ lognormal(cv: 30%)
+    vary cl ~ lognormal(cv: 30%)
+    compartment gut: mg
+    compartment central: mg
+    bioavailability gut = f
+    lag gut = tlag
+    bioavailability central = f
+    lag central = tlag
+    flow gut -> central = ka * gut
+    flow central -> out = {elimination}
+    observe conc: mg/L = central / v
+}}
+"#
+    )
+}
+
+const ABSORB_ETAS: [Wrt; 3] = [Wrt::Eta("f"), Wrt::Eta("tlag"), Wrt::Eta("cl")];
+
+#[test]
+fn bioavailability_and_lag_of_oral_doses() {
+    for (elimination, method) in [
+        ("cl / v * central", Method::Auto),
+        ("cl / v * central", Method::Bdf),
+        ("vmax * central / (km * v + central)", Method::Bdf),
+    ] {
+        let mut wrt: Vec<Wrt> = ABSORB_ETAS.into();
+        wrt.push(Wrt::Theta("f", 0.7, ""));
+        wrt.push(Wrt::Theta("tlag", 0.4, "h"));
+        wrt.push(Wrt::Theta("ka", 1.1, "/h"));
+        check(
+            &absorption(elimination),
+            &["100 mg into gut every 6 h times 3"],
+            &[],
+            "24h",
+            &wrt,
+            method,
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn bioavailability_and_lag_of_infusions_by_rate_and_by_duration() {
+    for dose in [
+        "50 mg into central over 2 h every 8 h times 2",
+        "35 mg into central rate 20 mg/h every 8 h times 2",
+    ] {
+        for (elimination, method) in [
+            ("cl / v * central", Method::Auto),
+            ("vmax * central / (km * v + central)", Method::Bdf),
+        ] {
+            let mut wrt: Vec<Wrt> = ABSORB_ETAS.into();
+            wrt.push(Wrt::Theta("f", 0.7, ""));
+            wrt.push(Wrt::Theta("tlag", 0.4, "h"));
+            check(
+                &absorption(elimination),
+                &[dose],
+                &[],
+                "24h",
+                &wrt,
+                method,
+                1e-5,
+            );
+        }
+    }
+}
+
+/// Every example model: its random effects (or, without any, a few of its constant params as θ).
+#[test]
+fn every_example_model() {
+    let cases: Vec<(&str, &str, &str, Vec<Wrt>)> = vec![
+        (
+            "examples/one_compartment_oral.twin",
+            "100 mg into depot",
+            "24h",
+            vec![
+                Wrt::Theta("ka", 1.0, "/h"),
+                Wrt::Theta("cl", 5.0, "L/h"),
+                Wrt::Theta("v", 50.0, "L"),
+            ],
+        ),
+        (
+            "examples/two_compartment_iv.twin",
+            "100 mg into central over 1 h every 12 h times 3",
+            "48h",
+            vec![
+                Wrt::Theta("cl", 10.0, "L/h"),
+                Wrt::Theta("q", 5.0, "L/h"),
+                Wrt::Theta("v2", 100.0, "L"),
+            ],
+        ),
+        (
+            "examples/cyp3a4_cohort.twin",
+            "2 mg into central over 0.5 h",
+            "24h",
+            vec![
+                Wrt::Theta("clint_pmol", 1.2, "uL/min/pmol"),
+                Wrt::Theta("mppgl", 40.0, "mg/g"),
+            ],
+        ),
+        (
+            "examples/warfarin_pgx.twin",
+            "5 mg into gut every 24 h times 5",
+            "144h",
+            vec![
+                Wrt::Eta("cl"),
+                Wrt::Eta("v1"),
+                Wrt::Eta("v2"),
+                Wrt::Eta("coagulation.ec50"),
+                Wrt::Eta("coagulation.mtt1"),
+                Wrt::Eta("coagulation.mtt2"),
+            ],
+        ),
+        (
+            "examples/qt_risk.twin",
+            "400 mg into gut",
+            "24h",
+            vec![Wrt::Eta("cl"), Wrt::Eta("vc"), Wrt::Eta("ka")],
+        ),
+        (
+            "examples/oncology_tgi.twin",
+            "135 mg into central over 1 h",
+            "240h",
+            vec![Wrt::Eta("marrow.mtt"), Wrt::Eta("marrow.slope")],
+        ),
+        (
+            "examples/voriconazole_pbpk.twin",
+            "400 mg into lumen every 12 h times 2",
+            "36h",
+            vec![Wrt::Eta("clint_u")],
+        ),
+        (
+            "examples/pediatric_pbpk.twin",
+            "100 mg into venous over 2 h",
+            "24h",
+            vec![Wrt::Theta("fu", 0.42, "")],
+        ),
+        (
+            "examples/consumer_safety.twin",
+            "10 mg into surface",
+            "48h",
+            vec![Wrt::Eta("cl_total"), Wrt::Eta("kp")],
+        ),
+    ];
+    for (file, dose, until, wrt) in cases {
+        check(file, &[dose], &[], until, &wrt, Method::Auto, 1e-5);
+    }
 }

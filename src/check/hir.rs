@@ -428,6 +428,10 @@ pub struct State {
     pub init: Expr,
     /// Right-hand side terms (each already in `unit` per hour); their sum is d/dt.
     pub rhs: Vec<Expr>,
+    /// `bioavailability NAME = …`: the fraction F of every dose into it (per patient).
+    pub bioavailability: Option<Expr>,
+    /// `lag NAME = …`: the lag time of every dose into it, in hours (per patient).
+    pub lag: Option<Expr>,
     /// Declaration span.
     pub span: Span,
 }

@@ -810,6 +810,8 @@ impl Checker {
                 kind: sd.kind,
                 init,
                 rhs: Vec::new(),
+                bioavailability: None,
+                lag: None,
                 span: sd.span,
             });
         }
@@ -894,6 +896,89 @@ impl Checker {
                         rate: h,
                         span: st.span,
                     });
+                }
+                StmtKind::DoseAdjust {
+                    target,
+                    kind,
+                    value,
+                } => {
+                    let saved = std::mem::replace(
+                        &mut self.scope,
+                        Scope::Model {
+                            prefix: prefix.clone(),
+                        },
+                    );
+                    let idx = self.model_ref(prefix, &target.joined(), target.span);
+                    let h = self.expr(value);
+                    self.scope = saved;
+                    let i = match idx.map(|e| e.kind) {
+                        Some(ExprKind::Sym(Sym::State(i))) => i,
+                        Some(_) => {
+                            self.report(
+                                Diagnostic::error(
+                                    codes::E0051,
+                                    format!(
+                                        "`{}` is not a compartment or state: doses go into states",
+                                        target.joined()
+                                    ),
+                                    target.span,
+                                )
+                                .with_help(format!(
+                                    "write `{} COMPARTMENT = …` with a compartment of this model",
+                                    kind.keyword()
+                                )),
+                            );
+                            continue;
+                        }
+                        None => {
+                            self.unknown_state(prefix, target);
+                            continue;
+                        }
+                    };
+                    let (want, what) = match kind {
+                        ast::DoseAdjustKind::Bioavailability => {
+                            (Unit::ONE, "a bioavailable fraction")
+                        }
+                        ast::DoseAdjustKind::Lag => (self.hour, "a lag time"),
+                    };
+                    let h = self.coerce(h, want, codes::E0051, what);
+                    if h.ty == Type::Error {
+                        continue;
+                    }
+                    if let Some((bad, at)) = time_varying_ref(&h) {
+                        let bad = self.sym_name(bad);
+                        self.report(
+                            Diagnostic::error(codes::E0051, format!("{what} of `{}` depends on `{bad}`, which changes over time", states[i].name), at)
+                                .with_help("it is applied per dose; it may use params, covariates and genotypes"),
+                        );
+                        continue;
+                    }
+                    if let Some(v) = crate::check::consts::eval(&h)
+                        && (!v.is_finite() || v < 0.0)
+                    {
+                        self.report(Diagnostic::error(
+                            codes::E0051,
+                            format!("{what} must not be negative (it is {v})"),
+                            value.span,
+                        ));
+                        continue;
+                    }
+                    let slot = match kind {
+                        ast::DoseAdjustKind::Bioavailability => &mut states[i].bioavailability,
+                        ast::DoseAdjustKind::Lag => &mut states[i].lag,
+                    };
+                    if slot.is_some() {
+                        self.report(
+                            Diagnostic::error(
+                                codes::E0051,
+                                format!("`{} {}` is set twice", kind.keyword(), states[i].name),
+                                st.span,
+                            )
+                            .with_help("keep one definition"),
+                        );
+                        continue;
+                    }
+                    *slot = Some(h);
                 }
                 StmtKind::Deriv { target, value } => {
                     let saved = std::mem::replace(
@@ -1929,6 +2014,9 @@ fn merge_key(k: &StmtKind) -> Option<String> {
         ),
         StmtKind::Correlate { a, b, .. } => format!("correlate {} {}", a.text, b.text),
         StmtKind::MolecularWeight { .. } => "molecular_weight".into(),
+        StmtKind::DoseAdjust { target, kind, .. } => {
+            format!("{} {}", kind.keyword(), target.joined())
+        }
         StmtKind::For(_) | StmtKind::Error => return None,
     })
 }

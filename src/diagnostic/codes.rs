@@ -1325,6 +1325,27 @@ trial T { model M; population from "cohort.csv" { } … }
 Fixed: add an `age [year]` column to the file, or draw it in the block:
 `population from "cohort.csv" { age ~ normal(mean: 50 year, sd: 10 year) }`.
 "#;
+    E0051 => "bad dose adjustment", r#"
+`bioavailability STATE = …` and `lag STATE = …` set the fraction F and the lag time of every dose
+into a state (NONMEM's `F1` and `ALAG1`). The target must be a compartment or state of the
+model; F is a fraction (no unit) and the lag a time; both are fixed per patient (they may use
+params, covariates and genotypes, not the states or anything that changes over time), neither
+may be negative, and each may be set once per state.
+
+Erroneous example:
+
+```twin
+model M {
+    param tlag: h = 0.5 h
+    compartment gut: mg
+    compartment central: mg
+    flow gut -> central = 1 /h * gut
+    lag gut = 30 mg
+}
+```
+
+Fixed: a lag is a time, `lag gut = tlag`.
+"#;
     W0001 => "unused parameter", r#"
 A `param` of a model is never used inside the model: no flow, equation, `let`, observable or
 other param refers to it. It is probably a leftover, or a sign of a misspelling. A `vary`

@@ -15,7 +15,8 @@
 //! - derivatives are built with the builder's own folding and CSE, so they share
 //!   subexpressions with `f` (e.g. `d exp(u) = exp(u)·du` reuses `exp(u)`);
 //! - non-smooth points take one side: `d|x|` is `+dx` at `x = 0`, `d min(a, b)` follows `a` when
-//!   `a <= b`, `d max(a, b)` follows `a` when `a >= b`.
+//!   `a <= b`, `d max(a, b)` follows `a` when `a >= b`; where an outer derivative is infinite
+//!   (`x^γ`, `γ < 1`, or `sqrt(x)` at `x = 0`) and the inner one is 0, the product is 0.
 
 use std::collections::HashMap;
 
@@ -112,6 +113,18 @@ fn merge(a: &[u32], b: &[u32]) -> Vec<u32> {
     out
 }
 
+/// `d`, or 0 where the inner derivative `dx` is 0: the chain-rule product `f'(x)·dx` whose
+/// outer factor is infinite at a point (`x^γ` with `γ < 1`, `sqrt(x)`, at `x = 0`) is taken as
+/// its limit 0 there rather than NaN. A literal `dx` needs no guard.
+fn zero_if_zero(b: &mut ModuleBuilder, dx: Expr, d: Expr) -> Expr {
+    if b.as_const(dx).is_some() {
+        return d;
+    }
+    let zero = b.constant(0.0);
+    let none = b.eq(dx, zero);
+    b.select(none, zero, d)
+}
+
 struct Differ {
     deps: Vec<Vec<u32>>,
     var: Var,
@@ -162,7 +175,8 @@ impl Differ {
                     UnOp::Sqrt => {
                         let two = b.constant(2.0);
                         let den = b.mul(two, e);
-                        b.div(dx, den)
+                        let d = b.div(dx, den);
+                        zero_if_zero(b, dx, d)
                     }
                     UnOp::Abs => {
                         let zero = b.constant(0.0);
@@ -251,7 +265,8 @@ impl Differ {
                     let ym1 = b.sub(y, one);
                     let p = b.pow(x, ym1);
                     let k = b.mul(y, p);
-                    b.mul(k, a)
+                    let d = b.mul(k, a);
+                    zero_if_zero(b, a, d)
                 });
                 let t2 = dy.map(|c| {
                     let l = b.log(x);

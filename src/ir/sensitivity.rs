@@ -9,6 +9,10 @@
 //! - `∂F/∂u_j` and `∂lag/∂u_j` of every state's dose handling, which the solver's dose expansion
 //!   turns into jumps of the sensitivity states ([`crate::solve::dosing`]).
 //!
+//! A product `∂f/∂y_k · ∂y_k/∂u_j` whose partial derivative changes with the state is 0 where the
+//! sensitivity is 0 (see `guarded`): `0·∞ = 0` at a non-Lipschitz point such as `C^γ`, `γ < 1`, at
+//! `C = 0`.
+//!
 //! Everything is differentiated by [`super::diff`] (parameters through their definitions), so
 //! the finished module's Jacobian covers the augmented system, per-patient parts are hoisted into
 //! `setup` like any other, and every solver path (exact linear — the augmented system of a linear
@@ -17,6 +21,7 @@
 
 use super::builder::{Expr, ModuleBuilder};
 use super::diff;
+use super::ir::Class;
 
 /// What [`augment`] leaves for [`ModuleBuilder::finish`]: the layout and the dose-handling
 /// derivatives as expressions (made parameter slots there).
@@ -30,6 +35,21 @@ pub struct Pending {
     pub base_observables: usize,
     /// Per base state, per input: `(∂F/∂u_j, ∂lag/∂u_j)`.
     pub dose: Vec<Vec<(Expr, Expr)>>,
+}
+
+/// `∂f/∂y_k · s_k`, taken as 0 where `s_k = 0` when the partial derivative changes with the
+/// state: a power `y^γ` with `γ < 1` has an infinite derivative at `y = 0` (an Emax model's
+/// `C^γ` before the first dose), where the sensitivity is 0 too and the product's limit is 0.
+/// A partial derivative that is fixed per patient (every one of a linear model) is used as it is,
+/// so the augmented system of a linear model stays linear.
+fn guarded(b: &mut ModuleBuilder, partial: Expr, s: Expr) -> Expr {
+    let product = b.mul(partial, s);
+    if b.class(partial) <= Class::PerPatient {
+        return product;
+    }
+    let zero = b.constant(0.0);
+    let none = b.eq(s, zero);
+    b.select(none, zero, product)
 }
 
 /// Augments the model in `b` with the forward sensitivities with respect to the inputs `wrt`
@@ -70,7 +90,7 @@ pub fn augment(b: &mut ModuleBuilder, wrt: &[u32]) {
         // Right-hand sides: J·s + ∂f/∂u.
         let mut acc: Vec<Option<Expr>> = df;
         for &(row, col, e) in &jac {
-            let term = b.mul(e, s[col as usize]);
+            let term = guarded(b, e, s[col as usize]);
             let slot = &mut acc[row as usize];
             *slot = Some(match *slot {
                 Some(a) => b.add(a, term),
@@ -89,7 +109,7 @@ pub fn augment(b: &mut ModuleBuilder, wrt: &[u32]) {
         // Observables: ∂g/∂y·s + ∂g/∂u.
         let mut acc: Vec<Option<Expr>> = dg;
         for &(row, col, e) in &jac_obs {
-            let term = b.mul(e, s[col as usize]);
+            let term = guarded(b, e, s[col as usize]);
             let slot = &mut acc[row as usize];
             *slot = Some(match *slot {
                 Some(a) => b.add(a, term),

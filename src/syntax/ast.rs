@@ -298,6 +298,25 @@ pub struct Stmt {
     pub span: Span,
 }
 
+/// Which dose adjustment a [`StmtKind::DoseAdjust`] sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoseAdjustKind {
+    /// The bioavailable fraction F of every dose into the state.
+    Bioavailability,
+    /// The lag time added to every dose into the state.
+    Lag,
+}
+
+impl DoseAdjustKind {
+    /// The keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            DoseAdjustKind::Bioavailability => "bioavailability",
+            DoseAdjustKind::Lag => "lag",
+        }
+    }
+}
+
 /// Statements of a model body.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StmtKind {
@@ -419,6 +438,16 @@ pub enum StmtKind {
         name: Name,
         /// The unit (dimension) the definition must have.
         unit: UnitExpr,
+    },
+    /// `bioavailability gut = f` or `lag gut = tlag`: how every dose into a state is given
+    /// (NONMEM's `F1`, `ALAG1`), per patient.
+    DoseAdjust {
+        /// The state doses go into.
+        target: Path,
+        /// Which adjustment.
+        kind: DoseAdjustKind,
+        /// Its value (a fraction; a time).
+        value: Expr,
     },
     /// `molecular_weight = 308.33 g/mol`.
     MolecularWeight {
