@@ -320,7 +320,9 @@ fn jit_and_interpreter_agree_on_every_example() {
                         twin::lower::InputSlot::Genotype(_) => (rand() * 3.0).floor(),
                         twin::lower::InputSlot::Covariate(_) => 10.0 + 90.0 * rand(),
                         twin::lower::InputSlot::Eta(_) => rand() - 0.5,
-                        twin::lower::InputSlot::Slope(_) | twin::lower::InputSlot::Origin(_) => 0.0,
+                        twin::lower::InputSlot::Slope(_)
+                        | twin::lower::InputSlot::Origin(_)
+                        | twin::lower::InputSlot::Theta(_) => 0.0,
                     })
                     .collect();
                 let (mut pj, mut pi) = (vec![0.0; m.n_params()], vec![0.0; m.n_params()]);
@@ -376,7 +378,9 @@ fn symbolic_jacobian_matches_finite_differences_on_every_example() {
                     twin::lower::InputSlot::Genotype(_) => 1.0,
                     twin::lower::InputSlot::Covariate(_) => 60.0,
                     twin::lower::InputSlot::Eta(_) => 0.1,
-                    twin::lower::InputSlot::Slope(_) | twin::lower::InputSlot::Origin(_) => 0.0,
+                    twin::lower::InputSlot::Slope(_)
+                    | twin::lower::InputSlot::Origin(_)
+                    | twin::lower::InputSlot::Theta(_) => 0.0,
                 })
                 .collect();
             let mut p = vec![0.0; m.n_params()];
