@@ -94,8 +94,8 @@ enum Command {
         /// OCC) and residual error drawn from --seed; adds PRED, IPRED and SIM columns.
         #[arg(long, requires = "events")]
         sample: bool,
-        /// Random seed of --sample.
-        #[arg(long, default_value_t = 1, requires = "sample")]
+        /// Random seed of --sample and of the posterior draws of --twin.
+        #[arg(long, default_value_t = 1)]
         seed: u64,
         /// With --events: interpolate this covariate linearly between its rows instead of
         /// carrying each value forward (repeatable).
@@ -105,6 +105,16 @@ enum Command {
         /// eliminating compartments), for mass-balance checks.
         #[arg(long)]
         eliminated: bool,
+        /// Forecast a fitted patient: the `twin fit --out` directory (needs --id). Its
+        /// covariates, MAP random effects, estimated params and doses from the data, then --dose.
+        #[arg(long, requires = "id", conflicts_with_all = ["events", "arm"])]
+        twin: Option<std::path::PathBuf>,
+        /// The subject of --twin.
+        #[arg(long, requires = "twin")]
+        id: Option<String>,
+        /// Posterior draws for the 2.5–97.5 % band of a --twin forecast (0: none).
+        #[arg(long, default_value_t = 200)]
+        draws: usize,
         /// Relative tolerance of the integrators, 1e-13 to 0.1 [default: 1e-6].
         #[arg(long, value_parser = parse_rtol)]
         rtol: Option<f64>,
@@ -298,6 +308,9 @@ fn main() -> ExitCode {
             seed,
             interpolate,
             eliminated,
+            twin,
+            id,
+            draws,
             rtol,
             atol,
             method,
@@ -327,7 +340,19 @@ fn main() -> ExitCode {
                 options,
                 sample: sample.then_some(seed),
                 interpolate,
+                band: (draws > 0).then(|| twin::cmd::run::Band {
+                    draws,
+                    seed,
+                    ..Default::default()
+                }),
                 ..Default::default()
+            };
+            let req = match (&twin, &id) {
+                (Some(dir), Some(id)) => match twin::cmd::fit::forecast_request(dir, id, &req) {
+                    Ok(r) => r,
+                    Err(f) => return run_failure(f, out.as_deref()),
+                },
+                _ => twin::cmd::run::Request { band: None, ..req },
             };
             match events {
                 Some(events) => run_events(&req, &events, out.as_deref()),

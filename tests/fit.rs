@@ -379,3 +379,96 @@ fn bad_data_gets_a_reason_and_the_others_finish() {
     .expect("no error model");
     assert!(e.to_string().contains("no residual error model"), "{e}");
 }
+
+/// The fitted twin: `twin run --events` with the subject's MAP η gives the fit's IPRED to the
+/// last bit; a `--twin` forecast (another grid) gives IPRED and the posterior band to rounding.
+#[test]
+fn a_fitted_twin_forecasts_what_the_fit_predicts() {
+    let times = [1.0, 2.0, 4.0, 8.0, 12.0];
+    let data = dataset(&[times
+        .iter()
+        .map(|&t| (t, bateman(&[0.2, -0.1, 0.1], t) * 1.05))
+        .collect()]);
+    let text = model("proportional(10%) + additive(0.05 mg/L)");
+    let mut req = request(text.clone(), data.clone());
+    req.draws = 40;
+    let r = run(&req);
+    let dir = std::env::temp_dir().join(format!("twin-fit-forecast-{}", std::process::id()));
+    r.write(&dir).expect("write");
+    let s = &r.subjects[0];
+    let eta = &s.fit.as_ref().expect("fit").eta;
+    // The dataset run at the estimate.
+    let sets = ["ka", "cl", "v"]
+        .iter()
+        .zip(eta)
+        .map(|(p, e)| format!("eta_{p}={e:?}"))
+        .collect();
+    let t = twin::cmd::run::simulate(&twin::cmd::run::Request {
+        name: "oral.twin".into(),
+        text: text.clone(),
+        events: Some(data),
+        sets,
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let records = t.subjects[0].records.as_ref().expect("records");
+    let ipred: Vec<f64> = records
+        .iter()
+        .filter(|r| r.row.evid == 0)
+        .map(|r| r.observables[0])
+        .collect();
+    let fitted: Vec<f64> = s.predictions.iter().map(|p| p.ipred).collect();
+    assert_eq!(ipred, fitted, "twin run --events at the MAP η equals IPRED");
+    // The forecast on an hourly grid, with the band.
+    let base = twin::cmd::run::Request {
+        name: "oral.twin".into(),
+        text,
+        until: Some("12h".into()),
+        every: Some("1h".into()),
+        band: Some(twin::cmd::run::Band {
+            draws: 40,
+            seed: 1,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let f = twin::cmd::fit::forecast_request(&dir, "1", &base).unwrap_or_else(|e| panic!("{e}"));
+    let t = twin::cmd::run::simulate(&f).unwrap_or_else(|e| panic!("{e}"));
+    let sub = &t.subjects[0];
+    let band = sub.band.as_ref().expect("band");
+    for p in &s.predictions {
+        let k = sub
+            .sim
+            .times
+            .iter()
+            .position(|&x| x == p.time)
+            .expect("grid time");
+        let c = sub.sim.observable(k, 0);
+        assert!(
+            (c - p.ipred).abs() <= 1e-12 * p.ipred,
+            "t = {}: {c} vs {}",
+            p.time,
+            p.ipred
+        );
+        for (got, want) in [(band[2 * k], p.band.0), (band[2 * k + 1], p.band.1)] {
+            assert!(
+                (got - want).abs() <= 1e-10 * want,
+                "band at {}: {got} vs {want}",
+                p.time
+            );
+        }
+    }
+    // Another model version is refused.
+    let other = twin::cmd::run::Request {
+        text: model("proportional(20%)"),
+        ..base
+    };
+    let e = twin::cmd::fit::forecast_request(&dir, "1", &other)
+        .err()
+        .expect("stale fit");
+    assert!(
+        e.to_string().contains("another version of the model"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

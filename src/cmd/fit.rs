@@ -100,6 +100,13 @@ pub struct SubjectFit {
     pub note: Option<String>,
     /// The individual values of the varied params (as [`FitResult::params`]).
     pub params: Vec<f64>,
+    /// The subject's inputs at its first record (covariates, genotypes, η, θ), in the model's
+    /// input layout.
+    pub inputs: Vec<f64>,
+    /// Its covariates and genotypes at the first record as `--set` text (`weight=79.6 kg`).
+    pub sets: Vec<String>,
+    /// Its doses as `--dose` text, on the data's time axis (`320 mg into gut at 0 h`).
+    pub doses: Vec<String>,
     /// Every observation row of the subject.
     pub predictions: Vec<PredictionRow>,
 }
@@ -268,6 +275,13 @@ pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
         n_obs: layout_meta.base_observables,
     };
     let run = DatasetRun::new(&setup, &setup.patient, &req.options, None);
+    // Reported values (PRED, IPRED, the band) come from the model without sensitivities, solved
+    // as `twin run --events` solves it, so that they are its values to the last bit.
+    let plain_setup = super::run::setup(&Request {
+        sensitivities: false,
+        ..run_req.clone()
+    })?;
+    let plain = DatasetRun::new(&plain_setup, &plain_setup.patient, &req.options, None);
     let subjects = run.subjects(&req.data)?;
     // Measurements, and a residual error model for every observable that has one.
     let mut data = Vec::with_capacity(subjects.len());
@@ -306,6 +320,7 @@ pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
     }
     let ctx = Context {
         run: &run,
+        plain: &plain,
         layout: &layout,
         prior: &prior,
         req,
@@ -356,7 +371,15 @@ pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
         })
         .collect();
     let mut subjects_fit = subjects_fit;
-    for s in &mut subjects_fit {
+    for (s, d) in subjects_fit.iter_mut().zip(&data) {
+        s.sets = input_sets(&setup.c, m, slots, &s.inputs);
+        s.doses = d
+            .subject
+            .regimen
+            .doses
+            .iter()
+            .map(|dose| dose_text(units, m, dose))
+            .collect();
         let values = std::mem::take(&mut s.params);
         s.params = varied
             .iter()
@@ -401,7 +424,10 @@ pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
 
 /// What every subject's estimation shares.
 struct Context<'a> {
+    /// The model with sensitivities (what the estimation solves).
     run: &'a DatasetRun<'a>,
+    /// The model itself (what is reported).
+    plain: &'a DatasetRun<'a>,
     layout: &'a Layout,
     prior: &'a Prior,
     req: &'a FitRequest,
@@ -412,11 +438,27 @@ struct Context<'a> {
 struct Solved {
     rows: Vec<Vec<f64>>,
     params: Vec<f64>,
+    inputs: Vec<f64>,
 }
 
 impl Context<'_> {
-    /// Solves subject `d` with η `eta` and θ (optimiser scale) `theta`.
+    /// Solves subject `d` with η `eta` and θ (optimiser scale) `theta`, with sensitivities.
     fn solve(&self, d: &Data, eta: &[f64], theta: &[f64]) -> Result<Solved, String> {
+        self.solve_with(self.run, d, eta, theta)
+    }
+
+    /// [`Context::solve`] without sensitivities: the values `twin run` gives.
+    fn report(&self, d: &Data, eta: &[f64], theta: &[f64]) -> Result<Solved, String> {
+        self.solve_with(self.plain, d, eta, theta)
+    }
+
+    fn solve_with(
+        &self,
+        run: &DatasetRun,
+        d: &Data,
+        eta: &[f64],
+        theta: &[f64],
+    ) -> Result<Solved, String> {
         let mut changes: Vec<(f64, usize, f64)> = Vec::new();
         for (&(slot, _), &v) in self.layout.etas.iter().zip(eta) {
             changes.push((f64::NEG_INFINITY, slot, v));
@@ -424,7 +466,7 @@ impl Context<'_> {
         for (t, &x) in self.layout.thetas.iter().zip(theta) {
             changes.push((f64::NEG_INFINITY, t.slot, t.value(x)));
         }
-        match self.run.solve_subject(d.subject, &changes) {
+        match run.solve_subject(d.subject, &changes) {
             Ok(s) => Ok(Solved {
                 rows: s
                     .records
@@ -433,6 +475,7 @@ impl Context<'_> {
                     .map(|r| r.observables)
                     .collect(),
                 params: s.patient.params,
+                inputs: s.patient.inputs,
             }),
             Err(e) => Err(e.to_string()),
         }
@@ -497,6 +540,9 @@ impl Context<'_> {
             fit: Err(why),
             note: None,
             params: Vec::new(),
+            inputs: Vec::new(),
+            sets: Vec::new(),
+            doses: Vec::new(),
             predictions: Vec::new(),
         };
         let predict = |eta: &[f64]| -> Option<Predicted> {
@@ -551,8 +597,11 @@ impl Context<'_> {
                 None,
             )
         };
-        let Ok(at_map) = self.solve(d, &individual.eta, theta) else {
+        let Ok(at_map) = self.report(d, &individual.eta, theta) else {
             return fail("cannot be simulated at its estimate".into());
+        };
+        let Ok(at_zero) = self.report(d, &zero, theta) else {
+            return fail("cannot be simulated with η = 0".into());
         };
         // Band: IPRED over draws of η ~ N(η̂, Σ).
         let n_rows = d.subject.rows.len();
@@ -560,13 +609,15 @@ impl Context<'_> {
         if let (Some(cov), true) = (&individual.covariance, self.req.draws > 0 && k > 0)
             && let Some(l) = crate::linalg::cholesky(cov, k)
         {
-            let mut stream = Stream::substream(self.req.seed, index, Purpose::Other(2), 0);
+            // The same standard normal draws for every subject and for `twin run --twin`'s band,
+            // so that a forecast's band at the data's times is the fit's.
+            let mut stream = Stream::new(self.req.seed, 0, Purpose::Other(2));
             for _ in 0..self.req.draws {
                 let z: Vec<f64> = (0..k).map(|_| stream.normal()).collect();
                 let eta: Vec<f64> = (0..k)
                     .map(|i| individual.eta[i] + (0..=i).map(|j| l[i * k + j] * z[j]).sum::<f64>())
                     .collect();
-                if let Ok(s) = self.solve(d, &eta, theta) {
+                if let Ok(s) = self.report(d, &eta, theta) {
                     for (r, row) in d.subject.rows.iter().enumerate() {
                         if let Some(o) = row.observable {
                             samples[r].push(s.rows[r][o]);
@@ -603,6 +654,9 @@ impl Context<'_> {
             fit: Ok(individual),
             note,
             params: at_map.params,
+            inputs: at_map.inputs,
+            sets: Vec::new(),
+            doses: Vec::new(),
             predictions,
         }
     }
@@ -826,6 +880,8 @@ impl FitResult {
                     "iterations": f.iterations,
                     "evaluations": f.evaluations,
                     "note": s.note,
+                    "sets": s.sets,
+                    "doses": s.doses,
                 }),
                 Err(why) => json!({"id": s.id, "status": format!("failed: {why}")}),
             })
@@ -905,6 +961,199 @@ impl FitResult {
         }
         staging.commit()
     }
+}
+
+/// The covariates and genotypes of `inputs` as `--set` text, values written exactly.
+fn input_sets(
+    c: &crate::driver::Compilation,
+    m: &hir::Model,
+    slots: &[InputSlot],
+    inputs: &[f64],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (s, &v) in slots.iter().zip(inputs) {
+        match *s {
+            InputSlot::Covariate(i) => {
+                let cv = &m.covariates[i];
+                match cv.unit {
+                    Some(u) => out.push(format!("{}={v:?} {}", cv.name, c.units.format_unit(u))),
+                    None => {
+                        if let Some(level) = cv.levels.get(v as usize) {
+                            out.push(format!("{}={level}", cv.name));
+                        }
+                    }
+                }
+            }
+            InputSlot::Genotype(i) => {
+                let g = &m.genotypes[i];
+                if let Some(name) = c.program.genes[g.gene].diplotype_names.get(v as usize) {
+                    out.push(format!("{}={name}", g.name));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A dose of a dataset as `--dose` text, amounts and times written exactly.
+fn dose_text(units: &crate::units::UnitTable, m: &hir::Model, d: &crate::solve::Dose) -> String {
+    use crate::solve::{DoseKind, Repeat};
+    let state = &m.states[d.target as usize];
+    let unit = units.format_unit(state.unit);
+    let mut s = format!(
+        "{:?} {unit} into {} at {:?} h",
+        d.amount, state.name, d.time
+    );
+    match d.kind {
+        DoseKind::Bolus => {}
+        DoseKind::Rate(r) => s.push_str(&format!(" rate {r:?} {unit}/h")),
+        DoseKind::Duration(t) => s.push_str(&format!(" over {t:?} h")),
+    }
+    match d.repeat {
+        Repeat::Once => {}
+        Repeat::Additional { interval, count } => {
+            s.push_str(&format!(" every {interval:?} h times {}", count + 1));
+        }
+        Repeat::Until { interval, until } => {
+            s.push_str(&format!(
+                " every {interval:?} h for {:?} h",
+                until - d.time + interval
+            ));
+        }
+    }
+    if d.steady_state.is_some() {
+        s.push_str(" at steady state");
+    }
+    if d.lag != 0.0 {
+        s.push_str(&format!(" lag {:?} h", d.lag));
+    }
+    s
+}
+
+/// The `twin run` request of a fitted twin's forecast: subject `id` of the fit in `dir`
+/// (its covariates, genotypes, MAP random effects and the estimated params as `--set`, its
+/// doses from the data before `base`'s own), with the posterior band of [`Band`].
+pub fn forecast_request(
+    dir: &std::path::Path,
+    id: &str,
+    base: &Request,
+) -> Result<Request, Failure> {
+    let path = dir.join("fit.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Failure::Usage(format!("--twin: cannot read {}: {e}", path.display())))?;
+    let bad = |what: &str| Failure::Usage(format!("--twin: {} {what}", path.display()));
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(&format!("is not a fit: {e}")))?;
+    if v.get("model_sha256").and_then(|h| h.as_str())
+        != Some(&crate::trial::output::sha256_hex(base.text.as_bytes()))
+    {
+        return Err(bad(&format!(
+            "was fitted with another version of the model (its model_sha256 differs from {}'s); fit again",
+            base.name
+        )));
+    }
+    let subjects = v
+        .get("subjects")
+        .and_then(|s| s.as_array())
+        .ok_or_else(|| bad("has no subjects"))?;
+    let Some(s) = subjects
+        .iter()
+        .find(|s| s.get("id").and_then(|i| i.as_str()) == Some(id))
+    else {
+        let ids: Vec<&str> = subjects
+            .iter()
+            .filter_map(|s| s.get("id")?.as_str())
+            .collect();
+        return Err(Failure::Usage(format!(
+            "--id {id}: no subject `{id}` in {} (subjects: {})",
+            path.display(),
+            ids.join(", ")
+        )));
+    };
+    let strings = |key: &str, from: &serde_json::Value| -> Vec<String> {
+        from.get(key)
+            .and_then(|a| a.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let numbers = |x: Option<&serde_json::Value>| -> Option<Vec<f64>> {
+        x?.as_array()?
+            .iter()
+            .map(serde_json::Value::as_f64)
+            .collect()
+    };
+    let Some(eta) = numbers(s.get("eta")) else {
+        return Err(Failure::Usage(format!(
+            "--id {id}: the subject was not fitted ({})",
+            s.get("status")
+                .and_then(|x| x.as_str())
+                .unwrap_or("no estimate")
+        )));
+    };
+    let names = strings("etas", &v);
+    let k = names.len();
+    let covariance: Vec<f64> = s
+        .get("covariance")
+        .and_then(|c| c.as_array())
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| numbers(Some(r)))
+                .flatten()
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut req = base.clone();
+    let mut sets = strings("sets", s);
+    let mut effects = Vec::new();
+    for (name, value) in names.iter().zip(&eta) {
+        let param = name.trim_start_matches("eta(").trim_end_matches(')');
+        sets.push(format!("eta_{param}={value:?}"));
+        effects.push(param.to_string());
+    }
+    for t in v
+        .get("thetas")
+        .and_then(|t| t.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let (Some(n), Some(u), Some(x)) = (
+            t.get("name").and_then(|x| x.as_str()),
+            t.get("unit").and_then(|x| x.as_str()),
+            t.get("estimate").and_then(serde_json::Value::as_f64),
+        ) else {
+            continue;
+        };
+        sets.push(if u.is_empty() || u == "1" {
+            format!("{n}={x:?}")
+        } else {
+            format!("{n}={x:?} {u}")
+        });
+    }
+    sets.extend(base.sets.iter().cloned());
+    req.sets = sets;
+    let mut doses = strings("doses", s);
+    doses.extend(base.doses.iter().cloned());
+    req.doses = doses;
+    if req.doses.is_empty() {
+        return Err(Failure::Usage(format!(
+            "--id {id}: the subject has no doses in the data; give the forecast's regimen with --dose"
+        )));
+    }
+    if let Some(b) = &mut req.band {
+        b.mean = eta;
+        b.covariance = if covariance.len() == k * k {
+            covariance
+        } else {
+            vec![0.0; k * k]
+        };
+        b.effects = effects;
+    }
+    Ok(req)
 }
 
 fn status_text(s: &Status) -> String {

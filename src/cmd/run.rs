@@ -367,6 +367,25 @@ pub struct Request {
     /// Compile the model with the forward sensitivities of its states and observables with
     /// respect to every η and every estimated param (what `twin fit` solves).
     pub sensitivities: bool,
+    /// A posterior band around the patient (a forecast of a fitted twin, `--twin DIR`): the
+    /// 2.5 % and 97.5 % of every observable over draws of its random effects.
+    pub band: Option<Band>,
+}
+
+/// Draws of a patient's random effects from a normal posterior approximation `N(mean, Σ)` (the
+/// Laplace approximation of `twin fit`), for the 2.5–97.5 % band of a forecast.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Band {
+    /// The params whose between-patient random effects are drawn, in the order of `mean`.
+    pub effects: Vec<String>,
+    /// The posterior mode.
+    pub mean: Vec<f64>,
+    /// Σ, row-major.
+    pub covariance: Vec<f64>,
+    /// Number of draws.
+    pub draws: usize,
+    /// Seed of the draws.
+    pub seed: u64,
 }
 
 /// The result of a run as CSV text and a summary table.
@@ -392,6 +411,9 @@ pub struct Subject {
     /// For a dataset run: every data row with its states and observables (the table has one
     /// line per data row).
     pub records: Option<Vec<RecordValues>>,
+    /// With [`Request::band`]: per grid row, the 2.5 % and 97.5 % of every observable (row-major,
+    /// `2 · observables` per row: low and high of the first, then of the second, …).
+    pub band: Option<Vec<f64>>,
 }
 
 /// One data row of a dataset run and the model's values there.
@@ -790,8 +812,68 @@ impl<'a> DatasetRun<'a> {
             patient: first,
             sim,
             records: Some(records),
+            band: None,
         })
     }
+}
+
+/// The band of `b` around a patient with `inputs` (`slots`: the input slot of each effect of
+/// `b`): `draws` draws of the effects from
+/// `N(mean, Σ)` (one seeded stream), each solved by `solve`; per grid row (`rows`) and observable
+/// (`n_obs`) the 2.5 % and 97.5 % (type 7) of the draws that could be solved; and how many could
+/// not.
+fn band_values(
+    b: &Band,
+    slots: &[usize],
+    inputs: &[f64],
+    rows: usize,
+    n_obs: usize,
+    solve: impl Fn(Vec<f64>) -> Option<Simulation>,
+) -> (Vec<f64>, usize) {
+    let k = b.mean.len();
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(b.draws); rows * n_obs];
+    let mut failed = 0;
+    let l = crate::linalg::cholesky(&b.covariance, k);
+    // The draws of `twin fit`'s band (see `cmd::fit`), so that the two agree.
+    let mut stream =
+        crate::trial::rng::Stream::new(b.seed, 0, crate::trial::rng::Purpose::Other(2));
+    for _ in 0..b.draws {
+        let z: Vec<f64> = (0..k).map(|_| stream.normal()).collect();
+        let mut x = inputs.to_vec();
+        for (a, &slot) in slots.iter().enumerate().take(k) {
+            let shift: f64 = match &l {
+                Some(l) => (0..=a).map(|j| l[a * k + j] * z[j]).sum(),
+                None => 0.0,
+            };
+            x[slot] = b.mean[a] + shift;
+        }
+        match solve(x) {
+            Some(s) if s.times.len() == rows => {
+                for r in 0..rows {
+                    for o in 0..n_obs {
+                        samples[r * n_obs + o].push(s.observable(r, o));
+                    }
+                }
+            }
+            _ => failed += 1,
+        }
+    }
+    let mut out = Vec::with_capacity(rows * n_obs * 2);
+    for s in &mut samples {
+        s.retain(|v| v.is_finite());
+        s.sort_by(f64::total_cmp);
+        let q = |p: f64| -> f64 {
+            if s.is_empty() {
+                return f64::NAN;
+            }
+            let h = (s.len() - 1) as f64 * p;
+            let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+            s[lo] + (h - lo as f64) * (s[hi] - s[lo])
+        };
+        out.push(q(0.025));
+        out.push(q(0.975));
+    }
+    (out, failed)
 }
 
 /// The typed result of a run.
@@ -1052,6 +1134,13 @@ fn push_lines(
         for j in 0..observables.len() {
             csv.push(',');
             push_num(csv, sim.observable(k, j));
+        }
+        if let Some(band) = &s.band {
+            let n = 2 * observables.len();
+            for &v in band.get(k * n..(k + 1) * n).unwrap_or(&[]) {
+                csv.push(',');
+                push_num(csv, v);
+            }
         }
         csv.push('\n');
     }
@@ -1487,6 +1576,73 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
             subject: None,
             error,
         })?;
+    let mut headers = headers;
+    let mut warnings = warnings;
+    let band = match &req.band {
+        Some(b) => {
+            let slots = &prepared.lowered.inputs;
+            let m = &program.models[prepared.model];
+            let mut eta_slots = Vec::new();
+            for name in &b.effects {
+                let slot = m
+                    .effects
+                    .iter()
+                    .position(|e| !e.per_occasion && m.params[e.param].name == *name)
+                    .and_then(|k| slots.iter().position(|s| *s == InputSlot::Eta(k)));
+                match slot {
+                    Some(s) => eta_slots.push(s),
+                    None => {
+                        return Err(Failure::Usage(format!(
+                            "--twin: the fit has a random effect on `{name}`, which model `{}` does not have",
+                            m.name
+                        )));
+                    }
+                }
+            }
+            let draw_one = |inputs: Vec<f64>| -> Option<crate::solve::Simulation> {
+                let p = Patient::new(&prepared, inputs).ok()?;
+                let regimen = match arm_ref {
+                    Some(a) => sim::arm_regimen(a, dose_slots, &p.params, end),
+                    None => Regimen::new(),
+                };
+                sim::simulate(&prepared, &p, &regimen, &dense, &req.options).ok()
+            };
+            let (values, failed) = band_values(
+                b,
+                &eta_slots,
+                &patient.inputs,
+                sim.times.len(),
+                sim.n_observables,
+                |inputs| {
+                    draw_one(inputs).map(|s| {
+                        if from_trial {
+                            grid::select_rows(&s, &grid::positions(&g, &dense))
+                        } else {
+                            s
+                        }
+                    })
+                },
+            );
+            if failed > 0 {
+                let _ = writeln!(
+                    warnings,
+                    "warning: {failed} of {} posterior draws could not be simulated and are left out of the band",
+                    b.draws
+                );
+            }
+            for (name, unit) in &observables {
+                for q in ["2.5%", "97.5%"] {
+                    headers.push(if unit.is_empty() || unit == "1" {
+                        format!("{name} {q}")
+                    } else {
+                        format!("{name} {q} [{unit}]")
+                    });
+                }
+            }
+            Some(values)
+        }
+        None => None,
+    };
     Ok(Trajectories {
         headers,
         observables,
@@ -1496,6 +1652,7 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
             patient,
             sim,
             records: None,
+            band,
         }],
         warnings,
         sampled: false,

@@ -1745,6 +1745,7 @@ impl Session {
             interpolate: Vec::new(),
             estimate: Vec::new(),
             sensitivities: false,
+            band: None,
         };
         let out = match crate::cmd::run::simulate(&req) {
             Ok(o) => o,
