@@ -416,6 +416,21 @@ impl<'a> Node<'a> {
                                 .as_ref()
                                 .map_or(String::new(), |n| format!(" resample {}", n.text))
                         ),
+                        PopulationSize::Fit {
+                            keyword,
+                            path,
+                            id,
+                            resample,
+                        } => format!(
+                            "population from {} \"{}\"{}{}",
+                            keyword.text,
+                            path.text,
+                            id.as_ref()
+                                .map_or(String::new(), |i| format!(" id \"{}\"", i.text)),
+                            resample
+                                .as_ref()
+                                .map_or(String::new(), |n| format!(" resample {}", n.text))
+                        ),
                     },
                     match size {
                         PopulationSize::Count(n) => n.span,
@@ -423,6 +438,11 @@ impl<'a> Node<'a> {
                             resample: Some(n), ..
                         } => n.span,
                         PopulationSize::File { path, .. } => path.span,
+                        PopulationSize::Fit {
+                            resample: Some(n), ..
+                        } => n.span,
+                        PopulationSize::Fit { id: Some(i), .. } => i.span,
+                        PopulationSize::Fit { path, .. } => path.span,
                     },
                     body.iter().map(Node::Pop).collect(),
                     true,

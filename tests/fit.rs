@@ -472,3 +472,148 @@ fn a_fitted_twin_forecasts_what_the_fit_predicts() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+mod common;
+
+/// `population from fit`: without `resample` every subject at its estimate (patients.csv
+/// replays η̂ exactly), with `resample` draws of one subject's posterior (mean and covariance of
+/// the draws match η̂ and Σ); `find dose` for one fitted patient hits its target in a forward
+/// run of that patient (`twin run --twin`).
+#[test]
+fn a_fit_is_a_population() {
+    use twin::cmd::trial::{TrialOptions, run_trial};
+    let (_, data) = simulate(3, &[0.5, 2.0, 6.0, 12.0], 0.1, 5);
+    let text = model("proportional(10%) + additive(0.05 mg/L)");
+    let mut req = request(text.clone(), data);
+    req.draws = 0;
+    let r = run(&req);
+    let base = std::env::temp_dir().join(format!("twin-fit-pop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).expect("dir");
+    let fit_dir = base.join("fit");
+    r.write(&fit_dir).expect("write");
+    let fit_path = fit_dir.display().to_string();
+    let trial = |body: &str| {
+        format!(
+            "{text}\ntrial T {{\n model Oral\n {body}\n arm a {{ dose 100 mg into gut every 12 h times 4 }}\n sample every 1 h until 48 h\n endpoint c48 = trough(conc, 48 h)\n endpoint ok = trough(conc, 48 h) >= 1 mg/L\n}}\n"
+        )
+    };
+    let opts = |out: &std::path::Path| TrialOptions {
+        n: None,
+        trial: None,
+        seed: 9,
+        shard: None,
+        solve: SolveOptions::default(),
+        out: Some(out.to_path_buf()),
+        progress: false,
+        trajectories: false,
+    };
+    let etas_of = |dir: &std::path::Path| -> Vec<[f64; 3]> {
+        let t = std::fs::read_to_string(dir.join("patients.csv")).expect("patients.csv");
+        let h: Vec<&str> = t.lines().next().unwrap_or_default().split(',').collect();
+        let col = |n: &str| {
+            h.iter()
+                .position(|x| *x == n)
+                .unwrap_or_else(|| panic!("{n} in {h:?}"))
+        };
+        let (a, b, c) = (col("eta(ka)"), col("eta(cl)"), col("eta(v)"));
+        t.lines()
+            .skip(1)
+            .map(|l| {
+                let v: Vec<f64> = l
+                    .split(',')
+                    .map(|x| x.parse().unwrap_or(f64::NAN))
+                    .collect();
+                [v[a], v[b], v[c]]
+            })
+            .collect()
+    };
+    // Every subject at its estimate.
+    let c = common::compiled(
+        "pop.twin",
+        &trial(&format!("population from fit \"{fit_path}\" {{ }}")),
+    );
+    let out = base.join("all");
+    run_trial(&c, "pop.twin", &opts(&out)).unwrap_or_else(|e| panic!("{e}"));
+    let etas = etas_of(&out);
+    assert_eq!(etas.len(), 3);
+    for (e, s) in etas.iter().zip(&r.subjects) {
+        assert_eq!(e.to_vec(), s.fit.as_ref().expect("fit").eta);
+    }
+    // Draws of subject 2's posterior.
+    let c = common::compiled(
+        "pop.twin",
+        &trial(&format!(
+            "population from fit \"{fit_path}\" id \"2\" resample 4000 {{ }}"
+        )),
+    );
+    let out = base.join("posterior");
+    run_trial(&c, "pop.twin", &opts(&out)).unwrap_or_else(|e| panic!("{e}"));
+    let draws = etas_of(&out);
+    let f = r.subjects[1].fit.as_ref().expect("fit");
+    let cov = f.covariance.as_ref().expect("covariance");
+    let n = draws.len() as f64;
+    for a in 0..3 {
+        let mean = draws.iter().map(|d| d[a]).sum::<f64>() / n;
+        let sd = cov[a * 3 + a].sqrt();
+        assert!(
+            (mean - f.eta[a]).abs() < 4.0 * sd / n.sqrt(),
+            "η{a}: mean {mean} vs {}",
+            f.eta[a]
+        );
+        for b in 0..3 {
+            let mb = draws.iter().map(|d| d[b]).sum::<f64>() / n;
+            let c_ab = draws
+                .iter()
+                .map(|d| (d[a] - mean) * (d[b] - mb))
+                .sum::<f64>()
+                / (n - 1.0);
+            let scale = (cov[a * 3 + a] * cov[b * 3 + b]).sqrt();
+            // The SE of a sample covariance is at most about √(2/n) of the scale.
+            assert!(
+                (c_ab - cov[a * 3 + b]).abs() < 4.0 * (2.0 / n).sqrt() * scale,
+                "Σ{a}{b}: {c_ab} vs {}",
+                cov[a * 3 + b]
+            );
+        }
+    }
+    // The dose that gives subject 2 a 48 h trough of 1.5 mg/L, checked by a forecast.
+    let c = common::compiled(
+        "pop.twin",
+        &format!(
+            "{}\n",
+            trial(&format!(
+                "population from fit \"{fit_path}\" id \"2\" {{ }}\n find dose of a so median(c48) == 1.5 mg/L"
+            ))
+        ),
+    );
+    let out = base.join("dose");
+    let summary = run_trial(&c, "pop.twin", &opts(&out)).unwrap_or_else(|e| panic!("{e}"));
+    let found = &summary.meta.dose_search[0];
+    let amount = 100.0 * found.factor;
+    let forecast = twin::cmd::fit::forecast_request(
+        &fit_dir,
+        "2",
+        &twin::cmd::run::Request {
+            name: "oral.twin".into(),
+            text: text.clone(),
+            until: Some("48h".into()),
+            every: Some("1h".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The data's dose is replaced by the trial's regimen at the found dose.
+    let forecast = twin::cmd::run::Request {
+        doses: vec![format!("{amount:?} mg into gut every 12 h times 4")],
+        ..forecast
+    };
+    let t = twin::cmd::run::simulate(&forecast).unwrap_or_else(|e| panic!("{e}"));
+    let s = &t.subjects[0].sim;
+    // The trough at 48 h is the value before the dose there: the value at 48 h of a run whose
+    // last dose is at 36 h.
+    let k = s.times.iter().position(|&x| x == 48.0).expect("48 h");
+    let c48 = s.observable(k, 0);
+    assert!((c48 - 1.5).abs() < 1.5e-3, "trough at the found dose {c48}");
+    let _ = std::fs::remove_dir_all(&base);
+}

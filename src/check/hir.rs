@@ -698,6 +698,37 @@ pub struct Population {
     pub correlations: Vec<(usize, usize, f64)>,
     /// `population from "cohort.csv"`: the recorded patients the population replays.
     pub cohort: Option<Cohort>,
+    /// `population from fit "DIR"`: fitted subjects, η from their posteriors.
+    pub fitted: Option<FittedPopulation>,
+}
+
+/// The subjects of a fit as a population (`population from fit "DIR"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FittedPopulation {
+    /// The directory as written in the source.
+    pub path: String,
+    /// The model's random effects (indices) the fit estimated, in the fit's order.
+    pub effects: Vec<usize>,
+    /// The subjects with an estimate (one, with `id`).
+    pub subjects: Vec<FittedSubject>,
+    /// `resample N`: each patient is a subject drawn at random; otherwise patient `i` is
+    /// subject `i`.
+    pub resample: bool,
+}
+
+/// One fitted subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FittedSubject {
+    /// Its `ID`.
+    pub id: String,
+    /// Covariate values (index, value in the declared unit or level index).
+    pub covariates: Vec<(usize, f64)>,
+    /// Genotypes (index, diplotype index).
+    pub genotypes: Vec<(usize, f64)>,
+    /// The MAP estimate η̂, in the order of [`FittedPopulation::effects`].
+    pub mean: Vec<f64>,
+    /// Lower Cholesky factor of the posterior covariance Σ (row-major).
+    pub chol: Vec<f64>,
 }
 
 /// A cohort read from a file (`population from "cohort.csv"`): per row, the values of the

@@ -6,6 +6,7 @@
 //! depend on, and a cycle is an error.
 
 pub mod cohort;
+pub mod fitted;
 pub mod consts;
 pub mod expr;
 pub mod gene;

@@ -343,6 +343,7 @@ impl Checker {
         size: &ast::PopulationSize,
         body: &[PopStmt],
         span: Span,
+        model: &hir::Model,
     ) -> hir::Population {
         let count = |c: &mut Self, size: &ast::NumLit| -> u64 {
             match size.text.parse::<u64>() {
@@ -357,6 +358,7 @@ impl Checker {
                 }
             }
         };
+        let mut fitted = None;
         let (n, cohort) = match size {
             ast::PopulationSize::Count(s) => (count(self, s), None),
             ast::PopulationSize::File { path, resample } => {
@@ -366,6 +368,18 @@ impl Checker {
                     None => (resampled.unwrap_or(1), None),
                 }
             }
+            ast::PopulationSize::Fit {
+                keyword,
+                path,
+                id,
+                resample,
+            } => {
+                let resampled = resample.as_ref().map(|s| count(self, s));
+                fitted =
+                    self.fitted_population(keyword, path, id.as_ref(), resampled.is_some(), model);
+                let rows = fitted.as_ref().map_or(1, |f| f.subjects.len() as u64);
+                (resampled.unwrap_or(rows), None)
+            }
         };
         let mut pop = hir::Population {
             size: n,
@@ -373,6 +387,7 @@ impl Checker {
             generators: Vec::new(),
             correlations: Vec::new(),
             cohort,
+            fitted,
         };
         let mut corr = Vec::new();
         let mut drawn: Vec<usize> = Vec::new();
@@ -509,6 +524,22 @@ impl Checker {
         }
         pop.correlations = corr.into_iter().map(|(a, b, r, _)| (a, b, r)).collect();
         let recorded_genotypes = self.cohort_coverage(&pop, size, span);
+        if let Some(fit) = &pop.fitted {
+            for g in &pop.generators {
+                let (hir::Generator::Draw { covariate, .. }
+                | hir::Generator::Set { covariate, .. }) = g;
+                if let Some(cv) = model.covariates.get(*covariate) {
+                    self.report(
+                        Diagnostic::error(
+                            codes::E0006,
+                            format!("`{}` is recorded for every subject of `{}` and set by the population", cv.name, fit.path),
+                            span,
+                        )
+                        .with_help("a fitted population replays the subjects' covariates; remove the generator"),
+                    );
+                }
+            }
+        }
         if pop.ancestry.is_empty() {
             let needs = self
                 .model
@@ -872,7 +903,7 @@ impl Checker {
                         ));
                         continue;
                     }
-                    trial.population = Some(self.population(size, body, *span));
+                    trial.population = Some(self.population(size, body, *span, &model));
                 }
                 TrialStmt::Arm { name, body, span } => {
                     if trial.arms.iter().any(|a| a.name == name.text) {

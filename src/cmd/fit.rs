@@ -105,6 +105,11 @@ pub struct SubjectFit {
     pub inputs: Vec<f64>,
     /// Its covariates and genotypes at the first record as `--set` text (`weight=79.6 kg`).
     pub sets: Vec<String>,
+    /// Its covariates at the first record: name and value in the model's unit (a categorical
+    /// covariate's level name as text).
+    pub covariates: Vec<(String, serde_json::Value)>,
+    /// Its genotypes: name and diplotype.
+    pub genotypes: Vec<(String, String)>,
     /// Its doses as `--dose` text, on the data's time axis (`320 mg into gut at 0 h`).
     pub doses: Vec<String>,
     /// Every observation row of the subject.
@@ -373,6 +378,28 @@ pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
     let mut subjects_fit = subjects_fit;
     for (s, d) in subjects_fit.iter_mut().zip(&data) {
         s.sets = input_sets(&setup.c, m, slots, &s.inputs);
+        for (slot, &v) in slots.iter().zip(&s.inputs) {
+            match *slot {
+                InputSlot::Covariate(i) => {
+                    let cv = &m.covariates[i];
+                    let value = match cv.unit {
+                        Some(_) => serde_json::json!(v),
+                        None => serde_json::json!(cv.levels.get(v as usize)),
+                    };
+                    s.covariates.push((cv.name.clone(), value));
+                }
+                InputSlot::Genotype(i) => {
+                    let g = &m.genotypes[i];
+                    if let Some(name) = setup.c.program.genes[g.gene]
+                        .diplotype_names
+                        .get(v as usize)
+                    {
+                        s.genotypes.push((g.name.clone(), name.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
         s.doses = d
             .subject
             .regimen
@@ -542,6 +569,8 @@ impl Context<'_> {
             params: Vec::new(),
             inputs: Vec::new(),
             sets: Vec::new(),
+            covariates: Vec::new(),
+            genotypes: Vec::new(),
             doses: Vec::new(),
             predictions: Vec::new(),
         };
@@ -656,6 +685,8 @@ impl Context<'_> {
             params: at_map.params,
             inputs: at_map.inputs,
             sets: Vec::new(),
+            covariates: Vec::new(),
+            genotypes: Vec::new(),
             doses: Vec::new(),
             predictions,
         }
@@ -881,6 +912,8 @@ impl FitResult {
                     "evaluations": f.evaluations,
                     "note": s.note,
                     "sets": s.sets,
+                    "covariates": s.covariates.iter().cloned().collect::<serde_json::Map<_, _>>(),
+                    "genotypes": s.genotypes.iter().map(|(n, d)| (n.clone(), json!(d))).collect::<serde_json::Map<_, _>>(),
                     "doses": s.doses,
                 }),
                 Err(why) => json!({"id": s.id, "status": format!("failed: {why}")}),

@@ -1346,6 +1346,22 @@ model M {
 
 Fixed: a lag is a time, `lag gut = tlag`.
 "#;
+    E0052 => "bad fit for a population", r#"
+`population from fit "DIR"` could not use the fit in `DIR/fit.json` (written by `twin fit --out
+DIR`): the file cannot be read or is not a fit, the fit is of another model, the model no longer
+has a fitted random effect or a recorded covariate or genotype, the fit estimated params
+(`--estimate`, which the trial cannot apply silently), a subject's posterior covariance is not
+positive definite, or `id "X"` names no fitted subject. The source before `fit` must be the word
+`fit`.
+
+Erroneous example (subject 99 was not in the data):
+
+```text
+trial T { model M; population from fit "fit_out" id "99" resample 1000 { } … }
+```
+
+Fixed: name a subject of `fit_out/individuals.csv`.
+"#;
     W0001 => "unused parameter", r#"
 A `param` of a model is never used inside the model: no flow, equation, `let`, observable or
 other param refers to it. It is probably a leftover, or a sign of a misspelling. A `vary`

@@ -882,6 +882,18 @@ pub enum PopulationSize {
         /// `resample N`.
         resample: Option<NumLit>,
     },
+    /// `population from fit "DIR" [id "7"] [resample 1000]`: the subjects of a `twin fit --out
+    /// DIR`, each with its recorded covariates and genotypes and η drawn from its posterior.
+    Fit {
+        /// The word `fit` as written (any other word is an error).
+        keyword: Name,
+        /// The directory as written (without quotes).
+        path: Name,
+        /// `id "7"`: only this subject.
+        id: Option<Name>,
+        /// `resample N`.
+        resample: Option<NumLit>,
+    },
 }
 
 /// When a trial's occasions start (inter-occasion variability, `vary … per occasion`).

@@ -640,6 +640,39 @@ impl<'a> Sampler<'a> {
                     }
                 }
             }
+            // A fitted subject: its covariates and genotypes, and η from its posterior.
+            if let Some(fit) = &pop.fitted {
+                let n = fit.subjects.len() as u64;
+                let pick = if fit.resample {
+                    let u = Stream::new(seed, index, Purpose::CohortRow).uniform();
+                    ((u * n as f64) as u64).min(n.saturating_sub(1))
+                } else {
+                    index
+                };
+                let s = fit.subjects.get(pick as usize).ok_or_else(|| {
+                    PopError::new(format!(
+                        "patient {index} is beyond the {n} fitted subjects of `{}` (use `resample` for more patients)",
+                        fit.path
+                    ))
+                })?;
+                for &(c, v) in &s.covariates {
+                    covs[c] = v;
+                }
+                for &(g, v) in &s.genotypes {
+                    genos[g] = v;
+                }
+                // Without `resample`, each subject at its estimate (the twin itself); with it, a
+                // draw from the subject's posterior.
+                let k = fit.effects.len();
+                let mut stream = Stream::new(seed, index, Purpose::Other(4));
+                let z: Vec<f64> = (0..k)
+                    .map(|_| if fit.resample { stream.normal() } else { 0.0 })
+                    .collect();
+                for (a, &e) in fit.effects.iter().enumerate() {
+                    let shift: f64 = (0..=a).map(|j| s.chol[a * k + j] * z[j]).sum();
+                    etas[e] = s.mean[a] + shift;
+                }
+            }
             // Covariates.
             let uniform =
                 |c: usize| Stream::substream(seed, index, Purpose::Covariates, c as u16).uniform();
