@@ -466,10 +466,7 @@ fn a_fitted_twin_forecasts_what_the_fit_predicts() {
     let e = twin::cmd::fit::forecast_request(&dir, "1", &other)
         .err()
         .expect("stale fit");
-    assert!(
-        e.to_string().contains("another version of the model"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("another version of model"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

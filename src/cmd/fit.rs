@@ -137,7 +137,7 @@ pub struct FitResult {
     pub shrinkage: Vec<f64>,
     /// Warnings (rendered).
     pub warnings: String,
-    /// SHA-256 of the model file.
+    /// The model's fingerprint ([`model_fingerprint`]).
     pub model_sha256: String,
     /// The settings.
     pub request: FitRequest,
@@ -444,7 +444,7 @@ pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
         subjects: subjects_fit,
         shrinkage,
         warnings,
-        model_sha256: crate::trial::output::sha256_hex(req.text.as_bytes()),
+        model_sha256: model_fingerprint(&setup.program, setup.model)?,
         request: req.clone(),
     })
 }
@@ -783,6 +783,38 @@ impl Context<'_> {
     }
 }
 
+/// The SHA-256 of the model's IR, lowered alone (no trial, no sensitivities), with its random
+/// effects (Ω) and residual error models: what the model computes and what a fit depends on,
+/// whatever else its file holds. A fit is used (`--twin`) only with a model of the same
+/// fingerprint.
+pub fn model_fingerprint(program: &hir::Program, model: usize) -> Result<String, Failure> {
+    let lowered = crate::lower::lower(program, &program.models[model], &[], Default::default())
+        .map_err(|errors| {
+            Failure::Prepare(crate::driver::PrepareError::Lower {
+                model: program.models[model].name.clone(),
+                errors,
+            })
+        })?;
+    let m = &program.models[model];
+    let mut text = crate::ir::print::module_to_string(&lowered.module);
+    for e in &m.effects {
+        text.push_str(&format!(
+            "effect {} {:?} {:?} {}\n",
+            m.params[e.param].name, e.kind, e.variance, e.per_occasion
+        ));
+    }
+    for (a, b, rho) in &m.effect_correlations {
+        text.push_str(&format!("correlation {a} {b} {rho:?}\n"));
+    }
+    for o in &m.observables {
+        text.push_str(&format!(
+            "error {} {:?} {:?}\n",
+            o.name, o.error.additive, o.error.proportional
+        ));
+    }
+    Ok(crate::trial::output::sha256_hex(text.as_bytes()))
+}
+
 /// The 2.5 % and 97.5 % quantiles (linear interpolation between order statistics, R's type 7);
 /// NaN for an empty sample.
 fn quantiles(v: &mut Vec<f64>) -> (f64, f64) {
@@ -1078,12 +1110,21 @@ pub fn forecast_request(
     let bad = |what: &str| Failure::Usage(format!("--twin: {} {what}", path.display()));
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(&format!("is not a fit: {e}")))?;
-    if v.get("model_sha256").and_then(|h| h.as_str())
-        != Some(&crate::trial::output::sha256_hex(base.text.as_bytes()))
-    {
+    let model_name = v.get("model").and_then(|h| h.as_str()).unwrap_or_default();
+    let c = crate::driver::compile(&base.name, &base.text);
+    if c.has_errors() {
+        let diags = c.diagnostics.clone();
+        return Err(Failure::Diagnostics(Box::new(c), diags));
+    }
+    let Some(m) = c.program.models.iter().position(|m| m.name == model_name) else {
         return Err(bad(&format!(
-            "was fitted with another version of the model (its model_sha256 differs from {}'s); fit again",
+            "is a fit of model `{model_name}`, which {} does not have",
             base.name
+        )));
+    };
+    if v.get("model_sha256").and_then(|h| h.as_str()) != Some(&model_fingerprint(&c.program, m)?) {
+        return Err(bad(&format!(
+            "was fitted with another version of model `{model_name}` (its model_sha256 differs); fit again"
         )));
     }
     let subjects = v
@@ -1141,6 +1182,7 @@ pub fn forecast_request(
         })
         .unwrap_or_default();
     let mut req = base.clone();
+    req.model = Some(model_name.to_string());
     let mut sets = strings("sets", s);
     let mut effects = Vec::new();
     for (name, value) in names.iter().zip(&eta) {
