@@ -228,7 +228,7 @@ enum Command {
     /// Plot `twin run` output (profiles, one chart per unit) or a `twin trial --out` directory
     /// (per-arm bands over time, endpoints by stratum) as SVG.
     Plot {
-        /// A `twin run` CSV, or a `twin trial --out` directory.
+        /// A `twin run` CSV, or a `twin trial --out` or `twin fit --out` directory.
         input: std::path::PathBuf,
         /// The SVG file to write (atomically).
         #[arg(long)]

@@ -1,4 +1,4 @@
-//! `twin plot`: SVG charts of `twin run` and `twin trial` outputs.
+//! `twin plot`: SVG charts of `twin run`, `twin trial` and `twin fit` outputs.
 //!
 //! - [`profile_svg`]: concentration–time profiles from the CSV of `twin run` (`time [h]` then
 //!   `name [unit]` columns, optionally a leading `ID`): one chart per unit, one line per column
@@ -8,16 +8,23 @@
 //!   target ranges of `targets.csv` shaded under them (thresholds dashed), and each endpoint of
 //!   `summary.csv` by stratum as dots with whiskers (responder rates with their Wilson intervals;
 //!   medians with 25–75 % and 5–95 % ranges for numeric endpoints), one colour per arm.
+//! - [`fit_svg`]: from a `twin fit --out DIR` directory (recognised by its `predictions.csv` and
+//!   `fit.json`), goodness-of-fit charts: DV vs IPRED and vs PRED with the identity line, IWRES
+//!   over time, and individual fits (DV, IPRED, PRED and the IPRED band) for the first subjects.
+//!   `--what` chooses trial charts, so a fit directory accepts only `all`.
 //!
-//! Charts are described as [`Panel`]s (data coordinates, ticks, legend) by `profile` and `trial`
-//! and drawn here with plotters' SVG backend, stacked vertically in one document. Text is written
-//! as SVG `<text>` elements, so no fonts are needed. Tick positions are chosen here, thinned until
-//! the labels fit; legends sit in a strip to the right of each chart, never over the data.
+//! Charts are described as [`Panel`]s (data coordinates, ticks, legend) by `profile`, `trial` and
+//! `fit` and drawn here with plotters' SVG backend, stacked vertically in one document. Text is
+//! written as SVG `<text>` elements, so no fonts are needed. Tick positions are chosen here,
+//! thinned until the labels fit; legends sit in a strip to the right of each chart, never over
+//! the data.
 
 pub mod csv;
+pub mod fit;
 pub mod profile;
 pub mod trial;
 
+pub use fit::{FitPlotOptions, fit_svg, is_fit_dir};
 pub use profile::{ProfileOptions, profile_svg};
 pub use trial::{TrialPlotOptions, TrialPlots, trial_svg};
 
@@ -88,7 +95,7 @@ pub(crate) fn read(path: &Path) -> Result<String, PlotError> {
 /// What `twin plot` was asked to do.
 #[derive(Debug, Clone, Default)]
 pub struct PlotRequest {
-    /// A `twin run` CSV, or a `twin trial --out` directory.
+    /// A `twin run` CSV, or a `twin trial --out` or `twin fit --out` directory.
     pub input: PathBuf,
     /// The SVG to write.
     pub out: PathBuf,
@@ -100,7 +107,7 @@ pub struct PlotRequest {
     pub doses: Vec<String>,
     /// NONMEM-style event records whose dose times become markers.
     pub doses_from_events: Option<PathBuf>,
-    /// Which trial charts.
+    /// Which trial charts (a fit directory accepts only [`TrialPlots::All`]).
     pub what: TrialPlots,
     /// A title.
     pub title: Option<String>,
@@ -177,10 +184,31 @@ pub fn dose_times_from_events(file: &str, text: &str) -> Result<Vec<f64>, PlotEr
     Ok(out)
 }
 
-/// Runs `twin plot`: draws `req.input` (a file or a trial directory) and writes the SVG to
-/// `req.out` atomically. Returns a one-line description of what was written.
+/// Runs `twin plot`: draws `req.input` (a file, or a fit or trial directory) and writes the SVG
+/// to `req.out` atomically. Returns a one-line description of what was written.
 pub fn run(req: &PlotRequest) -> Result<String, PlotError> {
-    let svg = if req.input.is_dir() {
+    let svg = if req.input.is_dir() && is_fit_dir(&req.input) {
+        if req.what != TrialPlots::All {
+            return Err(PlotError::Usage(format!(
+                "--what chooses trial charts; {} is a `twin fit` directory, whose charts are \
+                 drawn together (leave out --what, or give --what all)",
+                req.input.display()
+            )));
+        }
+        if !req.doses.is_empty() || req.doses_from_events.is_some() {
+            return Err(PlotError::Usage(format!(
+                "--doses and --doses-from-events mark profiles; {} is a `twin fit` directory, \
+                 whose subjects have doses of their own",
+                req.input.display()
+            )));
+        }
+        let opts = FitPlotOptions {
+            log: req.log,
+            observables: (!req.columns.is_empty()).then(|| req.columns.clone()),
+            title: req.title.clone(),
+        };
+        fit_svg(&req.input, &opts)?
+    } else if req.input.is_dir() {
         let opts = TrialPlotOptions {
             what: req.what,
             log: req.log,
@@ -291,6 +319,12 @@ pub(crate) enum Mark {
     HRule { y: f64 },
     /// A dashed horizontal line across the whole plot (a threshold).
     Dashed { y: f64, colour: RGBColor },
+    /// A dashed polyline (an identity line, a population prediction).
+    DashedLine {
+        points: Vec<(f64, f64)>,
+        colour: RGBColor,
+        width: u32,
+    },
     /// A straight segment.
     Segment {
         from: (f64, f64),
@@ -312,6 +346,8 @@ pub(crate) enum Swatch {
     Line,
     Band(f64),
     DotWhisker,
+    /// A dot (observations).
+    Dot,
     Rule,
     /// A dashed line (a threshold).
     Dashed,
@@ -491,12 +527,18 @@ fn ticks(axis: &Axis, length: f64, min_gap: &dyn Fn(&str) -> f64) -> Vec<(f64, S
             if decades.len() >= 2 {
                 return decades.iter().map(|k| (*k, label(*k))).collect();
             }
-            // Less than a decade: linear ticks in value space.
+            // Less than a decade: linear ticks in value space, or the 1–2–5 ones when those
+            // are fewer than two (1.1–9.3 has only the linear tick 5, but 2 and 5 of 1–2–5).
             let (t, step) = nice_ticks(10f64.powf(axis.lo), 10f64.powf(axis.hi), 4);
-            t.into_iter()
+            let linear: Vec<(f64, String)> = t
+                .into_iter()
                 .filter(|v| *v > 0.0)
                 .map(|v| (v.log10(), fmt_tick(v, step)))
-                .collect()
+                .collect();
+            if linear.len() < 2 && t125.len() >= 2 && fits(&t125) {
+                return t125;
+            }
+            linear
         }
     }
 }
@@ -701,6 +743,20 @@ fn draw_panel(area: &Area<'_>, p: &Panel) -> Result<(), PlotError> {
                         )))
                         .map_err(draw_err)?;
                 }
+                Mark::DashedLine {
+                    points,
+                    colour,
+                    width,
+                } => {
+                    chart
+                        .draw_series(std::iter::once(DashedPathElement::new(
+                            points.clone(),
+                            6,
+                            4,
+                            colour.stroke_width(*width),
+                        )))
+                        .map_err(draw_err)?;
+                }
                 Mark::Segment {
                     from,
                     to,
@@ -787,6 +843,9 @@ fn draw_legend(area: &Area<'_>, entries: &[Entry], height: u32) -> Result<(), Pl
                 area.draw(&Circle::new(((x0 + x1) / 2, y), 4, e.colour.filled()))
                     .map_err(draw_err)?;
             }
+            Swatch::Dot => area
+                .draw(&Circle::new(((x0 + x1) / 2, y), 4, e.colour.filled()))
+                .map_err(draw_err)?,
             Swatch::Dashed => area
                 .draw(&DashedPathElement::new(
                     vec![(x0, y), (x1, y)],
@@ -933,6 +992,16 @@ mod tests {
             labels.contains(&"0.001") && labels.contains(&"1"),
             "{labels:?}"
         );
+        // Less than a decade on a short axis: at least two labels.
+        let axis = Axis {
+            label: String::new(),
+            lo: 1.1f64.log10(),
+            hi: 9.3f64.log10(),
+            scale: Scale::Log10,
+        };
+        let t = ticks(&axis, 170.0, &|_| 26.4);
+        let labels: Vec<&str> = t.iter().map(|t| t.1.as_str()).collect();
+        assert_eq!(labels, ["2", "5"]);
     }
 
     #[test]
