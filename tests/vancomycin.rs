@@ -650,7 +650,7 @@ fn every_trial_patient_matches_the_closed_form() {
         &c,
         MODEL,
         &TrialOptions {
-            trial: None,
+            trial: Some("Week".into()),
             seed: 7,
             n: None,
             shard: None,
@@ -728,4 +728,57 @@ fn every_trial_patient_matches_the_closed_form() {
     assert_eq!(n, 2000);
     eprintln!("trial, 2000 patient-arms: max relative deviations {worst:?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The precision-dosing example: the bundled fit `examples/data/vancomycin_tdm_fit` is what
+/// `twin fit` gives for the bundled levels (every file the same bytes), and the maintenance dose
+/// `NextDose` finds for the patient is the one whose steady-state AUC over 24 h is 500 mg·h/L
+/// with her fitted clearance: AUC24 = 2·dose/CL every 12 h, so dose = 250 h·CL.
+#[test]
+fn the_tdm_patient_gets_the_dose_of_her_fitted_clearance() {
+    let text = read(MODEL);
+    let r = twin::cmd::fit::fit(&twin::cmd::fit::FitRequest {
+        name: MODEL.into(),
+        text: text.clone(),
+        data: read("examples/data/vancomycin_tdm.csv"),
+        seed: 1,
+        starts: 1,
+        draws: 200,
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let bundled = "examples/data/vancomycin_tdm_fit";
+    assert_eq!(
+        r.individuals_csv(),
+        read(&format!("{bundled}/individuals.csv"))
+    );
+    assert_eq!(
+        r.predictions_csv(),
+        read(&format!("{bundled}/predictions.csv"))
+    );
+    assert_eq!(r.json(), read(&format!("{bundled}/fit.json")));
+    let cl = r.subjects[0].params[0];
+    assert_eq!(r.params[0].0, "cl");
+    let c = compiled(MODEL, &text);
+    let summary = run_trial(
+        &c,
+        MODEL,
+        &TrialOptions {
+            n: None,
+            trial: Some("NextDose".into()),
+            seed: 1,
+            shard: None,
+            solve: SolveOptions::default(),
+            out: None,
+            progress: false,
+            trajectories: false,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let dose = 1000.0 * summary.meta.dose_search[0].factor;
+    assert!(
+        (dose - 250.0 * cl).abs() <= 1e-6 * dose,
+        "dose {dose} mg vs 250 h × CL = {}",
+        250.0 * cl
+    );
 }

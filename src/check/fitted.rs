@@ -26,6 +26,36 @@ use crate::syntax::ast;
 pub const MAX_FIT_BYTES: u64 = 256 << 20;
 
 impl Checker {
+    /// Whether the fit of `population from fit "path"` exists; W0004 when it does not (the
+    /// trial cannot run until `twin fit` has written it).
+    pub(crate) fn fit_exists(&mut self, keyword: &ast::Name, path: &ast::Name) -> bool {
+        if keyword.text != "fit" {
+            return true;
+        }
+        let dir = match &self.base_dir {
+            Some(base) if std::path::Path::new(&path.text).is_relative() => base.join(&path.text),
+            _ => std::path::PathBuf::from(&path.text),
+        };
+        if dir.join("fit.json").exists() {
+            return true;
+        }
+        self.report(
+            Diagnostic::warning(
+                codes::W0004,
+                format!(
+                    "`{}` holds no fit yet: the trial cannot run until it does",
+                    dir.display()
+                ),
+                path.span,
+            )
+            .with_help(format!(
+                "run `twin fit MODEL --data DATA --out {}`",
+                path.text
+            )),
+        );
+        false
+    }
+
     /// Reads the fit of `population from fit "path"`; `None` after reporting.
     pub(crate) fn fitted_population(
         &mut self,

@@ -700,6 +700,10 @@ pub struct Population {
     pub cohort: Option<Cohort>,
     /// `population from fit "DIR"`: fitted subjects, η from their posteriors.
     pub fitted: Option<FittedPopulation>,
+    /// `population from fit "DIR"` whose `DIR/fit.json` does not exist yet (W0004): running the
+    /// trial is an error naming it; other commands (`twin fit` of the model in the same file)
+    /// are not held up.
+    pub fit_missing: Option<(String, Span)>,
 }
 
 /// The subjects of a fit as a population (`population from fit "DIR"`).

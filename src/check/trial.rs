@@ -359,6 +359,7 @@ impl Checker {
             }
         };
         let mut fitted = None;
+        let mut fit_missing = None;
         let (n, cohort) = match size {
             ast::PopulationSize::Count(s) => (count(self, s), None),
             ast::PopulationSize::File { path, resample } => {
@@ -375,8 +376,18 @@ impl Checker {
                 resample,
             } => {
                 let resampled = resample.as_ref().map(|s| count(self, s));
-                fitted =
-                    self.fitted_population(keyword, path, id.as_ref(), resampled.is_some(), model);
+                match self.fit_exists(keyword, path) {
+                    true => {
+                        fitted = self.fitted_population(
+                            keyword,
+                            path,
+                            id.as_ref(),
+                            resampled.is_some(),
+                            model,
+                        )
+                    }
+                    false => fit_missing = Some((path.text.clone(), path.span)),
+                }
                 let rows = fitted.as_ref().map_or(1, |f| f.subjects.len() as u64);
                 (resampled.unwrap_or(rows), None)
             }
@@ -388,6 +399,7 @@ impl Checker {
             correlations: Vec::new(),
             cohort,
             fitted,
+            fit_missing,
         };
         let mut corr = Vec::new();
         let mut drawn: Vec<usize> = Vec::new();

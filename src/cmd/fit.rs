@@ -998,7 +998,11 @@ impl FitResult {
             ));
         }
         for (e, s) in self.etas.iter().zip(&self.shrinkage) {
-            out.push_str(&format!("  shrinkage {e}: {:.1} %\n", 100.0 * s));
+            if s.is_finite() {
+                out.push_str(&format!("  shrinkage {e}: {:.1} %\n", 100.0 * s));
+            } else {
+                out.push_str(&format!("  shrinkage {e}: n/a (needs two or more converged subjects with observations)\n"));
+            }
         }
         for s in &self.subjects {
             match &s.fit {

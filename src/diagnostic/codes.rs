@@ -1446,6 +1446,19 @@ trial T {
 }
 ```
 "#;
+    W0004 => "fit not made yet", r#"
+A trial's `population from fit "DIR"` names a directory without a `fit.json`: `twin fit` has not
+written it yet. The file still checks, and `twin fit` of a model in the same file works (that is
+how the fit is made), but running the trial is an error until the fit exists.
+
+Erroneous example:
+
+```text
+trial T { model M; population from fit "fit_out" { } … }
+```
+
+Fixed: `twin fit model.twin --data data.csv --out fit_out`, then run the trial.
+"#;
 }
 
 /// Looks up a code (case-insensitive, `7` and `E7` accepted).

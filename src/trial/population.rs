@@ -408,6 +408,18 @@ impl<'a> Sampler<'a> {
         slots: &'a [InputSlot],
         evaluator: Arc<Evaluator>,
     ) -> Result<Sampler<'a>, PopError> {
+        if let Some((path, span)) = trial
+            .population
+            .as_ref()
+            .and_then(|p| p.fit_missing.as_ref())
+        {
+            return Err(PopError::at(
+                format!(
+                    "`population from fit \"{path}\"`: there is no fit.json there yet; run `twin fit MODEL --data DATA --out {path}` first"
+                ),
+                *span,
+            ));
+        }
         let generators = trial.population.as_ref().map_or(0, |p| p.generators.len());
         if evaluator.n_generators() != generators {
             return Err(PopError::new(format!(
