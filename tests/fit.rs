@@ -198,12 +198,10 @@ fn map_equals_nelder_mead_on_the_closed_form_posterior() {
         s
     };
     let (x, v) = nelder_mead(&obj, &[0.0, 0.0, 0.0]);
-    for a in 0..3 {
+    for (a, (nm, tw)) in x.iter().zip(&est.eta).enumerate() {
         assert!(
-            (x[a] - est.eta[a]).abs() < 1e-4,
-            "η{a}: Nelder–Mead {} vs twin {}",
-            x[a],
-            est.eta[a]
+            (nm - tw).abs() < 1e-4,
+            "η{a}: Nelder–Mead {nm} vs twin {tw}"
         );
     }
     assert!(
@@ -249,8 +247,8 @@ fn rich_sampling_and_tiny_error_recover_every_eta() {
     for (s, eta) in r.subjects.iter().zip(&truth) {
         let f = s.fit.as_ref().expect("fitted");
         assert_eq!(f.status, Status::Converged, "subject {}", s.id);
-        for a in 0..3 {
-            worst = worst.max((f.eta[a] - eta[a]).abs());
+        for (e, t) in f.eta.iter().zip(eta) {
+            worst = worst.max((e - t).abs());
         }
     }
     eprintln!("largest |η̂ − η| over 300 subjects: {worst:.2e}");
@@ -363,8 +361,7 @@ fn bad_data_gets_a_reason_and_the_others_finish() {
             "ID,TIME,AMT,EVID,DV\n1,0,10,1,\n1,1,,0,9\n".into(),
         )
     })
-    .err()
-    .expect("nothing to fit");
+    .expect_err("nothing to fit");
     assert!(e.to_string().contains("nothing to fit"), "{e}");
     // An observable without a residual error model.
     let no_error = "model P { param k: 1/h = 0.1 /h\n vary k ~ lognormal(cv: 20%)\n compartment c: mg\n flow c -> out = k * c\n observe a: mg = c }";
@@ -375,8 +372,7 @@ fn bad_data_gets_a_reason_and_the_others_finish() {
             "ID,TIME,AMT,EVID,DV\n1,0,10,1,\n1,1,,0,9\n".into(),
         )
     })
-    .err()
-    .expect("no error model");
+    .expect_err("no error model");
     assert!(e.to_string().contains("no residual error model"), "{e}");
 }
 
@@ -463,9 +459,7 @@ fn a_fitted_twin_forecasts_what_the_fit_predicts() {
         text: model("proportional(20%)"),
         ..base
     };
-    let e = twin::cmd::fit::forecast_request(&dir, "1", &other)
-        .err()
-        .expect("stale fit");
+    let e = twin::cmd::fit::forecast_request(&dir, "1", &other).expect_err("stale fit");
     assert!(e.to_string().contains("another version of model"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
