@@ -32,6 +32,11 @@ pub enum InputSlot {
     /// A param estimated as a fixed effect (index into the model's params): its value, in the
     /// param's declared unit, replaces its definition ([`Options::estimate`]).
     Theta(usize),
+    /// The η of per-occasion random effect `.0` on occasion `.1` (1-based), each its own input
+    /// ([`Options::occasions`]).
+    Kappa(usize, u32),
+    /// The current occasion (1-based) selecting among the [`InputSlot::Kappa`] inputs.
+    Occasion,
 }
 
 /// A lowered model with the layout of its inputs.
@@ -116,8 +121,13 @@ pub struct Options {
     /// other input): fixed effects to estimate. Each must have a constant definition.
     pub estimate: Vec<usize>,
     /// Augment the module with the forward sensitivities of every state and observable with
-    /// respect to every η and θ input ([`crate::ir::sensitivity`]).
+    /// respect to every η, θ and κ input ([`crate::ir::sensitivity`]).
     pub sensitivities: bool,
+    /// With `n > 0`: every per-occasion random effect reads one input per occasion
+    /// ([`InputSlot::Kappa`], occasions 1..=n) chosen by the [`InputSlot::Occasion`] input, so
+    /// that each occasion's η is its own unknown (`twin fit`); its [`InputSlot::Eta`] input is
+    /// then unused.
+    pub occasions: u32,
 }
 
 /// What the expressions being lowered may see.
@@ -614,6 +624,25 @@ pub fn lower_trial(
             inputs.push(InputSlot::Theta(i));
         }
     }
+    // Per-occasion effects as one input per occasion, selected by the current occasion.
+    if opts.occasions > 0 && m.effects.iter().any(|e| e.per_occasion) {
+        let occ = l.b.input("occasion");
+        inputs.push(InputSlot::Occasion);
+        for (k, e) in m.effects.iter().enumerate().filter(|(_, e)| e.per_occasion) {
+            let zero = l.b.constant(0.0);
+            let mut sum = zero;
+            for o in 1..=opts.occasions {
+                let kappa =
+                    l.b.input(&format!("eta({}; occasion {o})", m.params[e.param].name));
+                inputs.push(InputSlot::Kappa(k, o));
+                let which = l.b.constant(f64::from(o));
+                let on = l.b.eq(occ, which);
+                let term = l.b.select(on, kappa, zero);
+                sum = l.b.add(sum, term);
+            }
+            l.etas[k] = sum;
+        }
+    }
     let rhs_covs = l.covs.clone();
     for s in &m.states {
         let id = l.b.state(&s.name);
@@ -812,7 +841,11 @@ pub fn lower_trial(
         let wrt: Vec<u32> = inputs
             .iter()
             .enumerate()
-            .filter(|(_, s)| matches!(s, InputSlot::Eta(_) | InputSlot::Theta(_)))
+            .filter(|(_, s)| match s {
+                InputSlot::Eta(k) => !(opts.occasions > 0 && m.effects[*k].per_occasion),
+                InputSlot::Theta(_) | InputSlot::Kappa(..) => true,
+                _ => false,
+            })
             .map(|(k, _)| k as u32)
             .collect();
         crate::ir::sensitivity::augment(&mut l.b, &wrt);
@@ -840,6 +873,8 @@ pub fn typical_inputs(m: &hir::Model, slots: &[InputSlot]) -> Vec<f64> {
             InputSlot::Theta(i) => {
                 crate::check::consts::eval(&m.params[*i].value).unwrap_or(f64::NAN)
             }
+            InputSlot::Kappa(..) => 0.0,
+            InputSlot::Occasion => 1.0,
         })
         .collect()
 }

@@ -322,7 +322,9 @@ fn jit_and_interpreter_agree_on_every_example() {
                         twin::lower::InputSlot::Eta(_) => rand() - 0.5,
                         twin::lower::InputSlot::Slope(_)
                         | twin::lower::InputSlot::Origin(_)
-                        | twin::lower::InputSlot::Theta(_) => 0.0,
+                        | twin::lower::InputSlot::Theta(_)
+                        | twin::lower::InputSlot::Kappa(..)
+                        | twin::lower::InputSlot::Occasion => 0.0,
                     })
                     .collect();
                 let (mut pj, mut pi) = (vec![0.0; m.n_params()], vec![0.0; m.n_params()]);
@@ -380,7 +382,9 @@ fn symbolic_jacobian_matches_finite_differences_on_every_example() {
                     twin::lower::InputSlot::Eta(_) => 0.1,
                     twin::lower::InputSlot::Slope(_)
                     | twin::lower::InputSlot::Origin(_)
-                    | twin::lower::InputSlot::Theta(_) => 0.0,
+                    | twin::lower::InputSlot::Theta(_)
+                    | twin::lower::InputSlot::Kappa(..)
+                    | twin::lower::InputSlot::Occasion => 0.0,
                 })
                 .collect();
             let mut p = vec![0.0; m.n_params()];

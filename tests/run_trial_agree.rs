@@ -116,7 +116,11 @@ fn sets_for(
                 format!("{}={}", g.name, gene.diplotype_names[v as usize])
             }
             InputSlot::Eta(k) => format!("eta_{}={v:?}", m.params[m.effects[*k].param].name),
-            InputSlot::Slope(_) | InputSlot::Origin(_) | InputSlot::Theta(_) => String::new(),
+            InputSlot::Slope(_)
+            | InputSlot::Origin(_)
+            | InputSlot::Theta(_)
+            | InputSlot::Kappa(..)
+            | InputSlot::Occasion => String::new(),
         })
         .filter(|s| !s.is_empty())
         .collect()

@@ -163,6 +163,13 @@ impl Checker {
                     .collect()
             })
             .unwrap_or_default();
+        // Per-occasion estimates (`eta(cl; occasion 2)`) describe the data's occasions, not a
+        // new one: they are left out, and a new occasion's η is drawn from the prior.
+        let total = names.len();
+        let names: Vec<String> = names
+            .into_iter()
+            .filter(|n| !n.contains("; occasion"))
+            .collect();
         let mut effects = Vec::new();
         for n in &names {
             let param = n.trim_start_matches("eta(").trim_end_matches(')');
@@ -207,9 +214,10 @@ impl Checker {
                     .map(serde_json::Value::as_f64)
                     .collect()
             };
-            let Some(mean) = numbers(s.get("eta")).filter(|m| m.len() == k) else {
+            let Some(mut mean) = numbers(s.get("eta")).filter(|m| m.len() == total) else {
                 continue;
             };
+            mean.truncate(k);
             let cov: Vec<f64> = s
                 .get("covariance")
                 .and_then(|c| c.as_array())
@@ -220,11 +228,15 @@ impl Checker {
                         .collect()
                 })
                 .unwrap_or_default();
+            // The between-subject effects come first: their marginal covariance is the leading
+            // block of Σ, and its Cholesky factor the leading block of Σ's.
             let chol = if k == 0 {
                 Vec::new()
             } else {
-                match crate::linalg::cholesky(&cov, k) {
-                    Some(l) => l,
+                match crate::linalg::cholesky(&cov, total) {
+                    Some(l) => (0..k)
+                        .flat_map(|i| l[i * total..i * total + k].to_vec())
+                        .collect(),
                     None => {
                         return err(
                             self,

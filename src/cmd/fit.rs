@@ -9,9 +9,11 @@
 //! [`crate::fit`].
 //!
 //! Conventions (the guide's "Fitting" section states them):
-//! - the unknowns of a subject are the η of every `vary` that is not `per occasion`
-//!   (per-occasion effects stay 0 and are reported as such); their prior is `N(0, Ω)` with the
-//!   model's `correlate` blocks;
+//! - the unknowns of a subject are the η of every `vary`, a `per occasion` one once per
+//!   occasion (the distinct `OCC` values of the subject in order of appearance; without `OCC` one
+//!   occasion), each occasion's η its own input ([`crate::lower::Options::occasions`]); their
+//!   prior is `N(0, Ω)` with the model's `correlate` blocks, the per-occasion block repeated per
+//!   occasion;
 //! - θ of `--estimate` are estimated jointly with every subject's η (the joint posterior mode,
 //!   flat prior within the param's domain), on the log scale for a param whose domain is
 //!   non-negative; their standard errors come from the expected information;
@@ -152,6 +154,8 @@ struct Layout {
     thetas: Vec<ThetaSlot>,
     /// Observables of the model itself.
     n_obs: usize,
+    /// The input slot of the current occasion, when per-occasion effects are estimated.
+    occasion: Option<usize>,
 }
 
 struct ThetaSlot {
@@ -175,6 +179,8 @@ impl ThetaSlot {
 /// One subject's data as the estimation sees it.
 struct Data<'a> {
     subject: &'a crate::events::Subject,
+    /// When each occasion starts (time, 1-based occasion; the first covers the rows before it).
+    occasions: Vec<(f64, f64)>,
     /// Indices of the rows with a measurement, and the measurement.
     rows: Vec<usize>,
     obs: Vec<Observation>,
@@ -182,6 +188,27 @@ struct Data<'a> {
 
 /// Runs the fit.
 pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
+    // Occasions: the distinct `OCC` values of a subject, in order of appearance (at least one).
+    let dataset =
+        crate::dataset::read(&req.data).map_err(|e| Failure::Usage(format!("data: {e}")))?;
+    let mut occasions: u32 = 1;
+    {
+        let mut seen: Vec<i64> = Vec::new();
+        let mut id: Option<&str> = None;
+        for r in &dataset.records {
+            if id != Some(r.id.as_str()) {
+                id = Some(r.id.as_str());
+                seen.clear();
+            }
+            if let Some(o) = r.occ
+                && !seen.contains(&o)
+            {
+                seen.push(o);
+                occasions = occasions.max(seen.len() as u32);
+            }
+        }
+    }
+    drop(dataset);
     let run_req = Request {
         name: req.name.clone(),
         text: req.text.clone(),
@@ -191,6 +218,7 @@ pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
         options: req.options,
         estimate: req.estimate.clone(),
         sensitivities: true,
+        occasions,
         ..Default::default()
     };
     let setup = super::run::setup(&run_req)?;
@@ -215,10 +243,6 @@ pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
             continue;
         };
         if e.per_occasion {
-            warnings.push_str(&format!(
-                "warning: the per-occasion effect on `{}` is held at 0: twin fit estimates between-subject effects only\n",
-                m.params[e.param].name
-            ));
             continue;
         }
         let Some(col) = column(slot) else { continue };
@@ -226,6 +250,30 @@ pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
         eta_names.push(format!("eta({})", m.params[e.param].name));
         fitted_effects.push(k);
     }
+    // Per-occasion effects: one unknown per effect and occasion, after the between-subject ones.
+    let per_occasion: Vec<usize> = m
+        .effects
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.per_occasion)
+        .map(|(k, _)| k)
+        .collect();
+    let mut occasion_effects = Vec::new();
+    for o in 1..=occasions {
+        for &k in &per_occasion {
+            let Some(slot) = slots.iter().position(|s| *s == InputSlot::Kappa(k, o)) else {
+                continue;
+            };
+            let Some(col) = column(slot) else { continue };
+            etas.push((slot, col));
+            eta_names.push(format!(
+                "eta({}; occasion {o})",
+                m.params[m.effects[k].param].name
+            ));
+            occasion_effects.push(k);
+        }
+    }
+    let occasion_slot = slots.iter().position(|s| *s == InputSlot::Occasion);
     let mut thetas = Vec::new();
     for (slot, s) in slots.iter().enumerate() {
         let InputSlot::Theta(i) = *s else { continue };
@@ -260,24 +308,37 @@ pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
             m.name
         )));
     }
-    let variances: Vec<f64> = fitted_effects
+    // Ω: the between-subject block, then one block of the per-occasion effects per occasion.
+    let n_iiv = fitted_effects.len();
+    let all_effects: Vec<usize> = fitted_effects
         .iter()
-        .map(|&k| m.effects[k].variance)
+        .chain(&occasion_effects)
+        .copied()
         .collect();
-    let correlations: Vec<(usize, usize, f64)> = m
-        .effect_correlations
-        .iter()
-        .filter_map(|&(a, b, rho)| {
-            let a = fitted_effects.iter().position(|&k| k == a)?;
-            let b = fitted_effects.iter().position(|&k| k == b)?;
-            Some((a, b, rho))
-        })
-        .collect();
+    let variances: Vec<f64> = all_effects.iter().map(|&k| m.effects[k].variance).collect();
+    let block = |i: usize| {
+        if i < n_iiv {
+            0
+        } else {
+            1 + (i - n_iiv) / per_occasion.len().max(1)
+        }
+    };
+    let mut correlations: Vec<(usize, usize, f64)> = Vec::new();
+    for &(a, b, rho) in &m.effect_correlations {
+        for (i, &ka) in all_effects.iter().enumerate() {
+            for (j, &kb) in all_effects.iter().enumerate() {
+                if ka == a && kb == b && block(i) == block(j) {
+                    correlations.push((i, j, rho));
+                }
+            }
+        }
+    }
     let prior = Prior::new(&variances, &correlations).map_err(Failure::Usage)?;
     let layout = Layout {
         etas,
         thetas,
         n_obs: layout_meta.base_observables,
+        occasion: occasion_slot,
     };
     let run = DatasetRun::new(&setup, &setup.patient, &req.options, None);
     // Reported values (PRED, IPRED, the band) come from the model without sensitivities, solved
@@ -317,8 +378,21 @@ pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
                 proportional: e.proportional,
             });
         }
+        let mut occasions = vec![(f64::NEG_INFINITY, 1.0)];
+        let mut seen: Vec<i64> = Vec::new();
+        for r in &s.rows {
+            let Some(o) = r.occ else { continue };
+            if seen.contains(&o) {
+                continue;
+            }
+            seen.push(o);
+            if seen.len() > 1 {
+                occasions.push((r.time, seen.len() as f64));
+            }
+        }
         data.push(Data {
             subject: s,
+            occasions,
             rows,
             obs,
         });
@@ -492,6 +566,9 @@ impl Context<'_> {
         }
         for (t, &x) in self.layout.thetas.iter().zip(theta) {
             changes.push((f64::NEG_INFINITY, t.slot, t.value(x)));
+        }
+        if let Some(slot) = self.layout.occasion {
+            changes.extend(d.occasions.iter().map(|&(t, o)| (t, slot, o)));
         }
         match run.solve_subject(d.subject, &changes) {
             Ok(s) => Ok(Solved {
@@ -1173,8 +1250,16 @@ pub fn forecast_request(
                 .unwrap_or("no estimate")
         )));
     };
-    let names = strings("etas", &v);
+    let all_names = strings("etas", &v);
+    let total = all_names.len();
+    // Per-occasion estimates describe the data's occasions; a forecast is a new occasion (η = 0).
+    let names: Vec<String> = all_names
+        .iter()
+        .filter(|n| !n.contains("; occasion"))
+        .cloned()
+        .collect();
     let k = names.len();
+    let eta: Vec<f64> = eta.into_iter().take(k).collect();
     let covariance: Vec<f64> = s
         .get("covariance")
         .and_then(|c| c.as_array())
@@ -1225,8 +1310,10 @@ pub fn forecast_request(
     }
     if let Some(b) = &mut req.band {
         b.mean = eta;
-        b.covariance = if covariance.len() == k * k {
-            covariance
+        b.covariance = if covariance.len() == total * total {
+            (0..k)
+                .flat_map(|i| covariance[i * total..i * total + k].to_vec())
+                .collect()
         } else {
             vec![0.0; k * k]
         };

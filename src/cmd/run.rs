@@ -367,6 +367,9 @@ pub struct Request {
     /// Compile the model with the forward sensitivities of its states and observables with
     /// respect to every η and every estimated param (what `twin fit` solves).
     pub sensitivities: bool,
+    /// `twin fit` with per-occasion random effects: how many occasions get their own η
+    /// ([`lower::Options::occasions`]).
+    pub occasions: u32,
     /// A posterior band around the patient (a forecast of a fitted twin, `--twin DIR`): the
     /// 2.5 % and 97.5 % of every observable over draws of its random effects.
     pub band: Option<Band>,
@@ -1312,6 +1315,7 @@ pub(crate) fn setup(req: &Request) -> Result<Setup, Failure> {
                 interpolate: interpolate.clone(),
                 estimate: estimate.clone(),
                 sensitivities: req.sensitivities,
+                occasions: req.occasions,
             },
         ),
         None => crate::driver::prepare(
@@ -1323,6 +1327,7 @@ pub(crate) fn setup(req: &Request) -> Result<Setup, Failure> {
                 interpolate: interpolate.clone(),
                 estimate: estimate.clone(),
                 sensitivities: req.sensitivities,
+                occasions: req.occasions,
             },
         ),
     }

@@ -1746,6 +1746,7 @@ impl Session {
             estimate: Vec::new(),
             sensitivities: false,
             band: None,
+            occasions: 0,
         };
         let out = match crate::cmd::run::simulate(&req) {
             Ok(o) => o,

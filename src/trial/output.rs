@@ -208,6 +208,11 @@ impl Context<'_> {
                 InputSlot::Slope(i) => format!("slope({})", self.model.covariates[*i].name),
                 InputSlot::Origin(i) => format!("origin({})", self.model.covariates[*i].name),
                 InputSlot::Theta(i) => format!("theta({})", self.model.params[*i].name),
+                InputSlot::Kappa(k, o) => format!(
+                    "eta({}; occasion {o})",
+                    self.model.params[self.model.effects[*k].param].name
+                ),
+                InputSlot::Occasion => "occasion".into(),
             });
         }
         for k in 0..self.trial.quantities.len() {

@@ -325,7 +325,7 @@ fn layout(slots: &[InputSlot], covs: &[f64], genos: &[f64], etas: &[f64], out: &
             InputSlot::Eta(i) => etas.get(*i),
             // Interpolation inputs of dataset runs: a constant covariate.
             InputSlot::Slope(_) | InputSlot::Origin(_) => Some(&0.0),
-            InputSlot::Theta(_) => None,
+            InputSlot::Theta(_) | InputSlot::Kappa(..) | InputSlot::Occasion => None,
         };
         v.copied().unwrap_or(f64::NAN)
     }));
@@ -436,7 +436,11 @@ impl<'a> Sampler<'a> {
                 InputSlot::Covariate(i) => *i < model.covariates.len(),
                 InputSlot::Genotype(i) => *i < model.genotypes.len(),
                 InputSlot::Eta(i) => *i < model.effects.len(),
-                InputSlot::Slope(_) | InputSlot::Origin(_) | InputSlot::Theta(_) => false,
+                InputSlot::Slope(_)
+                | InputSlot::Origin(_)
+                | InputSlot::Theta(_)
+                | InputSlot::Kappa(..)
+                | InputSlot::Occasion => false,
             };
             if !ok {
                 return Err(PopError::new(format!(
@@ -684,6 +688,14 @@ impl<'a> Sampler<'a> {
                     let shift: f64 = (0..=a).map(|j| s.chol[a * k + j] * z[j]).sum();
                     etas[e] = s.mean[a] + shift;
                 }
+                // At the estimate, a new occasion is a typical one.
+                if !fit.resample {
+                    for (e, eff) in m.effects.iter().enumerate() {
+                        if eff.per_occasion {
+                            etas[e] = 0.0;
+                        }
+                    }
+                }
             }
             // Covariates.
             let uniform =
@@ -921,7 +933,11 @@ fn split_inputs(
             InputSlot::Covariate(i) => covs.get_mut(*i),
             InputSlot::Genotype(i) => genos.get_mut(*i),
             InputSlot::Eta(i) => etas.get_mut(*i),
-            InputSlot::Slope(_) | InputSlot::Origin(_) | InputSlot::Theta(_) => None,
+            InputSlot::Slope(_)
+            | InputSlot::Origin(_)
+            | InputSlot::Theta(_)
+            | InputSlot::Kappa(..)
+            | InputSlot::Occasion => None,
         };
         if let Some(t) = target {
             *t = v;
