@@ -692,3 +692,71 @@ fn s_predictions(r: &FitResult) -> Vec<(f64, f64)> {
         .map(|p| (p.time, p.ipred))
         .collect()
 }
+
+/// Example (a): the 12 theophylline subjects fitted with the population priors of
+/// examples/theophylline.twin; each subject's MAP equals Nelder–Mead on its closed-form posterior
+/// (Bateman function with CL = exp(lCl)·weight·e^η(cl), V = CL/ke, ka = exp(lKa)·e^η(ka)).
+#[test]
+fn theophylline_subjects_match_their_closed_form_posteriors() {
+    let text = std::fs::read_to_string("examples/theophylline.twin").expect("example");
+    let data = std::fs::read_to_string("examples/data/theoph_nm.csv").expect("data");
+    let r = fit(&FitRequest {
+        name: "examples/theophylline.twin".into(),
+        text,
+        data: data.clone(),
+        seed: 1,
+        starts: 1,
+        draws: 0,
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.subjects.len(), 12);
+    let ke = (-2.454704f64).exp();
+    for s in &r.subjects {
+        let est = s.fit.as_ref().expect("fitted");
+        assert_eq!(est.status, Status::Converged, "subject {}", s.id);
+        // The subject's rows: (time, dv) of observations, the dose and the weight.
+        let mut obs = Vec::new();
+        let (mut dose, mut weight) = (0.0, 0.0);
+        for line in data.lines().skip(1) {
+            let c: Vec<&str> = line.split(',').collect();
+            if c[0] != s.id {
+                continue;
+            }
+            weight = c[6].parse().expect("weight");
+            match c[4] {
+                "1" => dose = c[2].parse().expect("amt"),
+                _ => obs.push((
+                    c[1].parse::<f64>().expect("time"),
+                    c[5].parse::<f64>().expect("dv"),
+                )),
+            }
+        }
+        let obj = |x: &[f64]| {
+            let ka = 0.465734f64.exp() * x[0].exp();
+            let cl = (-3.227223f64).exp() * weight * x[1].exp();
+            let v = cl / ke;
+            let mut sum = x[0] * x[0] / 0.6439f64.powi(2) + x[1] * x[1] / 0.1669f64.powi(2);
+            for &(t, y) in &obs {
+                let f = dose * ka / (v * (ka - ke)) * ((-ke * t).exp() - (-ka * t).exp());
+                let var = 0.7092f64.powi(2);
+                sum += (y - f).powi(2) / var + var.ln();
+            }
+            sum
+        };
+        let (x, v) = nelder_mead(&obj, &[0.0, 0.0]);
+        for (a, (nm, tw)) in x.iter().zip(&est.eta).enumerate() {
+            assert!(
+                (nm - tw).abs() < 1e-4,
+                "subject {} η{a}: Nelder–Mead {nm} vs twin {tw}",
+                s.id
+            );
+        }
+        assert!(
+            (v - est.objective).abs() < 1e-6,
+            "subject {}: objective {v} vs {}",
+            s.id,
+            est.objective
+        );
+    }
+}
