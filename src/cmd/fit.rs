@@ -1122,7 +1122,14 @@ fn input_sets(
             InputSlot::Covariate(i) => {
                 let cv = &m.covariates[i];
                 match cv.unit {
-                    Some(u) => out.push(format!("{}={v:?} {}", cv.name, c.units.format_unit(u))),
+                    Some(u) => {
+                        let unit = c.units.format_unit(u);
+                        out.push(if unit.is_empty() || unit == "1" {
+                            format!("{}={v:?}", cv.name)
+                        } else {
+                            format!("{}={v:?} {unit}", cv.name)
+                        });
+                    }
                     None => {
                         if let Some(level) = cv.levels.get(v as usize) {
                             out.push(format!("{}={level}", cv.name));

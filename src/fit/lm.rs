@@ -7,7 +7,8 @@
 //! rises tenfold after a rejected one (or a failed evaluation). Convergence: the Newton decrement
 //! `gᵀ H⁻¹ g` below `decrement` (1e-12), or — when the objective stops decreasing because its
 //! noise (the ODE solver's tolerance) is reached: three accepted steps that change it by less
-//! than 1e-10 relative, or no step accepted at all — the decrement below `stall_decrement`
+//! than 1e-10 relative and by less than a tenth of the decrease a quadratic model predicts, or no
+//! step accepted at all — the decrement below `stall_decrement`
 //! (1e-6: the objective within about 5e-7 of its minimum). Evaluations that fail (a patient who
 //! cannot be simulated at the trial point) count as rejected steps, so the search backs off
 //! instead of stopping.
@@ -185,10 +186,13 @@ pub fn minimise(
         match f(&trial).filter(|e| e.value.is_finite()) {
             Some(e) if e.value < at.value => {
                 let change = (at.value - e.value) / at.value.abs().max(1.0);
+                // The decrease a quadratic model predicts (half the decrement): far more than
+                // the step achieved means noise, not curvature.
+                let predicted = decrement.map_or(0.0, |d| 0.5 * d) / at.value.abs().max(1.0);
                 x = trial;
                 at = e;
                 lambda = (lambda / 10.0).max(1e-12);
-                if change < 1e-10 {
+                if change < 1e-10 && predicted > 10.0 * change {
                     // Steps that no longer change the objective: its noise (the solver's
                     // tolerance) is reached.
                     small_changes += 1;
