@@ -1187,6 +1187,39 @@ impl Checker {
         if trial.sampling.is_none() && !trial.endpoints.is_empty() {
             // Endpoints use dense output; without a schedule the simulation ends at the last window.
         }
+        // A window past the end of the schedule would be cut at the last sample: refuse it.
+        let last_sample = match &trial.sampling {
+            Some(hir::Sampling::Every { until, .. }) => Some(*until),
+            Some(hir::Sampling::At(ts)) => ts.last().copied(),
+            None => None,
+        };
+        if let Some(last) = last_sample {
+            for e in &trial.endpoints {
+                let mut found = Vec::new();
+                crate::lower::aggregates(&e.value, &mut found);
+                for a in found {
+                    let hir::ExprKind::Aggregate { from, to, .. } = &a.kind else {
+                        continue;
+                    };
+                    let edge = to.or(*from).unwrap_or(0.0);
+                    if edge > last * (1.0 + 1e-9) {
+                        self.report(
+                            Diagnostic::error(
+                                codes::E0028,
+                                format!(
+                                    "endpoint `{}` looks at {edge} h, after the last sample ({last} h): the simulation ends there",
+                                    e.name
+                                ),
+                                a.span,
+                            )
+                            .with_help(format!(
+                                "sample until at least {edge} h (`sample every … until …`), or end the window by the last sample"
+                            )),
+                        );
+                    }
+                }
+            }
+        }
         if trial.occasions.is_none()
             && trial.population.is_some()
             && model.effects.iter().any(|e| e.per_occasion)
