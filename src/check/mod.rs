@@ -6,9 +6,9 @@
 //! depend on, and a cycle is an error.
 
 pub mod cohort;
-pub mod fitted;
 pub mod consts;
 pub mod expr;
+pub mod fitted;
 pub mod gene;
 pub mod hir;
 pub mod model;
