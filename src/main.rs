@@ -225,8 +225,9 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Plot `twin run` output (profiles, one chart per unit) or a `twin trial --out` directory
-    /// (per-arm bands over time, endpoints by stratum) as SVG.
+    /// Plot `twin run` output (profiles, one chart per unit), a `twin trial --out` directory
+    /// (per-arm bands over time, endpoints by stratum) or a `twin fit --out` directory
+    /// (goodness of fit, individual fits) as SVG.
     Plot {
         /// A `twin run` CSV, or a `twin trial --out` or `twin fit --out` directory.
         input: std::path::PathBuf,
