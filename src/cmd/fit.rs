@@ -100,6 +100,8 @@ pub struct SubjectFit {
     pub fit: Result<Individual, String>,
     /// A note (e.g. no observations: the estimate is the prior mode).
     pub note: Option<String>,
+    /// Its measurements (rows with a DV).
+    pub observations: usize,
     /// The individual values of the varied params (as [`FitResult::params`]).
     pub params: Vec<f64>,
     /// The subject's inputs at its first record (covariates, genotypes, η, θ), in the model's
@@ -429,7 +431,7 @@ pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
         .map(|a| {
             let est: Vec<f64> = subjects_fit
                 .iter()
-                .filter(|s| s.note.is_none())
+                .filter(|s| s.observations > 0)
                 .filter_map(|s| s.fit.as_ref().ok())
                 .filter(|f| f.status == Status::Converged)
                 .map(|f| f.eta[a])
@@ -616,13 +618,13 @@ impl Context<'_> {
 
     /// The first starting point and `starts − 1` more drawn from the prior (seeded per
     /// subject and start).
-    fn starts(&self, index: u64, first: &[f64]) -> Vec<Vec<f64>> {
+    fn starts(&self, index: u64, first: &[f64], n: usize) -> Vec<Vec<f64>> {
         let k = self.prior.k;
         let mut out = vec![first.to_vec()];
         let Some(l) = crate::linalg::cholesky(&self.prior.omega, k) else {
             return out;
         };
-        for s in 1..self.req.starts.max(1) {
+        for s in 1..n.max(1) {
             let mut stream =
                 Stream::substream(self.req.seed, index, Purpose::Other(1), s.min(65535) as u16);
             let z: Vec<f64> = (0..k).map(|_| stream.normal()).collect();
@@ -643,6 +645,7 @@ impl Context<'_> {
             id: id.clone(),
             fit: Err(why),
             note: None,
+            observations: d.obs.len(),
             params: Vec::new(),
             inputs: Vec::new(),
             sets: Vec::new(),
@@ -691,17 +694,15 @@ impl Context<'_> {
                 note,
             )
         } else {
-            let starts = self.starts(index, &zero);
-            (
-                crate::fit::map_estimate(
-                    self.prior,
-                    &d.obs,
-                    &starts,
-                    &Settings::default(),
-                    &predict,
-                ),
-                None,
-            )
+            let starts = self.starts(index, &zero, self.req.starts);
+            let individual = crate::fit::map_estimate(
+                self.prior,
+                &d.obs,
+                &starts,
+                &Settings::default(),
+                &predict,
+            );
+            (individual, None)
         };
         let Ok(at_map) = self.report(d, &individual.eta, theta) else {
             return fail("cannot be simulated at its estimate".into());
@@ -759,6 +760,7 @@ impl Context<'_> {
             id,
             fit: Ok(individual),
             note,
+            observations: d.obs.len(),
             params: at_map.params,
             inputs: at_map.inputs,
             sets: Vec::new(),
