@@ -144,3 +144,22 @@ fn fit_plot_and_forecast_through_the_command_line() {
     assert!(stderr.contains("did you mean `ke`"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn requests_beyond_the_limits_are_refused() {
+    for (flag, value) in [("--starts", "1001"), ("--draws", "100001")] {
+        let (code, _, stderr) = twin(&[
+            "fit",
+            "examples/theophylline.twin",
+            "--data",
+            "examples/data/theoph_nm.csv",
+            flag,
+            value,
+        ]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains(&format!("{flag} {value}: at most")),
+            "{stderr}"
+        );
+    }
+}

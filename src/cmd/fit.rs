@@ -32,6 +32,11 @@ use rayon::prelude::*;
 
 use super::run::{DatasetRun, Failure, Request};
 
+/// Most starts per subject (`--starts`).
+pub const MAX_STARTS: usize = 1000;
+/// Most posterior draws for a band (`--draws`, of `twin fit` and `twin run --twin`).
+pub const MAX_DRAWS: usize = 100_000;
+
 /// What to fit.
 #[derive(Debug, Clone, Default)]
 pub struct FitRequest {
@@ -190,6 +195,18 @@ struct Data<'a> {
 
 /// Runs the fit.
 pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
+    if req.starts > MAX_STARTS {
+        return Err(Failure::Usage(format!(
+            "--starts {}: at most {MAX_STARTS} starts per subject",
+            req.starts
+        )));
+    }
+    if req.draws > MAX_DRAWS {
+        return Err(Failure::Usage(format!(
+            "--draws {}: at most {MAX_DRAWS} posterior draws",
+            req.draws
+        )));
+    }
     // Occasions: the distinct `OCC` values of a subject, in order of appearance (at least one).
     let dataset =
         crate::dataset::read(&req.data).map_err(|e| Failure::Usage(format!("data: {e}")))?;
@@ -1194,7 +1211,25 @@ pub fn forecast_request(
     id: &str,
     base: &Request,
 ) -> Result<Request, Failure> {
+    if let Some(b) = &base.band
+        && b.draws > MAX_DRAWS
+    {
+        return Err(Failure::Usage(format!(
+            "--draws {}: at most {MAX_DRAWS} posterior draws",
+            b.draws
+        )));
+    }
     let path = dir.join("fit.json");
+    if let Ok(m) = std::fs::metadata(&path)
+        && m.len() > crate::check::fitted::MAX_FIT_BYTES
+    {
+        return Err(Failure::Usage(format!(
+            "--twin: {} has {} bytes; at most {} are read",
+            path.display(),
+            m.len(),
+            crate::check::fitted::MAX_FIT_BYTES
+        )));
+    }
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Failure::Usage(format!("--twin: cannot read {}: {e}", path.display())))?;
     let bad = |what: &str| Failure::Usage(format!("--twin: {} {what}", path.display()));
