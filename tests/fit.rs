@@ -760,3 +760,26 @@ fn theophylline_subjects_match_their_closed_form_posteriors() {
         );
     }
 }
+
+/// A subject whose data has an `SS=2` dose is fitted, but its forecast is refused: `--dose`
+/// text cannot express a steady state added to the state, and replaying it as `SS=1` would be
+/// another regimen.
+#[test]
+fn a_forecast_refuses_doses_it_cannot_replay() {
+    let text = model("proportional(10%) + additive(0.05 mg/L)");
+    let data = "ID,TIME,AMT,CMT,EVID,SS,II,DV\n1,0,100,gut,1,2,12,\n1,2,,gut,0,0,,3.9\n1,6,,gut,0,0,,3.1\n";
+    let r = run(&request(text.clone(), data.into()));
+    assert!(r.subjects[0].fit.is_ok());
+    assert!(r.subjects[0].doses_unavailable);
+    let dir = std::env::temp_dir().join(format!("twin-fit-ss2-{}", std::process::id()));
+    r.write(&dir).expect("write");
+    let base = twin::cmd::run::Request {
+        name: "oral.twin".into(),
+        text,
+        until: Some("12h".into()),
+        ..Default::default()
+    };
+    let e = twin::cmd::fit::forecast_request(&dir, "1", &base).expect_err("SS=2");
+    assert!(e.to_string().contains("SS=2"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

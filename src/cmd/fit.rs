@@ -121,6 +121,8 @@ pub struct SubjectFit {
     pub genotypes: Vec<(String, String)>,
     /// Its doses as `--dose` text, on the data's time axis (`320 mg into gut at 0 h`).
     pub doses: Vec<String>,
+    /// The data gives a dose `--dose` cannot express (`SS=2`): `doses` is empty.
+    pub doses_unavailable: bool,
     /// Every observation row of the subject.
     pub predictions: Vec<PredictionRow>,
 }
@@ -493,13 +495,24 @@ pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
                 _ => {}
             }
         }
-        s.doses = d
-            .subject
+        // An `SS=2` dose (steady state added to the state) has no `--dose` text: such a
+        // subject's doses are not recorded, and a forecast of it says so.
+        if d.subject
             .regimen
             .doses
             .iter()
-            .map(|dose| dose_text(units, m, dose))
-            .collect();
+            .any(|dose| dose.steady_state.is_some_and(|ss| ss.add))
+        {
+            s.doses_unavailable = true;
+        } else {
+            s.doses = d
+                .subject
+                .regimen
+                .doses
+                .iter()
+                .map(|dose| dose_text(units, m, dose))
+                .collect();
+        }
         let values = std::mem::take(&mut s.params);
         s.params = varied
             .iter()
@@ -669,6 +682,7 @@ impl Context<'_> {
             covariates: Vec::new(),
             genotypes: Vec::new(),
             doses: Vec::new(),
+            doses_unavailable: false,
             predictions: Vec::new(),
         };
         let predict = |eta: &[f64]| -> Option<Predicted> {
@@ -784,6 +798,7 @@ impl Context<'_> {
             covariates: Vec::new(),
             genotypes: Vec::new(),
             doses: Vec::new(),
+            doses_unavailable: false,
             predictions,
         }
     }
@@ -1043,6 +1058,7 @@ impl FitResult {
                     "covariates": s.covariates.iter().cloned().collect::<serde_json::Map<_, _>>(),
                     "genotypes": s.genotypes.iter().map(|(n, d)| (n.clone(), json!(d))).collect::<serde_json::Map<_, _>>(),
                     "doses": s.doses,
+                    "doses_unavailable": s.doses_unavailable,
                 }),
                 Err(why) => json!({"id": s.id, "status": format!("failed: {why}")}),
             })
@@ -1344,6 +1360,14 @@ pub fn forecast_request(
     }
     sets.extend(base.sets.iter().cloned());
     req.sets = sets;
+    if s.get("doses_unavailable")
+        .and_then(serde_json::Value::as_bool)
+        == Some(true)
+    {
+        return Err(Failure::Usage(format!(
+            "--id {id}: the subject's data has an SS=2 dose (a steady state added to the state), which a forecast cannot replay; give its regimen with --dose and a dataset run (--events) for its history"
+        )));
+    }
     let mut doses = strings("doses", s);
     doses.extend(base.doses.iter().cloned());
     req.doses = doses;
