@@ -1,6 +1,6 @@
 //! `twin fmt`: one canonical layout for `.twin` files, so that diffs show meaning, not whitespace.
 //!
-//! [`format`] parses the file, prints the tree back in the layout below, and re-attaches every
+//! [`format()`] parses the file, prints the tree back in the layout below, and re-attaches every
 //! comment (the lexer skips `//` comments, so they are found by [`comments`], a scan of the source
 //! outside strings). Before returning it checks its own work: the output must parse to the same tree
 //! up to spans ([`same_syntax`]) and hold the same comments, otherwise the file is refused with an

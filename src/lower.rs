@@ -1,4 +1,4 @@
-//! Lowering: a checked model ([`hir::Model`]) → the flat, unit-free IR ([`ir::Module`]).
+//! Lowering: a checked model ([`hir::Model`]) → the flat, unit-free IR ([`crate::ir::Module`]).
 //!
 //! This is the one place where unit scale factors become numbers: every [`hir::ExprKind::Scale`]
 //! turns into a multiplication by a constant, which the builder folds. Values keep the units the

@@ -1221,7 +1221,7 @@ fn dose_text(units: &crate::units::UnitTable, m: &hir::Model, d: &crate::solve::
 
 /// The `twin run` request of a fitted twin's forecast: subject `id` of the fit in `dir`
 /// (its covariates, genotypes, MAP random effects and the estimated params as `--set`, its
-/// doses from the data before `base`'s own), with the posterior band of [`Band`].
+/// doses from the data before `base`'s own), with the posterior band of [`super::run::Band`].
 pub fn forecast_request(
     dir: &std::path::Path,
     id: &str,

@@ -2,7 +2,7 @@
 //!
 //! Input: a [`Function`] and its sources (t, inputs, parameters, states). Output: its output
 //! slots. Guarantees: evaluates each instruction once, in order, with the reference semantics of
-//! [`UnOp::apply`], [`BinOp::apply`] and [`powi`] — the definition the JIT must match bit for bit.
+//! [`crate::ir::UnOp::apply`], [`crate::ir::BinOp::apply`] and [`powi`] — the definition the JIT must match bit for bit.
 //! Sources out of range read as NaN (a built module never does that; [`Interpreter`] checks
 //! lengths up front).
 

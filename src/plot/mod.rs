@@ -13,7 +13,7 @@
 //!   over time, and individual fits (DV, IPRED, PRED and the IPRED band) for the first subjects.
 //!   `--what` chooses trial charts, so a fit directory accepts only `all`.
 //!
-//! Charts are described as [`Panel`]s (data coordinates, ticks, legend) by `profile`, `trial` and
+//! Charts are described as `Panel`s (data coordinates, ticks, legend) by `profile`, `trial` and
 //! `fit` and drawn here with plotters' SVG backend, stacked vertically in one document. Text is
 //! written as SVG `<text>` elements, so no fonts are needed. Tick positions are chosen here,
 //! thinned until the labels fit; legends sit in a strip to the right of each chart, never over

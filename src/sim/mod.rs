@@ -5,7 +5,7 @@
 //!   [`crate::driver::prepare`], the one place that lowers and JIT-compiles).
 //! - [`patient`]: one patient's inputs and the parameters computed from them by one `setup` call.
 //! - [`regimen`]: an arm's doses as a solver [`crate::solve::Regimen`] for one patient.
-//! - [`grid`]: sampling grids (`0, step, …, until`; a trial's schedule).
+//! - [`mod@grid`]: sampling grids (`0, step, …, until`; a trial's schedule).
 //! - [`error`]: [`SimError`], the typed reason a patient could not be simulated.
 //!
 //! [`simulate`] solves a patient under a regimen on a grid. CSV, tables and summaries are written

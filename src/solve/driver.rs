@@ -36,7 +36,7 @@ pub enum Method {
     /// ([`super::linear`]); a nonlinear model is a [`SolveError::BadOptions`]. Ignores the
     /// tolerances (the result is exact to rounding).
     Exact,
-    /// Variable-order BDF (NDF orders 1–5) for small dense systems ([`super::bdf`]): best for
+    /// Variable-order BDF (NDF orders 1–5) for small dense systems (the `bdf` module): best for
     /// long smooth stretches of nonlinear models; the default for them.
     Bdf,
     /// diffsol's variable-order BDF (the same method family as [`Method::Bdf`], through

@@ -10,7 +10,7 @@
 //!
 //! Conventions:
 //! - Every segment time and every steady-state dose time is a boundary; the solve runs each piece
-//!   between boundaries as an ordinary solve ([`super::run_piece`]) and carries the state across
+//!   between boundaries as an ordinary solve (`run_piece` of the `solve` module) and carries the state across
 //!   (the state is continuous at a parameter change: only the right-hand side changes). A grid
 //!   time exactly at a boundary reports the state after it (right-continuous, as at a dose).
 //! - A dose uses the parameters in force at its nominal time (F, lag, and the amount computed
