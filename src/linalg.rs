@@ -1,4 +1,4 @@
-//! Small dense linear algebra shared by the checker and the population sampler.
+//! Small dense linear algebra shared by the checker, the population sampler and the estimation.
 
 /// The lower Cholesky factor L (row-major, n×n) of a symmetric positive-definite matrix `a`
 /// (row-major), with A = L Lᵀ; `None` if a pivot is not positive (relative to its diagonal
@@ -23,6 +23,15 @@ pub fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
         }
     }
     Some(l)
+}
+
+/// `L·z` for a lower-triangular `l` (row-major, n×n, n = `z.len()`), summing each row from its
+/// first column: how a correlated normal draw is made from standard normals.
+pub fn lower_mul(l: &[f64], z: &[f64]) -> Vec<f64> {
+    let n = z.len();
+    (0..n)
+        .map(|i| (0..=i).map(|j| l[i * n + j] * z[j]).sum())
+        .collect()
 }
 
 #[cfg(test)]

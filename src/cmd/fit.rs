@@ -658,11 +658,7 @@ impl Context<'_> {
             let mut stream =
                 Stream::substream(self.req.seed, index, Purpose::Other(1), s.min(65535) as u16);
             let z: Vec<f64> = (0..k).map(|_| stream.normal()).collect();
-            out.push(
-                (0..k)
-                    .map(|i| (0..=i).map(|j| l[i * k + j] * z[j]).sum())
-                    .collect(),
-            );
+            out.push(crate::linalg::lower_mul(&l, &z));
         }
         out
     }
@@ -749,12 +745,9 @@ impl Context<'_> {
         {
             // The same standard normal draws for every subject and for `twin run --twin`'s band,
             // so that a forecast's band at the data's times is the fit's.
-            let mut stream = Stream::new(self.req.seed, 0, Purpose::Other(2));
-            for _ in 0..self.req.draws {
-                let z: Vec<f64> = (0..k).map(|_| stream.normal()).collect();
-                let eta: Vec<f64> = (0..k)
-                    .map(|i| individual.eta[i] + (0..=i).map(|j| l[i * k + j] * z[j]).sum::<f64>())
-                    .collect();
+            let draws =
+                crate::fit::posterior_draws(self.req.seed, &individual.eta, &l, self.req.draws);
+            for eta in draws {
                 if let Ok(s) = self.report(d, &eta, theta) {
                     for (r, row) in d.subject.rows.iter().enumerate() {
                         if let Some(o) = row.observable {
@@ -776,7 +769,7 @@ impl Context<'_> {
                 (Some(y), Some(i)) => (y - ipred) / d.obs[i].variance(ipred).sqrt(),
                 _ => f64::NAN,
             };
-            let band = quantiles(&mut samples[r]);
+            let band = crate::trial::stats::central_95(&mut samples[r]);
             predictions.push(PredictionRow {
                 time: row.time,
                 observable: o,
@@ -924,23 +917,6 @@ pub fn model_fingerprint(program: &hir::Program, model: usize) -> Result<String,
         ));
     }
     Ok(crate::trial::output::sha256_hex(text.as_bytes()))
-}
-
-/// The 2.5 % and 97.5 % quantiles (linear interpolation between order statistics, R's type 7);
-/// NaN for an empty sample.
-fn quantiles(v: &mut Vec<f64>) -> (f64, f64) {
-    v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    v.sort_by(f64::total_cmp);
-    let q = |p: f64| {
-        let h = (v.len() - 1) as f64 * p;
-        let lo = h.floor() as usize;
-        let hi = h.ceil() as usize;
-        v[lo] + (h - lo as f64) * (v[hi] - v[lo])
-    };
-    (q(0.025), q(0.975))
 }
 
 // ------------------------------------------------------------------------------------------------

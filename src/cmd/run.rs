@@ -836,19 +836,13 @@ fn band_values(
     let k = b.mean.len();
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(b.draws); rows * n_obs];
     let mut failed = 0;
-    let l = crate::linalg::cholesky(&b.covariance, k);
-    // The draws of `twin fit`'s band (see `cmd::fit`), so that the two agree.
-    let mut stream =
-        crate::trial::rng::Stream::new(b.seed, 0, crate::trial::rng::Purpose::Other(2));
-    for _ in 0..b.draws {
-        let z: Vec<f64> = (0..k).map(|_| stream.normal()).collect();
+    // A covariance that is not positive definite gives every draw at the mode.
+    let l = crate::linalg::cholesky(&b.covariance, k).unwrap_or_else(|| vec![0.0; k * k]);
+    // The draws of `twin fit`'s band, so that the two agree.
+    for eta in crate::fit::posterior_draws(b.seed, &b.mean, &l, b.draws) {
         let mut x = inputs.to_vec();
-        for (a, &slot) in slots.iter().enumerate().take(k) {
-            let shift: f64 = match &l {
-                Some(l) => (0..=a).map(|j| l[a * k + j] * z[j]).sum(),
-                None => 0.0,
-            };
-            x[slot] = b.mean[a] + shift;
+        for (&slot, v) in slots.iter().zip(eta) {
+            x[slot] = v;
         }
         match solve(x) {
             Some(s) if s.times.len() == rows => {
@@ -863,18 +857,9 @@ fn band_values(
     }
     let mut out = Vec::with_capacity(rows * n_obs * 2);
     for s in &mut samples {
-        s.retain(|v| v.is_finite());
-        s.sort_by(f64::total_cmp);
-        let q = |p: f64| -> f64 {
-            if s.is_empty() {
-                return f64::NAN;
-            }
-            let h = (s.len() - 1) as f64 * p;
-            let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-            s[lo] + (h - lo as f64) * (s[hi] - s[lo])
-        };
-        out.push(q(0.025));
-        out.push(q(0.975));
+        let (lo, hi) = crate::trial::stats::central_95(s);
+        out.push(lo);
+        out.push(hi);
     }
     (out, failed)
 }

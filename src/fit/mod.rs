@@ -198,6 +198,21 @@ pub fn laplace(
     lm::inverse_spd(&half, n).map(|c| (c, evaluations))
 }
 
+/// `n` draws of `mean + L·z` (`l` lower-triangular, row-major), `z` standard normal from the
+/// stream of `seed` kept for posterior bands. `twin fit`'s band and a `twin run --twin` forecast
+/// draw through here, so that the two give the same band.
+pub fn posterior_draws(seed: u64, mean: &[f64], l: &[f64], n: usize) -> Vec<Vec<f64>> {
+    use crate::trial::rng::{Purpose, Stream};
+    let mut stream = Stream::new(seed, 0, Purpose::Other(2));
+    (0..n)
+        .map(|_| {
+            let z: Vec<f64> = mean.iter().map(|_| stream.normal()).collect();
+            let shift = crate::linalg::lower_mul(l, &z);
+            mean.iter().zip(shift).map(|(m, s)| m + s).collect()
+        })
+        .collect()
+}
+
 /// η-shrinkage of one random effect: `1 − SD(η̂)/ω` over the patients' estimates (NONMEM's
 /// definition; the SD with divisor n − 1). NaN with fewer than two patients.
 pub fn shrinkage(estimates: &[f64], omega_sd: f64) -> f64 {

@@ -41,6 +41,7 @@ use super::evaluator::{Backend, Evaluator};
 use super::rng::{Purpose, Stream};
 use super::stats;
 use crate::check::hir::{self, Distribution, Generator};
+use crate::linalg::lower_mul;
 use crate::lower::InputSlot;
 use crate::lower::patient::{ParamLayout, PatientExprs};
 use crate::source::Span;
@@ -112,17 +113,6 @@ impl std::error::Error for PopError {}
 /// A non-negative whole number as an index.
 fn index_of(v: f64) -> Option<usize> {
     (v >= 0.0 && v.fract() == 0.0 && v < usize::MAX as f64).then_some(v as usize)
-}
-
-// ------------------------------------------------------------------------------------------------
-// Linear algebra
-
-/// y = L z for lower-triangular row-major L.
-fn lower_mul(l: &[f64], z: &[f64]) -> Vec<f64> {
-    let n = z.len();
-    (0..n)
-        .map(|i| (0..=i).map(|j| l[i * n + j] * z[j]).sum())
-        .collect()
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -684,9 +674,9 @@ impl<'a> Sampler<'a> {
                 let z: Vec<f64> = (0..k)
                     .map(|_| if fit.resample { stream.normal() } else { 0.0 })
                     .collect();
+                let shift = lower_mul(&s.chol, &z);
                 for (a, &e) in fit.effects.iter().enumerate() {
-                    let shift: f64 = (0..=a).map(|j| s.chol[a * k + j] * z[j]).sum();
-                    etas[e] = s.mean[a] + shift;
+                    etas[e] = s.mean[a] + shift[a];
                 }
                 // At the estimate, a new occasion is a typical one.
                 if !fit.resample {

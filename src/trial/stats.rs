@@ -388,6 +388,14 @@ pub fn quantile(xs: &[f64], p: f64) -> f64 {
     quantile_sorted(&sorted_copy(xs), p)
 }
 
+/// The 2.5 % and 97.5 % type-7 quantiles of the finite values of `xs` (which it sorts in place,
+/// dropping the others): the band of a posterior prediction. NaN for none.
+pub fn central_95(xs: &mut Vec<f64>) -> (f64, f64) {
+    xs.retain(|x| x.is_finite());
+    xs.sort_by(f64::total_cmp);
+    (quantile_sorted(xs, 0.025), quantile_sorted(xs, 0.975))
+}
+
 /// Type-7 quantiles of `xs` at each of `ps`, sorting once.
 pub fn quantiles(xs: &[f64], ps: &[f64]) -> Vec<f64> {
     let s = sorted_copy(xs);
