@@ -8,7 +8,7 @@
 //!
 //! Rules (each violation is E0052 at the path or the id):
 //! - the directory is relative to the `.twin` file (an absolute path as it is) and holds a
-//!   `fit.json` of at most [`MAX_FIT_BYTES`] bytes;
+//!   `fit.json` of at most [`crate::fit::file::MAX_FIT_BYTES`] bytes;
 //! - the fit is of the trial's model (its name), and every covariate and genotype of the model is
 //!   recorded for every subject; every fitted random effect is a between-patient effect of the
 //!   model (per-occasion effects are drawn from the prior, as they were not fitted);
@@ -21,9 +21,6 @@ use super::Checker;
 use super::hir;
 use crate::diagnostic::{Diagnostic, codes};
 use crate::syntax::ast;
-
-/// Largest `fit.json` read, bytes.
-pub const MAX_FIT_BYTES: u64 = 256 << 20;
 
 impl Checker {
     /// Whether the fit of `population from fit "path"` exists; W0004 when it does not (the
@@ -82,48 +79,17 @@ impl Checker {
             _ => std::path::PathBuf::from(&path.text),
         };
         let file = dir.join("fit.json");
-        let text = match std::fs::metadata(&file) {
-            Ok(m) if m.len() > MAX_FIT_BYTES => {
-                return err(
-                    self,
-                    path.span,
-                    format!(
-                        "`{}` has {} bytes; at most {MAX_FIT_BYTES} are read",
-                        file.display(),
-                        m.len()
-                    ),
-                    "fit fewer subjects",
-                );
-            }
-            Ok(_) => match std::fs::read_to_string(&file) {
-                Ok(t) => t,
-                Err(e) => {
-                    return err(
-                        self,
-                        path.span,
-                        format!("cannot read `{}`: {e}", file.display()),
-                        "run `twin fit MODEL --data DATA --out DIR` first",
-                    );
-                }
-            },
-            Err(e) => {
-                return err(
-                    self,
-                    path.span,
-                    format!("cannot read `{}`: {e}", file.display()),
-                    "run `twin fit MODEL --data DATA --out DIR` first",
-                );
-            }
-        };
-        let v: serde_json::Value = match serde_json::from_str(&text) {
+        let v = match crate::fit::file::read(&dir) {
             Ok(v) => v,
             Err(e) => {
-                return err(
-                    self,
-                    path.span,
-                    format!("`{}` is not a fit: {e}", file.display()),
-                    "it is written by `twin fit --out`",
-                );
+                let help = match e {
+                    crate::fit::file::ReadError::Missing(_) => {
+                        "run `twin fit MODEL --data DATA --out DIR` first"
+                    }
+                    crate::fit::file::ReadError::TooLarge(_) => "fit fewer subjects",
+                    crate::fit::file::ReadError::NotAFit(_) => "it is written by `twin fit --out`",
+                };
+                return err(self, path.span, e.to_string(), help);
             }
         };
         let fitted_model = v.get("model").and_then(|x| x.as_str()).unwrap_or("");
@@ -154,21 +120,13 @@ impl Checker {
             );
         }
         // The fitted effects, as the model's between-patient effects.
-        let names: Vec<String> = v
-            .get("etas")
-            .and_then(|e| e.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let names = crate::fit::file::strings(&v, "etas");
         // Per-occasion estimates (`eta(cl; occasion 2)`) describe the data's occasions, not a
         // new one: they are left out, and a new occasion's η is drawn from the prior.
         let total = names.len();
         let names: Vec<String> = names
             .into_iter()
-            .filter(|n| !n.contains("; occasion"))
+            .filter(|n| !crate::fit::file::per_occasion(n))
             .collect();
         let mut effects = Vec::new();
         for n in &names {
@@ -208,35 +166,20 @@ impl Checker {
             if id.is_some_and(|i| i.text != sid) {
                 continue;
             }
-            let numbers = |x: Option<&serde_json::Value>| -> Option<Vec<f64>> {
-                x?.as_array()?
-                    .iter()
-                    .map(serde_json::Value::as_f64)
-                    .collect()
-            };
-            let Some(mut mean) = numbers(s.get("eta")).filter(|m| m.len() == total) else {
+            let Some(mut mean) =
+                crate::fit::file::numbers(s.get("eta")).filter(|m| m.len() == total)
+            else {
                 continue;
             };
             mean.truncate(k);
-            let cov: Vec<f64> = s
-                .get("covariance")
-                .and_then(|c| c.as_array())
-                .map(|rows| {
-                    rows.iter()
-                        .filter_map(|r| numbers(Some(r)))
-                        .flatten()
-                        .collect()
-                })
-                .unwrap_or_default();
+            let cov = crate::fit::file::matrix(s.get("covariance"));
             // The between-subject effects come first: their marginal covariance is the leading
             // block of Σ, and its Cholesky factor the leading block of Σ's.
             let chol = if k == 0 {
                 Vec::new()
             } else {
                 match crate::linalg::cholesky(&cov, total) {
-                    Some(l) => (0..k)
-                        .flat_map(|i| l[i * total..i * total + k].to_vec())
-                        .collect(),
+                    Some(l) => crate::fit::file::leading_block(&l, total, k),
                     None => {
                         return err(
                             self,

@@ -1211,22 +1211,10 @@ pub fn forecast_request(
             b.draws
         )));
     }
+    use crate::fit::file;
     let path = dir.join("fit.json");
-    if let Ok(m) = std::fs::metadata(&path)
-        && m.len() > crate::check::fitted::MAX_FIT_BYTES
-    {
-        return Err(Failure::Usage(format!(
-            "--twin: {} has {} bytes; at most {} are read",
-            path.display(),
-            m.len(),
-            crate::check::fitted::MAX_FIT_BYTES
-        )));
-    }
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| Failure::Usage(format!("--twin: cannot read {}: {e}", path.display())))?;
     let bad = |what: &str| Failure::Usage(format!("--twin: {} {what}", path.display()));
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| bad(&format!("is not a fit: {e}")))?;
+    let v = file::read(dir).map_err(|e| Failure::Usage(format!("--twin: {e}")))?;
     let model_name = v.get("model").and_then(|h| h.as_str()).unwrap_or_default();
     let c = crate::driver::compile(&base.name, &base.text);
     if c.has_errors() {
@@ -1262,23 +1250,7 @@ pub fn forecast_request(
             ids.join(", ")
         )));
     };
-    let strings = |key: &str, from: &serde_json::Value| -> Vec<String> {
-        from.get(key)
-            .and_then(|a| a.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let numbers = |x: Option<&serde_json::Value>| -> Option<Vec<f64>> {
-        x?.as_array()?
-            .iter()
-            .map(serde_json::Value::as_f64)
-            .collect()
-    };
-    let Some(eta) = numbers(s.get("eta")) else {
+    let Some(eta) = file::numbers(s.get("eta")) else {
         return Err(Failure::Usage(format!(
             "--id {id}: the subject was not fitted ({})",
             s.get("status")
@@ -1286,29 +1258,20 @@ pub fn forecast_request(
                 .unwrap_or("no estimate")
         )));
     };
-    let all_names = strings("etas", &v);
+    let all_names = file::strings(&v, "etas");
     let total = all_names.len();
     // Per-occasion estimates describe the data's occasions; a forecast is a new occasion (η = 0).
     let names: Vec<String> = all_names
         .iter()
-        .filter(|n| !n.contains("; occasion"))
+        .filter(|n| !file::per_occasion(n))
         .cloned()
         .collect();
     let k = names.len();
     let eta: Vec<f64> = eta.into_iter().take(k).collect();
-    let covariance: Vec<f64> = s
-        .get("covariance")
-        .and_then(|c| c.as_array())
-        .map(|rows| {
-            rows.iter()
-                .filter_map(|r| numbers(Some(r)))
-                .flatten()
-                .collect()
-        })
-        .unwrap_or_default();
+    let covariance = file::matrix(s.get("covariance"));
     let mut req = base.clone();
     req.model = Some(model_name.to_string());
-    let mut sets = strings("sets", s);
+    let mut sets = file::strings(s, "sets");
     let mut effects = Vec::new();
     for (name, value) in names.iter().zip(&eta) {
         let param = name.trim_start_matches("eta(").trim_end_matches(')');
@@ -1344,7 +1307,7 @@ pub fn forecast_request(
             "--id {id}: the subject's data has an SS=2 dose (a steady state added to the state), which a forecast cannot replay; give its regimen with --dose and a dataset run (--events) for its history"
         )));
     }
-    let mut doses = strings("doses", s);
+    let mut doses = file::strings(s, "doses");
     doses.extend(base.doses.iter().cloned());
     req.doses = doses;
     if req.doses.is_empty() {
@@ -1355,9 +1318,7 @@ pub fn forecast_request(
     if let Some(b) = &mut req.band {
         b.mean = eta;
         b.covariance = if covariance.len() == total * total {
-            (0..k)
-                .flat_map(|i| covariance[i * total..i * total + k].to_vec())
-                .collect()
+            file::leading_block(&covariance, total, k)
         } else {
             vec![0.0; k * k]
         };

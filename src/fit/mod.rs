@@ -5,11 +5,13 @@
 //!
 //! - [`objective`]: `OBJ = Σ [(y − f)²/σ² + ln σ²] + ηᵀΩ⁻¹η`, its gradient and Fisher Hessian.
 //! - [`lm`]: the damped Gauss–Newton minimiser.
+//! - [`file`]: reading a `fit.json` back.
 //! - [`Prior`]: `Ω` of the model's `vary` terms with their `correlate` blocks.
 //! - [`map_estimate`]: one patient from one or more starts, with the Laplace covariance (the
 //!   inverse of half the Hessian of `OBJ` at the optimum, that Hessian by central differences of
 //!   the exact gradient).
 
+pub mod file;
 pub mod lm;
 pub mod objective;
 
