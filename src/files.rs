@@ -352,12 +352,14 @@ impl Drop for DirLock {
 
 /// The files twin writes into an output directory (of a trial or a fit); anything else there is
 /// the user's.
-pub const TRIAL_FILES: [&str; 10] = [
+pub const TRIAL_FILES: [&str; 12] = [
     "patients.csv",
     "summary.csv",
     "summary.json",
     "run.json",
     "trajectories.csv",
+    "doses.csv",
+    "visits.csv",
     "bands.csv",
     "targets.csv",
     "individuals.csv",

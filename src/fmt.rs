@@ -61,9 +61,10 @@
 use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{
-    Arg, ArmStmt, BinOp, Call, CovType, Domain, DoseStmt, Expr, ExprKind, File, GeneStmt, Item,
-    ItemKind, MatchArm, Name, NumLit, Occasions, Path, PopStmt, PopulationSize, Sampling, Stmt,
-    StmtKind, TableDecl, TableRow, TrialStmt, UnOp, UnitDef, UnitExpr, UseNames,
+    Action, Arg, ArmStmt, BinOp, Call, CovType, Domain, DoseStmt, Expr, ExprKind, File, GeneStmt,
+    Item, ItemKind, MatchArm, Name, NumLit, Occasions, Path, PopStmt, PopulationSize, RuleCount,
+    Sampling, Stmt, StmtKind, TableDecl, TableRow, TrialStmt, UnOp, UnitDef, UnitExpr, UseNames,
+    VisitTimes,
 };
 use crate::syntax::parser::parse_file;
 use crate::units::UnitTable;
@@ -331,7 +332,9 @@ impl<'a> Node<'a> {
             },
             Node::Arm(a) => match a {
                 ArmStmt::Dose(d) => d.span,
-                ArmStmt::Set { span, .. } => *span,
+                ArmStmt::Visit(v) => v.span,
+                ArmStmt::Rule(r) => r.span,
+                ArmStmt::Set { span, .. } | ArmStmt::Limit { span, .. } => *span,
             },
             Node::Row(r) => r.span,
         }
@@ -941,6 +944,42 @@ impl<'s> Printer<'s> {
             Node::Arm(a) => match a {
                 ArmStmt::Dose(d) => self.dose(d, ind, mode),
                 ArmStmt::Set { target, value, .. } => format!("{} = {}", target.text, e(value)),
+                ArmStmt::Visit(v) => match &v.times {
+                    VisitTimes::At { times, then } => {
+                        let mut s = format!("visit at [{}]", self.list(times, ind, mode));
+                        if let Some((_, step, until)) = then {
+                            s.push_str(&format!(" then every {} until {}", e(step), e(until)));
+                        }
+                        s
+                    }
+                    VisitTimes::Every { step, until } => {
+                        format!("visit every {} until {}", e(step), e(until))
+                    }
+                    VisitTimes::BeforeEachDose { words } => {
+                        format!("visit {} {} dose", words.0.text, words.1.text)
+                    }
+                },
+                ArmStmt::Rule(r) => {
+                    let count = match &r.count {
+                        None => String::new(),
+                        Some(RuleCount::Twice(_)) => " twice".into(),
+                        Some(RuleCount::Times(n)) => format!(" {} times", n.text),
+                    };
+                    let actions: Vec<String> = r
+                        .actions
+                        .iter()
+                        .map(|a| self.action(a, ind, mode))
+                        .collect();
+                    format!(
+                        "when {}{count} {{ {} }}",
+                        e(&r.condition),
+                        actions.join("; ")
+                    )
+                }
+                ArmStmt::Limit { verb, value, .. } => {
+                    let word = if verb.text == "cap" { "at" } else { "to" };
+                    format!("{} dose {word} {}", verb.text, e(value))
+                }
             },
             Node::Row(r) => format!("{}: {},", e(&r.x), e(&r.y)),
         }
@@ -1094,6 +1133,47 @@ impl<'s> Printer<'s> {
             }
         }
         s
+    }
+
+    /// One action of a rule: `scale dose by 0.85`, `hold 1 dose`, `stop "reason"`.
+    fn action(&self, a: &Action, ind: usize, mode: Mode) -> String {
+        let e = |x: &Expr| self.expr(x, OR, ind, mode);
+        match a {
+            Action::Dose {
+                verb, by, value, ..
+            } => format!(
+                "{} dose {} {}",
+                verb.text,
+                if *by { "by" } else { "to" },
+                e(value)
+            ),
+            Action::Set {
+                verb,
+                object,
+                value,
+                ..
+            } => format!("{} {} to {}", verb.text, object.text, e(value)),
+            Action::Quantity {
+                verb,
+                value,
+                dose_word,
+                ..
+            } => {
+                let v = match &value.kind {
+                    ExprKind::Number { .. } => e(value),
+                    _ => format!("({})", e(value)),
+                };
+                if *dose_word {
+                    format!("{} {v} dose", verb.text)
+                } else {
+                    format!("{} {v}", verb.text)
+                }
+            }
+            Action::Word { verb, reason, .. } => match reason {
+                Some(r) => format!("{} \"{}\"", verb.text, r.text),
+                None => verb.text.clone(),
+            },
+        }
     }
 
     /// `{ a: 1, b: 2 }`.
@@ -1513,7 +1593,38 @@ fn collect_regions_item(item: &Item, out: &mut Vec<(usize, usize)>) {
                                         collect_regions(o, out);
                                     }
                                 }
-                                ArmStmt::Set { value, .. } => collect_regions(value, out),
+                                ArmStmt::Set { value, .. } | ArmStmt::Limit { value, .. } => {
+                                    collect_regions(value, out)
+                                }
+                                ArmStmt::Visit(v) => match &v.times {
+                                    VisitTimes::At { times, then } => {
+                                        for t in times {
+                                            collect_regions(t, out);
+                                        }
+                                        if let Some((_, a, b)) = then {
+                                            collect_regions(a, out);
+                                            collect_regions(b, out);
+                                        }
+                                    }
+                                    VisitTimes::Every { step, until } => {
+                                        collect_regions(step, out);
+                                        collect_regions(until, out);
+                                    }
+                                    VisitTimes::BeforeEachDose { .. } => {}
+                                },
+                                ArmStmt::Rule(r) => {
+                                    collect_regions(&r.condition, out);
+                                    for a in &r.actions {
+                                        match a {
+                                            Action::Dose { value, .. }
+                                            | Action::Set { value, .. }
+                                            | Action::Quantity { value, .. } => {
+                                                collect_regions(value, out)
+                                            }
+                                            Action::Word { .. } => {}
+                                        }
+                                    }
+                                }
                             }
                         }
                     }

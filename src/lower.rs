@@ -73,6 +73,8 @@ pub struct AggSlots {
     pub from: Option<f64>,
     /// Window end, h.
     pub to: Option<f64>,
+    /// `discontinued("reason")`: the index of the reason in [`hir::Trial::stop_reasons`].
+    pub reason: Option<usize>,
 }
 
 /// Every aggregate inside `e`, in pre-order (the order of [`Lowered::aggregates`]).
@@ -145,6 +147,13 @@ enum Mode<'a> {
     Endpoint {
         param_index: &'a [usize],
         aggregates: &'a [Expr],
+    },
+    /// A protocol rule or visit summary: covariates, genotypes, params read from the model's
+    /// parameter slots (`param_index`), and from the inputs after the patient's (`visit`): the
+    /// measured value of every observable, then `dose`, then `t`.
+    Visit {
+        param_index: &'a [usize],
+        visit: &'a [Expr],
     },
 }
 
@@ -277,6 +286,22 @@ impl<'a> Lower<'a> {
     fn patient_sym(&mut self, s: Sym, span: Span) -> Expr {
         let m = self.m;
         let endpoint = matches!(self.mode, Mode::Endpoint { .. });
+        if let Mode::Visit { param_index, visit } = self.mode {
+            let n_obs = m.observables.len();
+            let at = |k: usize| visit.get(k).copied();
+            let v = match s {
+                Sym::Observable(i) if i < n_obs => at(i),
+                Sym::VisitDose => at(n_obs),
+                Sym::Time => at(n_obs + 1),
+                Sym::Param(i) => param_index
+                    .get(i)
+                    .map(|&slot| self.b.param_slot(slot as u32)),
+                _ => None,
+            };
+            if let Some(v) = v {
+                return v;
+            }
+        }
         let time_varying = |what: &str, name: &str| {
             if endpoint {
                 "only covariates, genotypes, params and time-course summaries are known in an endpoint".to_string()
@@ -353,6 +378,7 @@ impl<'a> Lower<'a> {
                 "`activity` is only defined inside a gene block".into(),
                 span,
             ),
+            Sym::VisitDose => self.error("`dose` is only known at a protocol visit".into(), span),
         }
     }
 
@@ -391,7 +417,7 @@ impl<'a> Lower<'a> {
                 Some(e) => *e,
                 None => self.c(f64::NAN),
             },
-            Sym::GeneActivity => self.c(f64::NAN),
+            Sym::GeneActivity | Sym::VisitDose => self.c(f64::NAN),
         }
     }
 
@@ -544,7 +570,7 @@ impl<'a> Lower<'a> {
             ExprKind::Category(l) => self.c(*l as f64),
             ExprKind::Aggregate { .. } => match self.mode {
                 Mode::Model => self.c(f64::NAN),
-                Mode::Patient => self.error(
+                Mode::Patient | Mode::Visit { .. } => self.error(
                     "a time-course summary is only known in an endpoint".into(),
                     e.span,
                 ),
@@ -804,6 +830,13 @@ pub fn lower_trial(
         };
         let mut observables = Vec::new();
         let mut first = None;
+        // A protocol summary's condition is read on measured values at visits (the visit
+        // functions of `patient`), not on the model's time course.
+        let reason = match (kind, args.first().map(|a| &a.kind)) {
+            (hir::Aggregate::Discontinued, Some(ExprKind::Const(k))) => Some(*k as usize),
+            _ => None,
+        };
+        let args: &[hir::Expr] = if kind.is_protocol() { &[] } else { args };
         for (j, arg) in args.iter().enumerate() {
             let v = l.expr(arg);
             let v = if arg.ty == Type::Bool {
@@ -835,6 +868,7 @@ pub fn lower_trial(
             integral,
             from: *from,
             to: *to,
+            reason,
         });
     }
     if opts.sensitivities {

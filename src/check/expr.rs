@@ -146,7 +146,7 @@ impl Checker {
         }
     }
 
-    fn expect_bool(&mut self, e: hir::Expr) -> hir::Expr {
+    pub(super) fn expect_bool(&mut self, e: hir::Expr) -> hir::Expr {
         match e.ty {
             Type::Bool | Type::Error => e,
             other => {
@@ -734,6 +734,32 @@ impl Checker {
             let u = params[i].1;
             return mk(ExprKind::Sym(Sym::FnArg(i)), Type::Num(u), span);
         }
+        // At a visit: `dose`, and observables by their observed name (before a `let` of the
+        // same name).
+        if let Scope::Visit(dose_unit) = self.scope
+            && p.parts.len() == 1
+        {
+            if full == "dose" {
+                return match dose_unit {
+                    Some(u) => mk(ExprKind::Sym(Sym::VisitDose), Type::Num(u), span),
+                    None => {
+                        self.report(
+                            Diagnostic::error(codes::E0053, "this arm has no dose to read", span)
+                                .with_help("give the arm a `dose` statement"),
+                        );
+                        error_expr(span)
+                    }
+                };
+            }
+            if let Some(i) = self
+                .model
+                .as_ref()
+                .and_then(|m| m.observables.iter().position(|o| o.name == full))
+                && let Some(e) = self.model_observable(i, span)
+            {
+                return e;
+            }
+        }
         // Model names, innermost pathway first.
         if self.model.is_some() && !matches!(self.scope, Scope::Const | Scope::Fn(_) | Scope::Gene)
         {
@@ -749,7 +775,10 @@ impl Checker {
             let name = &p.parts[0].text;
             if (name == "t" || name == "time")
                 && self.model.is_some()
-                && matches!(self.scope, Scope::Model { .. } | Scope::Endpoint)
+                && matches!(
+                    self.scope,
+                    Scope::Model { .. } | Scope::Endpoint | Scope::Visit(_)
+                )
             {
                 return mk(ExprKind::Sym(Sym::Time), Type::Num(self.hour), span);
             }
@@ -759,6 +788,13 @@ impl Checker {
         }
         self.unknown_name(p);
         error_expr(span)
+    }
+
+    /// Observable `i` of the trial's model as measured at a visit.
+    fn model_observable(&self, i: usize, span: Span) -> Option<hir::Expr> {
+        let m = self.program.models.get(self.trial_model?)?;
+        let o = m.observables.get(i)?;
+        Some(mk(ExprKind::Sym(Sym::Observable(i)), o.value.ty, span))
     }
 
     fn unknown_name(&mut self, p: &ast::Path) {
@@ -1180,6 +1216,9 @@ impl Checker {
     }
 
     fn aggregate(&mut self, agg: Aggregate, c: &ast::Call) -> hir::Expr {
+        if agg.is_protocol() {
+            return self.protocol_aggregate(agg, c);
+        }
         let span = c.span;
         let mut from = None;
         let mut to = None;
@@ -1241,6 +1280,14 @@ impl Checker {
             Aggregate::FractionOfTime | Aggregate::FirstTime => {
                 (1, "fraction_of_time(condition, from a to b)")
             }
+            // Checked by `protocol_aggregate` above.
+            Aggregate::FractionOfVisits
+            | Aggregate::FirstVisit
+            | Aggregate::DoseChanges
+            | Aggregate::FinalDose
+            | Aggregate::TotalDose
+            | Aggregate::RelativeDoseIntensity
+            | Aggregate::Discontinued => return error_expr(span),
         };
         if args.len() != want {
             self.report(

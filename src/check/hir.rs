@@ -65,6 +65,8 @@ pub enum Sym {
     FnArg(usize),
     /// The activity score inside a `gene` block.
     GeneActivity,
+    /// `dose` in a protocol rule: the amount of the next planned administration.
+    VisitDose,
 }
 
 /// Built-in functions.
@@ -174,6 +176,22 @@ pub enum Aggregate {
     FractionOfTime,
     /// `first_time(condition, window)` — first time the condition holds (end of window if never).
     FirstTime,
+    /// `fraction_of_visits(condition)` — the fraction of a protocol's visits at which the
+    /// condition held on the measured values.
+    FractionOfVisits,
+    /// `first_visit(condition)` — the time of the first visit at which the condition held (the
+    /// end of the simulation if none).
+    FirstVisit,
+    /// `dose_changes()` — visits at which a rule changed the planned amount.
+    DoseChanges,
+    /// `final_dose()` — the amount of the last administration.
+    FinalDose,
+    /// `total_dose()` — the sum of the administered amounts.
+    TotalDose,
+    /// `relative_dose_intensity()` — delivered over planned dose intensity.
+    RelativeDoseIntensity,
+    /// `discontinued()` / `discontinued("reason")` — the protocol stopped the treatment.
+    Discontinued,
 }
 
 impl Aggregate {
@@ -193,6 +211,13 @@ impl Aggregate {
             "time_in" => Aggregate::TimeIn,
             "fraction_of_time" => Aggregate::FractionOfTime,
             "first_time" => Aggregate::FirstTime,
+            "fraction_of_visits" => Aggregate::FractionOfVisits,
+            "first_visit" => Aggregate::FirstVisit,
+            "dose_changes" => Aggregate::DoseChanges,
+            "final_dose" => Aggregate::FinalDose,
+            "total_dose" => Aggregate::TotalDose,
+            "relative_dose_intensity" => Aggregate::RelativeDoseIntensity,
+            "discontinued" => Aggregate::Discontinued,
             _ => return None,
         })
     }
@@ -213,7 +238,29 @@ impl Aggregate {
             Aggregate::TimeIn => "time_in",
             Aggregate::FractionOfTime => "fraction_of_time",
             Aggregate::FirstTime => "first_time",
+            Aggregate::FractionOfVisits => "fraction_of_visits",
+            Aggregate::FirstVisit => "first_visit",
+            Aggregate::DoseChanges => "dose_changes",
+            Aggregate::FinalDose => "final_dose",
+            Aggregate::TotalDose => "total_dose",
+            Aggregate::RelativeDoseIntensity => "relative_dose_intensity",
+            Aggregate::Discontinued => "discontinued",
         }
+    }
+
+    /// Whether the aggregate summarises a protocol's visits and administrations rather than
+    /// the time course.
+    pub fn is_protocol(self) -> bool {
+        matches!(
+            self,
+            Aggregate::FractionOfVisits
+                | Aggregate::FirstVisit
+                | Aggregate::DoseChanges
+                | Aggregate::FinalDose
+                | Aggregate::TotalDose
+                | Aggregate::RelativeDoseIntensity
+                | Aggregate::Discontinued
+        )
     }
 
     /// All aggregate names.
@@ -233,6 +280,13 @@ impl Aggregate {
         "time_in",
         "fraction_of_time",
         "first_time",
+        "fraction_of_visits",
+        "first_visit",
+        "dose_changes",
+        "final_dose",
+        "total_dose",
+        "relative_dose_intensity",
+        "discontinued",
     ];
 }
 
@@ -626,8 +680,65 @@ pub struct Arm {
     pub doses: Vec<Dose>,
     /// Covariate/genotype overrides: (symbol, value).
     pub overrides: Vec<(Sym, Expr)>,
+    /// The arm's protocol (visits, rules, dose limits), if it has one.
+    pub protocol: Option<Protocol>,
     /// Declaration span.
     pub span: Span,
+}
+
+/// A protocol arm's visits, rules and dose limits (see [`crate::trial::protocol`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Protocol {
+    /// The listed visit times, h (sorted, distinct, within the simulation).
+    pub visits: Vec<f64>,
+    /// A visit just before every planned administration as well.
+    pub before_each_dose: bool,
+    /// The rules, in order.
+    pub rules: Vec<Rule>,
+    /// `round dose to Q`: every administered amount is a multiple of Q (in the unit of the
+    /// arm's first dose target).
+    pub round: Option<f64>,
+    /// `cap dose at Q`: no administered amount above Q (same unit).
+    pub cap: Option<f64>,
+    /// The state of the arm's first dose: the unit of `dose` in rules, `round` and `cap`.
+    pub dose_state: usize,
+    /// Span of the first protocol statement.
+    pub span: Span,
+}
+
+/// `when CONDITION [twice | N times] { ACTION; … }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// The condition (boolean), read at a visit: measured observables, `dose`, `t`,
+    /// covariates, genotypes, params.
+    pub condition: Expr,
+    /// The rule fires at a visit where the condition holds and has held at this many visits in
+    /// all (1 unless `twice` or `N times`).
+    pub count: u32,
+    /// The actions, applied in order.
+    pub actions: Vec<Action>,
+    /// Whole rule.
+    pub span: Span,
+}
+
+/// An action of a rule, applied to every administration planned at or after the visit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// `scale dose by F` (dimensionless): amounts (and infusion rates) times F.
+    Scale(Expr),
+    /// `set dose to A`: amounts set to A (in the unit of the dose state), infusion rates
+    /// scaled to match.
+    SetDose(Expr),
+    /// `set interval to T` (h): the remaining administrations re-timed every T from the next
+    /// one, up to the last planned time.
+    SetInterval(Expr),
+    /// `hold N dose[s]`: the next N administration times are skipped.
+    Hold(u32),
+    /// `delay T` (h): every remaining administration moves T later.
+    Delay(Expr),
+    /// `stop ["reason"]`: no more administrations; the patient is discontinued with the
+    /// reason (the rule's text when none is given).
+    Stop(String),
 }
 
 /// How a covariate is drawn.
@@ -832,6 +943,9 @@ pub struct Trial {
     /// When occasions start (`occasion every …`/`occasion at […]`); `None`: the whole trial is
     /// one occasion.
     pub occasions: Option<Occasions>,
+    /// The reasons the arms' rules `stop` with, in order of appearance (`discontinued("reason")`
+    /// reads index `k` of this list).
+    pub stop_reasons: Vec<String>,
     /// Declaration span.
     pub span: Span,
 }

@@ -13,6 +13,7 @@ pub mod gene;
 pub mod hir;
 pub mod model;
 pub mod print;
+pub mod protocol;
 pub mod table;
 pub mod trial;
 
@@ -58,6 +59,9 @@ pub enum Scope {
     Endpoint,
     /// A dose or population expression: covariates, genotypes and params of the model.
     Patient,
+    /// A protocol rule or visit summary, read at a visit: measured observables, `dose` (in the
+    /// given unit; `None` when the arm has no dose), `t`, covariates, genotypes and params.
+    Visit(Option<Unit>),
 }
 
 /// The shared state of one check: unit table, global items, diagnostics.
@@ -80,6 +84,13 @@ pub struct Checker {
     pub model: Option<model::ModelScope>,
     /// The function whose body is being checked (to report recursion).
     pub current_fn: Option<String>,
+    /// The model of the trial being checked (its observables are what a visit measures).
+    pub trial_model: Option<usize>,
+    /// The unit of `dose`, `final_dose()` and `total_dose()` in the trial's endpoints: that of
+    /// the state its first arm's first dose goes into.
+    pub trial_dose_unit: Option<Unit>,
+    /// The reasons the trial's protocol rules `stop` with, in order of appearance.
+    pub stop_reasons: Vec<String>,
     /// The statements of every checked model (after `extends` merging), by model index.
     pub model_asts: Vec<ast::ModelDecl>,
     /// What each checked model's module could see: statements a model inherits through
@@ -165,6 +176,9 @@ impl Checker {
             scope: Scope::Const,
             model: None,
             current_fn: None,
+            trial_model: None,
+            trial_dose_unit: None,
+            stop_reasons: Vec::new(),
             model_asts: Vec::new(),
             model_visibility: Vec::new(),
             merged_inputs: Vec::new(),

@@ -169,6 +169,31 @@ impl Checker {
         if let Some(m) = self.model.as_mut() {
             m.used.insert(sym);
         }
+        if matches!(self.scope, Scope::Visit(_))
+            && !matches!(
+                sym,
+                Sym::Covariate(_) | Sym::Genotype(_) | Sym::Param(_) | Sym::Observable(_)
+            )
+        {
+            let observed: Vec<String> = self
+                .model
+                .as_ref()
+                .map(|m| m.observables.iter().map(|o| o.name.clone()).collect())
+                .unwrap_or_default();
+            self.report(
+                Diagnostic::error(
+                    codes::E0053,
+                    format!("`{full}` is not measured at a visit"),
+                    span,
+                )
+                .with_label_message("a state or `let` of the model, not an observable")
+                .with_help(format!(
+                    "rules read measured observables ({}), `dose`, `t`, covariates, genotypes and params; add `observe {full}` to the model to measure it",
+                    observed.join(", ")
+                )),
+            );
+            return Some(error_expr(span));
+        }
         if matches!(self.scope, Scope::Patient)
             && !matches!(sym, Sym::Covariate(_) | Sym::Genotype(_) | Sym::Param(_))
         {
@@ -228,6 +253,7 @@ impl Checker {
             Sym::Input(i) => Type::Num(m.inputs[i].unit),
             Sym::Time => Type::Num(self.hour),
             Sym::FnArg(_) | Sym::GeneActivity => Type::Num(Unit::ONE),
+            Sym::VisitDose => Type::Error,
         }
     }
 
@@ -405,6 +431,7 @@ impl Checker {
             Sym::Time => "t".into(),
             Sym::FnArg(i) => format!("arg{i}"),
             Sym::GeneActivity => "activity".into(),
+            Sym::VisitDose => "dose".into(),
         }
     }
 

@@ -435,6 +435,7 @@ impl Cx<'_> {
             Sym::Time => "t".into(),
             Sym::FnArg(i) => format!("${i}"),
             Sym::GeneActivity => "activity".into(),
+            Sym::VisitDose => "dose".into(),
         }
     }
 

@@ -62,6 +62,7 @@ fn sym_label_name(model: &hir::Model, s: Sym) -> String {
         Sym::Observable(i) => model.observables.get(i).map(|x| x.name.as_str()),
         Sym::Input(i) => model.inputs.get(i).map(|x| x.name.as_str()),
         Sym::Time => Some("t"),
+        Sym::VisitDose => Some("dose"),
         Sym::FnArg(_) | Sym::GeneActivity => None,
     };
     name.unwrap_or("?").to_string()
@@ -78,6 +79,7 @@ fn sym_label(model: &hir::Model, s: Sym) -> String {
         Sym::Observable(_) => "observable",
         Sym::Input(_) => "input",
         Sym::Time => "time",
+        Sym::VisitDose => "dose",
         Sym::FnArg(_) | Sym::GeneActivity => "name",
     };
     format!("{kind} `{}`", sym_label_name(model, s))
@@ -887,6 +889,38 @@ impl Checker {
             self.report(d);
         }
         self.model = model_scopes.get(midx).map(|(_, s)| s.clone());
+        self.trial_model = Some(midx);
+        self.trial_dose_unit = None;
+        self.stop_reasons.clear();
+        for st in &t.body {
+            let TrialStmt::Arm { body, .. } = st else {
+                continue;
+            };
+            for s in body {
+                match s {
+                    ArmStmt::Dose(d) if self.trial_dose_unit.is_none() => {
+                        let name = d.target.joined();
+                        self.trial_dose_unit =
+                            model.states.iter().find(|s| s.name == name).map(|s| s.unit);
+                    }
+                    ArmStmt::Rule(r) => {
+                        for a in &r.actions {
+                            if let ast::Action::Word { verb, reason, .. } = a
+                                && verb.text == "stop"
+                            {
+                                let why = reason
+                                    .as_ref()
+                                    .map_or("stopped by a rule", |r| r.text.as_str());
+                                if !self.stop_reasons.iter().any(|x| x == why) {
+                                    self.stop_reasons.push(why.to_string());
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
         let mut trial = hir::Trial {
             name: t.name.text.clone(),
             model: midx,
@@ -899,6 +933,7 @@ impl Checker {
             quantities: Vec::new(),
             dose_searches: Vec::new(),
             occasions: None,
+            stop_reasons: self.stop_reasons.clone(),
             span,
         };
         let mut finds: Vec<&ast::FindDose> = Vec::new();
@@ -930,6 +965,7 @@ impl Checker {
                         name: name.text.clone(),
                         doses: Vec::new(),
                         overrides: Vec::new(),
+                        protocol: None,
                         span: *span,
                     };
                     for s in body {
@@ -999,8 +1035,10 @@ impl Checker {
                                     }
                                 }
                             }
+                            ArmStmt::Visit(_) | ArmStmt::Rule(_) | ArmStmt::Limit { .. } => {}
                         }
                     }
+                    arm.protocol = self.protocol(body, &arm.doses, &model);
                     trial.arms.push(arm);
                 }
                 TrialStmt::Randomize(_) => trial.randomize = true,

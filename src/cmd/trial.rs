@@ -217,6 +217,14 @@ pub fn run_trial(
         )?),
         _ => None,
     };
+    // doses.csv and visits.csv: the protocol's course of every patient, with the trajectories.
+    let mut logs = match (&staging, prep.trajectories && ctx.has_protocol()) {
+        (Some(dir), true) => Some((
+            open_stream(dir.path(), "doses.csv", &ctx.doses_header())?,
+            open_stream(dir.path(), "visits.csv", &ctx.visits_header())?,
+        )),
+        _ => None,
+    };
     let mut tmp = match &staging {
         Some(dir) => Some(open_stream(
             dir.path(),
@@ -249,6 +257,20 @@ pub fn run_trial(
                 }
             }
             let mut chunk = chunk;
+            if let Some(((dpath, d), (vpath, v))) = logs.as_mut() {
+                let (mut dt, mut vt) = (String::new(), String::new());
+                for r in &chunk {
+                    ctx.dose_lines(r, &mut dt);
+                    ctx.visit_lines(r, &mut vt);
+                }
+                d.write_all(dt.as_bytes())
+                    .map_err(TrialError::io(&*dpath))?;
+                v.write_all(vt.as_bytes())
+                    .map_err(TrialError::io(&*vpath))?;
+            }
+            for r in &mut chunk {
+                r.course = None;
+            }
             if let Some((path, f)) = traj.as_mut() {
                 let mut text = String::new();
                 for r in &mut chunk {
@@ -289,6 +311,10 @@ pub fn run_trial(
         let dir = out.path().to_path_buf();
         if let Some(t) = tmp {
             finish_stream(t)?;
+        }
+        if let Some((d, v)) = logs {
+            finish_stream(d)?;
+            finish_stream(v)?;
         }
         write_outputs(&dir, &summary, None)?;
         if let Some(t) = traj {
@@ -461,6 +487,24 @@ pub fn merge(
         )
         .map_err(TrialError::io(dir.join("bands.csv")))?;
         write_targets(&dir, &ctx)?;
+        // The protocol's doses and visits, in shard order.
+        for (name, header) in [
+            ("doses.csv", ctx.doses_header()),
+            ("visits.csv", ctx.visits_header()),
+        ] {
+            let parts: Vec<Option<String>> = shards_sorted
+                .iter()
+                .map(|d| std::fs::read_to_string(d.join(name)).ok())
+                .collect();
+            if parts.iter().all(Option::is_some) && ctx.has_protocol() {
+                let mut all = header + "\n";
+                for p in parts.iter().flatten() {
+                    all.extend(p.lines().skip(1).map(|l| format!("{l}\n")));
+                }
+                write_synced(&dir.join(name), all.as_bytes())
+                    .map_err(TrialError::io(dir.join(name)))?;
+            }
+        }
     }
     staging.commit()?;
     Ok(summary)

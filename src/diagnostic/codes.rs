@@ -1362,6 +1362,29 @@ trial T { model M; population from fit "fit_out" id "99" resample 1000 { } … }
 
 Fixed: name a subject of `fit_out/individuals.csv`.
 "#;
+    E0053 => "bad protocol statement", r#"
+A protocol arm's `visit`, `when` rule or dose limit is wrong:
+
+- a rule reads something that is not measured at a visit. Rules see the model's observables as
+  measured (model value plus residual error), `dose` (the next planned administration), `t`,
+  covariates, genotypes and params; a state or `let` must be observed (`observe x`) first;
+- an action is unknown or has the wrong unit: `scale dose by` takes a plain number, `set dose to`
+  an amount of the dose's kind, `delay` and `set interval to` a time, `hold` a whole number of
+  doses; nothing follows `stop`;
+- a rule has no action, or its count (`N times`) is not a whole number;
+- a visit time is negative or not a constant, a visit step is not positive, or a schedule lists
+  more than 100 000 visits;
+- `round dose to` / `cap dose at` is not a positive constant amount;
+- a protocol arm starts a dose `at steady state`, or reads `dose` without a dose.
+
+Erroneous example (`anc` is in cells/L, not an amount):
+
+```text
+when anc < 0.5 mg { delay 7 d }
+```
+
+Fixed: `when anc < 0.5e9/L { delay 7 d }`.
+"#;
     W0001 => "unused parameter", r#"
 A `param` of a model is never used inside the model: no flow, equation, `let`, observable or
 other param refers to it. It is probably a leftover, or a sign of a misspelling. A `vary`
@@ -1445,6 +1468,19 @@ trial T {
     occasion every 7 d
 }
 ```
+"#;
+    W0005 => "rule that can never fire", r#"
+A protocol rule is applied at visits, and this one can never be: the arm has no visit, every
+visit is after the end of the simulation, or the rule asks for more visits (`N times`) than the
+arm has. The trial still runs; the rule changes nothing.
+
+Erroneous example:
+
+```text
+arm A { dose 5 mg into gut every 24 h for 84 d; when inr > 4 { hold 1 dose } }
+```
+
+Fixed: add `visit every 7 d until 12 wk` (or `visit before each dose`) to the arm.
 "#;
     W0004 => "fit not made yet", r#"
 A trial's `population from fit "DIR"` names a directory without a `fit.json`: `twin fit` has not

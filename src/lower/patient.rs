@@ -60,6 +60,14 @@ pub struct LoweredPatient {
     pub overrides: Vec<Vec<Option<InputSlot>>>,
     /// Number of aggregate inputs of the endpoint function.
     pub n_aggregates: usize,
+    /// One function per arm (in `arms` order), read at a protocol visit: the value (1/0) of
+    /// every visit summary's condition (`fraction_of_visits`, `first_visit`, in aggregate
+    /// order), then for each rule of the arm its condition and the value of each of its
+    /// actions that has one. Inputs: the patient's, then the measured value of every
+    /// observable, `dose` and `t`; params from the model's parameter slots.
+    pub visits: PatientModule,
+    /// Number of visit-summary conditions at the start of every visit function.
+    pub n_visit_summaries: usize,
 }
 
 /// A per-patient expression that cannot be computed before (or, for an endpoint, from) the
@@ -165,6 +173,67 @@ pub fn lower_patient(
     let endpoints =
         l.b.finish_patient(params.count, &[("endpoints".to_string(), values)]);
 
+    // Visits.
+    let (mut l, _) = Lower::new(p, m, ModuleBuilder::new(&m.name), Mode::Patient);
+    let mut visit_inputs: Vec<Expr> = (0..m.observables.len())
+        .map(|k| l.b.input(&format!("#measured{k}")))
+        .collect();
+    visit_inputs.push(l.b.input("#dose"));
+    visit_inputs.push(l.b.input("#time"));
+    l.mode = Mode::Visit {
+        param_index: params.index,
+        visit: &visit_inputs,
+    };
+    let summaries: Vec<&hir::Expr> = found
+        .iter()
+        .filter_map(|e| match &e.kind {
+            hir::ExprKind::Aggregate {
+                kind: hir::Aggregate::FractionOfVisits | hir::Aggregate::FirstVisit,
+                args,
+                ..
+            } => args.first(),
+            _ => None,
+        })
+        .collect();
+    let mut visit_functions = Vec::new();
+    for arm in exprs.arms {
+        let what = format!("the protocol of arm `{}`", arm.name);
+        let mut roots: Vec<Expr> = Vec::new();
+        let number = |l: &mut Lower<'_>, e: &hir::Expr| {
+            let v = l.expr(e);
+            if e.ty == hir::Type::Bool {
+                let one = l.b.constant(1.0);
+                let zero = l.b.constant(0.0);
+                l.b.select(v, one, zero)
+            } else {
+                v
+            }
+        };
+        for c in &summaries {
+            let v = number(&mut l, c);
+            roots.push(v);
+        }
+        for r in arm.protocol.iter().flat_map(|p| &p.rules) {
+            let v = number(&mut l, &r.condition);
+            roots.push(v);
+            for a in &r.actions {
+                match a {
+                    hir::Action::Scale(e)
+                    | hir::Action::SetDose(e)
+                    | hir::Action::SetInterval(e)
+                    | hir::Action::Delay(e) => {
+                        let v = number(&mut l, e);
+                        roots.push(v);
+                    }
+                    hir::Action::Hold(_) | hir::Action::Stop(_) => {}
+                }
+            }
+        }
+        take(&mut l, &what);
+        visit_functions.push((what, roots));
+    }
+    let visits = l.b.finish_patient(params.count, &visit_functions);
+
     let build = |r: Result<PatientModule, Vec<crate::ir::BuildError>>,
                  errors: &mut Vec<PatientError>| {
         r.map_err(|es| {
@@ -177,15 +246,20 @@ pub fn lower_patient(
     };
     let population = build(population, &mut errors);
     let endpoints = build(endpoints, &mut errors);
-    match (population, endpoints) {
-        (Some(population), Some(endpoints)) if errors.is_empty() => Ok(LoweredPatient {
-            population,
-            endpoints,
-            inputs,
-            n_generators: generators.len(),
-            overrides,
-            n_aggregates: found.len(),
-        }),
+    let visits = build(visits, &mut errors);
+    match (population, endpoints, visits) {
+        (Some(population), Some(endpoints), Some(visits)) if errors.is_empty() => {
+            Ok(LoweredPatient {
+                population,
+                endpoints,
+                inputs,
+                n_generators: generators.len(),
+                overrides,
+                n_aggregates: found.len(),
+                visits,
+                n_visit_summaries: summaries.len(),
+            })
+        }
         _ => Err(errors),
     }
 }

@@ -65,6 +65,29 @@ pub fn simulate_segments(
     .map_err(SimError::Solve)
 }
 
+/// [`simulate_dense`] under a protocol: `control` sees the patient at every visit it gives and
+/// may change the regimen from then on ([`crate::solve::Control`]).
+pub fn simulate_controlled(
+    model: &PreparedModel,
+    patient: &Patient,
+    segments: &[crate::solve::Segment],
+    regimen: &Regimen,
+    grid: &[f64],
+    options: &SolveOptions,
+    control: &mut dyn crate::solve::Control,
+) -> Result<(Simulation, DenseOutput), SimError> {
+    crate::solve::simulate_controlled(
+        &model.compiled,
+        patient.params.clone(),
+        segments,
+        regimen,
+        grid,
+        options,
+        control,
+    )
+    .map_err(SimError::Solve)
+}
+
 /// [`simulate`] (with `segments`: [`simulate_segments`]) that also records the solver's dense
 /// output, for endpoints that need the solution between grid points; the [`Simulation`] is the
 /// same, bit for bit.

@@ -222,7 +222,7 @@ impl From<DoseError> for SolveError {
 }
 
 /// Two times closer than this (relative) are the same instant.
-pub(super) fn same_time(a: f64, b: f64) -> bool {
+pub fn same_time(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0)
 }
 

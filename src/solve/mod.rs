@@ -55,7 +55,7 @@ pub use dosing::{Dose, DoseError, DoseKind, Regimen, Repeat, SteadyState};
 pub use driver::{Failure, FailureReason, Method, Simulation, SolveError, SolveOptions};
 pub use linear::{LinearSystem, expm, is_linear};
 pub use model::ModelFns;
-pub use piecewise::{LeftLimit, Segment, SegmentStart};
+pub use piecewise::{Control, LeftLimit, Segment, SegmentStart};
 
 use driver::Driver;
 
@@ -113,8 +113,10 @@ pub fn simulate_segments_with_limits<F: ModelFns>(
     opts: &SolveOptions,
 ) -> Result<(Simulation, Vec<piecewise::LeftLimit>), SolveError> {
     let linear = exact_path(model, opts)?;
-    piecewise::solve(model, params, segments, regimen, grid, opts, linear, false)
-        .map(|(s, _, l)| (s, l))
+    piecewise::solve(
+        model, params, segments, regimen, grid, opts, linear, false, None,
+    )
+    .map(|(s, _, l)| (s, l))
 }
 
 /// [`simulate_segments`] that also records the dense output (see [`simulate_dense`]).
@@ -146,6 +148,34 @@ pub fn simulate_dense<F: ModelFns>(
     Ok((s, d.unwrap_or_else(|| DenseOutput::new(n))))
 }
 
+/// [`simulate_segments_dense`] under a protocol ([`Control`]): every visit it gives is a
+/// boundary of the solve where it sees the left limit (the state just before the events at the
+/// visit) and may change the regimen from then on (see [`piecewise`]).
+pub fn simulate_controlled<F: ModelFns>(
+    model: &F,
+    params: Vec<f64>,
+    segments: &[Segment],
+    regimen: &Regimen,
+    grid: &[f64],
+    opts: &SolveOptions,
+    control: &mut dyn Control,
+) -> Result<(Simulation, DenseOutput), SolveError> {
+    let linear = exact_path(model, opts)?;
+    let (s, d, _) = piecewise::solve(
+        model,
+        params,
+        segments,
+        regimen,
+        grid,
+        opts,
+        linear,
+        true,
+        Some(control),
+    )?;
+    let n = s.n_states;
+    Ok((s, d.unwrap_or_else(|| DenseOutput::new(n))))
+}
+
 /// Checks the options; whether the exact linear path solves this model under them.
 fn exact_path<F: ModelFns>(model: &F, opts: &SolveOptions) -> Result<bool, SolveError> {
     driver::check_tolerances(opts)?;
@@ -172,8 +202,10 @@ fn solve<F: ModelFns>(
 ) -> Result<(Simulation, Option<DenseOutput>), SolveError> {
     let linear = exact_path(model, opts)?;
     if !segments.is_empty() || regimen.doses.iter().any(|d| d.steady_state.is_some()) {
-        return piecewise::solve(model, params, segments, regimen, grid, opts, linear, record)
-            .map(|(s, d, _)| (s, d));
+        return piecewise::solve(
+            model, params, segments, regimen, grid, opts, linear, record, None,
+        )
+        .map(|(s, d, _)| (s, d));
     }
     let (patient, y0) = driver::prepare(model, params, regimen, grid)?;
     let piece = run_piece(model, &patient, y0, grid, opts, linear, record, 0.0)?;

@@ -72,6 +72,17 @@ pub struct LeftLimit {
     pub observables: Vec<f64>,
 }
 
+/// A protocol that looks at the patient during the solve and may change the regimen: see
+/// [`solve`]'s `control`.
+pub trait Control {
+    /// The first visit strictly after `after` (any visit when `after` is −∞), if any.
+    fn next_visit(&self, after: f64) -> Option<f64>;
+    /// A visit at `time`, with the left limit there (`states` and `observables` just before the
+    /// events at `time`). Returns the regimen from then on when the visit changes it: the doses
+    /// given before `time` must be the same as before (they are re-expanded with the rest).
+    fn visit(&mut self, time: f64, states: &[f64], observables: &[f64]) -> Option<Regimen>;
+}
+
 /// Most Newton iterations for a steady state before falling back to repeated intervals.
 const NEWTON_ITERATIONS: usize = 30;
 /// Most repeated intervals for a steady state when Newton's method stalls.
@@ -87,6 +98,11 @@ enum Action {
 }
 
 /// Solves a patient piece by piece. See the module docs.
+///
+/// With a `control`, every visit it gives (up to the last grid time) is a boundary too: the
+/// piece before it ends there, the control sees the left limit and may replace the regimen, and
+/// the solve carries on from the same state with the new regimen's events. Left limits are
+/// returned for every boundary, visits included.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn solve<F: ModelFns>(
     model: &F,
@@ -97,10 +113,17 @@ pub(super) fn solve<F: ModelFns>(
     opts: &SolveOptions,
     linear: bool,
     record: bool,
+    mut control: Option<&mut dyn Control>,
 ) -> Result<(Simulation, Option<DenseOutput>, Vec<LeftLimit>), SolveError> {
     let m = model.module();
     let n = m.n_states();
     let (g0, _) = driver::check_grid(grid)?;
+    let grid_end = grid.last().copied().unwrap_or(g0);
+    if control.is_some() && regimen.doses.iter().any(|d| d.steady_state.is_some()) {
+        return Err(SolveError::BadOptions(
+            "a protocol cannot start a dose at steady state",
+        ));
+    }
     if regimen.doses.iter().any(|d| d.steady_state.is_some())
         && m.rhs.classes.contains(&crate::ir::Class::Time)
     {
@@ -147,21 +170,24 @@ pub(super) fn solve<F: ModelFns>(
     }
     events.sort_by(|a, b| a.time.total_cmp(&b.time));
     bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // Distinct boundary times; piece k runs from times[k-1] (or the start) to times[k].
+    // Distinct static boundary times; visits of the control are boundaries as well.
     let mut times: Vec<f64> = Vec::new();
     for (t, _) in &bounds {
         if !times.last().is_some_and(|&l| same_time(l, *t)) {
             times.push(*t);
         }
     }
-    let piece_of = |t: f64| times.partition_point(|&b| b < t || same_time(b, t));
-    // When each infusion ends, and which piece starts it.
-    let mut ends = std::collections::HashMap::new();
-    for e in &events {
-        if let EventKind::InfusionEnd { id } = e.kind {
-            ends.insert(id, e.time);
+    // When each infusion ends.
+    let infusion_ends = |events: &[Event]| {
+        let mut ends = std::collections::HashMap::new();
+        for e in events {
+            if let EventKind::InfusionEnd { id } = e.kind {
+                ends.insert(id, e.time);
+            }
         }
-    }
+        ends
+    };
+    let mut ends = infusion_ends(&events);
     let mut out = Simulation {
         times: Vec::with_capacity(grid.len()),
         states: Vec::with_capacity(grid.len() * n),
@@ -183,13 +209,35 @@ pub(super) fn solve<F: ModelFns>(
     let mut limits = Vec::with_capacity(times.len());
     let mut dense: Option<DenseOutput> = None;
     let mut dense_set = 0usize;
-    for k in 0..=times.len() {
-        let start = if k == 0 {
-            f64::NEG_INFINITY
-        } else {
-            times[k - 1]
-        };
-        if k > 0 {
+    // The piece runs from `start` (−∞ for the first) to the next boundary.
+    let mut start = f64::NEG_INFINITY;
+    let mut si = 0usize;
+    let mut gi = 0usize;
+    let mut visit_here = false;
+    let mut first = true;
+    loop {
+        if !first {
+            if visit_here
+                && let Some(c) = control.as_deref_mut()
+                && let Some(l) = limits.last()
+            {
+                let l: &LeftLimit = l;
+                if let Some(r) = c.visit(start, &l.states, &l.observables) {
+                    if r.doses.iter().any(|d| d.steady_state.is_some()) {
+                        return Err(SolveError::BadOptions(
+                            "a protocol cannot start a dose at steady state",
+                        ));
+                    }
+                    events.clear();
+                    let mut next_id = 0usize;
+                    for (k, d) in r.doses.iter().enumerate() {
+                        let p = sets[set_at(d.time)];
+                        dosing::expand_dose(k, d, m, p, &mut next_id, &mut events)?;
+                    }
+                    events.sort_by(|a, b| a.time.total_cmp(&b.time));
+                    ends = infusion_ends(&events);
+                }
+            }
             // Apply this boundary's actions in order.
             while let Some(&(t, action)) = bounds.get(b) {
                 if !same_time(t, start) {
@@ -219,19 +267,45 @@ pub(super) fn solve<F: ModelFns>(
                 }
             }
         }
-        let last = k == times.len();
-        let mut piece_grid: Vec<f64> = grid.iter().copied().filter(|&g| piece_of(g) == k).collect();
-        if !last {
-            piece_grid.push(times[k]);
+        // The next boundary: a static one, a visit, or both.
+        let next_static = times.get(si).copied();
+        let next_visit = control
+            .as_deref()
+            .and_then(|c| c.next_visit(start))
+            .filter(|&t| t <= grid_end || same_time(t, grid_end));
+        let next = match (next_static, next_visit) {
+            (Some(a), Some(v)) => Some(a.min(v)),
+            (a, v) => a.or(v),
+        };
+        visit_here = next_visit.is_some_and(|v| next.is_some_and(|t| same_time(v, t)));
+        if let Some(t) = next
+            && next_static.is_some_and(|a| same_time(a, t))
+        {
+            si += 1;
+        }
+        let last = next.is_none();
+        let before_next = |t: f64| next.is_none_or(|x| t < x && !same_time(t, x));
+        let mut piece_grid: Vec<f64> = Vec::new();
+        while let Some(&g) = grid.get(gi) {
+            if !before_next(g) {
+                break;
+            }
+            piece_grid.push(g);
+            gi += 1;
+        }
+        if let Some(t) = next {
+            piece_grid.push(t);
         } else if piece_grid.is_empty() {
             break;
         }
+        let in_piece = |t: f64| (first || t > start || same_time(t, start)) && before_next(t);
         let mut piece_events: Vec<Event> = Vec::new();
-        if k > 0 {
+        if !first {
             // Infusions started before this piece and still running carry on from its start.
             for e in &events {
                 if let EventKind::InfusionStart { id, .. } = e.kind
-                    && piece_of(e.time) < k
+                    && e.time < start
+                    && !same_time(e.time, start)
                     && e.time > stopped_before
                     && !same_time(e.time, stopped_before)
                     && ends
@@ -242,9 +316,9 @@ pub(super) fn solve<F: ModelFns>(
                 }
             }
         }
-        piece_events.extend(events.iter().filter(|e| piece_of(e.time) == k).copied());
+        piece_events.extend(events.iter().filter(|e| in_piece(e.time)).copied());
         let t_end = piece_grid.last().copied().unwrap_or(start);
-        let t0 = if k == 0 {
+        let t0 = if first {
             piece_events
                 .first()
                 .map_or(piece_grid[0], |e| e.time.min(piece_grid[0]))
@@ -271,7 +345,7 @@ pub(super) fn solve<F: ModelFns>(
         }
         let mut sim = piece.sim;
         out.steps += sim.steps;
-        if !last {
+        if let Some(t) = next {
             // The extra row at the boundary: the state there, before the boundary's changes.
             let rows = sim.times.len();
             if rows == 0 {
@@ -281,7 +355,7 @@ pub(super) fn solve<F: ModelFns>(
             dosed = sim.dosed[rows - 1];
             let no = sim.n_observables;
             limits.push(LeftLimit {
-                time: times[k],
+                time: t,
                 states: y.clone(),
                 observables: sim.observables[(rows - 1) * no..rows * no].to_vec(),
             });
@@ -294,6 +368,11 @@ pub(super) fn solve<F: ModelFns>(
         out.states.extend_from_slice(&sim.states);
         out.observables.extend_from_slice(&sim.observables);
         out.dosed.extend_from_slice(&sim.dosed);
+        if last {
+            break;
+        }
+        start = next.unwrap_or(start);
+        first = false;
     }
     Ok((out, dense, limits))
 }

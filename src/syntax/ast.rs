@@ -790,6 +790,146 @@ pub enum ArmStmt {
         /// Whole statement.
         span: Span,
     },
+    /// `visit at [1 d, 2 d] then every 7 d until 12 wk`, `visit every 7 d until 12 wk` or
+    /// `visit before each dose`: when the protocol measures and applies its rules.
+    Visit(Visit),
+    /// `when inr > 4 [twice | N times] { hold 1 dose; scale dose by 0.85 }`.
+    Rule(Rule),
+    /// `round dose to 0.5 mg` or `cap dose at 15 mg`: a limit on every dose the arm gives.
+    Limit {
+        /// `round` or `cap`.
+        verb: Name,
+        /// The quantity.
+        value: Expr,
+        /// Whole statement.
+        span: Span,
+    },
+}
+
+/// A visit schedule of a protocol arm.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VisitTimes {
+    /// `at [t1, t2, …]`, optionally `then every STEP until END` (from the last listed time).
+    At {
+        /// The listed times.
+        times: Vec<Expr>,
+        /// `then every STEP until END`: the word `then`, the step and the end.
+        then: Option<(Name, Expr, Expr)>,
+    },
+    /// `every STEP until END` (the first visit at STEP).
+    Every {
+        /// The step.
+        step: Expr,
+        /// The last time.
+        until: Expr,
+    },
+    /// `before each dose`: just before every planned administration.
+    BeforeEachDose {
+        /// The words `before` and `each`.
+        words: (Name, Name),
+    },
+}
+
+/// `visit …`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Visit {
+    /// When.
+    pub times: VisitTimes,
+    /// Whole statement.
+    pub span: Span,
+}
+
+/// `when CONDITION [twice | N times] { ACTION; … }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// The condition, on measured observables, `dose`, `t`, covariates, genotypes and params.
+    pub condition: Expr,
+    /// `twice` (its span) or `N times`: the rule fires from the N-th visit at which the
+    /// condition held.
+    pub count: Option<RuleCount>,
+    /// The actions, in order.
+    pub actions: Vec<Action>,
+    /// Whole statement.
+    pub span: Span,
+}
+
+/// How many visits a rule's condition must have held before it fires.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleCount {
+    /// `twice`.
+    Twice(Span),
+    /// `N times`.
+    Times(NumLit),
+}
+
+/// An action of a rule. The verbs are checked, not parsed: `scale dose by F`, `set dose to A`,
+/// `set interval to T`, `hold N dose[s]`, `delay T`, `stop ["reason"]`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// `VERB dose by|to VALUE` (`scale dose by 0.85`, `set dose to 5 mg`).
+    Dose {
+        /// The verb.
+        verb: Name,
+        /// `by` (true) or `to`.
+        by: bool,
+        /// The value.
+        value: Expr,
+        /// Whole action.
+        span: Span,
+    },
+    /// `VERB OBJECT to VALUE` (`set interval to 48 h`).
+    Set {
+        /// The verb.
+        verb: Name,
+        /// What is set.
+        object: Name,
+        /// The value.
+        value: Expr,
+        /// Whole action.
+        span: Span,
+    },
+    /// `VERB QUANTITY [dose]` (`hold 1 dose`, `hold 2 doses`, `delay 7 d`).
+    Quantity {
+        /// The verb.
+        verb: Name,
+        /// The quantity (a number, or an expression in parentheses).
+        value: Expr,
+        /// Followed by the word `dose`.
+        dose_word: bool,
+        /// Whole action.
+        span: Span,
+    },
+    /// `VERB ["reason"]` (`stop`, `stop "grade 4 neutropenia"`).
+    Word {
+        /// The verb.
+        verb: Name,
+        /// The reason, with its span.
+        reason: Option<Name>,
+        /// Whole action.
+        span: Span,
+    },
+}
+
+impl Action {
+    /// The action's verb.
+    pub fn verb(&self) -> &Name {
+        match self {
+            Action::Dose { verb, .. }
+            | Action::Set { verb, .. }
+            | Action::Quantity { verb, .. }
+            | Action::Word { verb, .. } => verb,
+        }
+    }
+
+    /// The whole action's span.
+    pub fn span(&self) -> Span {
+        match self {
+            Action::Dose { span, .. }
+            | Action::Set { span, .. }
+            | Action::Quantity { span, .. }
+            | Action::Word { span, .. } => *span,
+        }
+    }
 }
 
 /// `dose AMT into CMT [at T] [over D | rate R] [every II (for D | times N)] [lag L] [bioavailability F]`.

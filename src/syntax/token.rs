@@ -107,6 +107,12 @@ pub enum Token {
     Arm,
     #[token("randomize")]
     Randomize,
+    #[token("visit")]
+    Visit,
+    #[token("twice")]
+    Twice,
+    #[token("then")]
+    Then,
     #[token("dose")]
     Dose,
     #[token("into")]
@@ -402,6 +408,9 @@ impl Token {
             Ancestry => "ancestry",
             Arm => "arm",
             Randomize => "randomize",
+            Visit => "visit",
+            Twice => "twice",
+            Then => "then",
             Dose => "dose",
             Into => "into",
             Every => "every",

@@ -29,6 +29,7 @@
 //! inputs are the patient's followed by the aggregate values.
 
 use super::evaluator::Evaluator;
+use super::protocol::Course;
 use crate::check::hir::Aggregate;
 use crate::lower::{AggSlots, Lowered};
 use crate::solve::{DenseOutput, ModelFns, Side, Simulation};
@@ -640,18 +641,27 @@ pub fn aggregate_value<F: ModelFns>(a: &AggSlots, c: &mut Curve<'_, F>) -> f64 {
             }
             t[i1]
         }
+        // Read from the protocol's course by `evaluate`.
+        Aggregate::FractionOfVisits
+        | Aggregate::FirstVisit
+        | Aggregate::DoseChanges
+        | Aggregate::FinalDose
+        | Aggregate::TotalDose
+        | Aggregate::RelativeDoseIntensity
+        | Aggregate::Discontinued => f64::NAN,
     }
 }
 
 /// Every endpoint of a trial for one patient, by the trial's compiled `evaluator` from the
 /// patient's `inputs` (in `lowered`'s layout), the simulation's parameters and the value of every
 /// aggregate of `lowered` on the patient's `curve` (NaN everywhere if the buffers do not fit the
-/// evaluator).
+/// evaluator); protocol summaries read `course` (with the trial's stop reasons), NaN without.
 pub fn evaluate<F: ModelFns>(
     evaluator: &Evaluator,
     lowered: &Lowered,
     inputs: &[f64],
     curve: &mut Curve<'_, F>,
+    course: Option<(&Course, &[String])>,
 ) -> Vec<f64> {
     let sim = curve.sim;
     let n = evaluator
@@ -662,8 +672,24 @@ pub fn evaluate<F: ModelFns>(
         .map_or(0, |f| f.outputs.len());
     let mut args = Vec::with_capacity(inputs.len() + lowered.aggregates.len());
     args.extend_from_slice(inputs);
+    let end = sim.times.last().copied().unwrap_or(0.0);
+    let mut summary = 0usize;
     for a in &lowered.aggregates {
-        args.push(aggregate_value(a, curve));
+        if a.kind.is_protocol() {
+            let v = match course {
+                Some((c, reasons)) => {
+                    let reason = a.reason.and_then(|k| reasons.get(k)).map(String::as_str);
+                    super::protocol::aggregate(a.kind, c, summary, reason, end)
+                }
+                None => f64::NAN,
+            };
+            if matches!(a.kind, Aggregate::FractionOfVisits | Aggregate::FirstVisit) {
+                summary += 1;
+            }
+            args.push(v);
+        } else {
+            args.push(aggregate_value(a, curve));
+        }
     }
     let mut out = vec![f64::NAN; n];
     if evaluator.endpoints(&args, &sim.params, &mut out).is_err() {

@@ -31,6 +31,7 @@ pub struct Evaluator {
     typical: Vec<f64>,
     population: Option<CompiledPatient>,
     endpoints: Option<CompiledPatient>,
+    visits: Option<CompiledPatient>,
 }
 
 impl std::fmt::Debug for Evaluator {
@@ -77,11 +78,13 @@ impl Evaluator {
         };
         let population = compile(&lowered.population)?;
         let endpoints = compile(&lowered.endpoints)?;
+        let visits = compile(&lowered.visits)?;
         Ok(Evaluator {
             typical: typical_inputs(model, &lowered.inputs),
             lowered,
             population,
             endpoints,
+            visits,
         })
     }
 
@@ -201,6 +204,40 @@ impl Evaluator {
     /// Number of aggregate values the endpoint function reads after the patient's inputs.
     pub fn n_aggregates(&self) -> usize {
         self.lowered.n_aggregates
+    }
+
+    /// Number of values arm `arm`'s visit function writes (see
+    /// [`crate::lower::patient::LoweredPatient::visits`]).
+    pub fn n_visit_values(&self, arm: usize) -> usize {
+        self.lowered
+            .visits
+            .functions
+            .get(arm)
+            .map_or(0, |f| f.outputs.len())
+    }
+
+    /// Number of visit-summary conditions at the start of every visit function.
+    pub fn n_visit_summaries(&self) -> usize {
+        self.lowered.n_visit_summaries
+    }
+
+    /// Arm `arm`'s visit values from `inputs` (the patient's inputs, then the measured value of
+    /// every observable, `dose` and `t`) and the model's parameters, into `out`.
+    pub fn visit(
+        &self,
+        arm: usize,
+        inputs: &[f64],
+        params: &[f64],
+        out: &mut [f64],
+    ) -> Result<(), PopError> {
+        if arm >= self.lowered.visits.functions.len() {
+            return Err(PopError::new(format!("no visit function of arm {arm}")));
+        }
+        match &self.visits {
+            Some(c) => c.call(arm, inputs, params, out),
+            None => eval_patient(&self.lowered.visits, arm, inputs, params, out),
+        }
+        .map_err(length)
     }
 
     /// Endpoint values from `inputs` (the patient's inputs followed by the value of every

@@ -9,6 +9,8 @@
 //! - [`endpoints`]: endpoint values of one patient from the solver's dense output.
 //! - [`evaluator`]: the compiled per-patient expressions (generator arguments, arm overrides,
 //!   endpoints) that population, runner and endpoints call.
+//! - [`protocol`]: protocol arms at run time (plan, visits, measurements, rules) and the course
+//!   of what happened, read by protocol endpoints.
 //! - [`runner`]: compile once, simulate every patient in every arm in parallel.
 //! - [`optimize`]: dose finding (`find dose of ARM so STAT(endpoint) == TARGET`) on common
 //!   random numbers.
@@ -23,6 +25,7 @@ pub mod evaluator;
 pub mod optimize;
 pub mod output;
 pub mod population;
+pub mod protocol;
 pub mod rng;
 pub mod runner;
 pub mod stats;

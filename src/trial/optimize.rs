@@ -149,7 +149,7 @@ impl ArmPatients {
             .map(|(id, inputs)| {
                 prep.simulate_scaled(inputs, self.arm, seed, *id, s, false)
                     .ok()
-                    .map(|(e, _)| e[endpoint])
+                    .map(|(e, _, _)| e[endpoint])
                     .filter(|x| !x.is_nan())
             })
             .collect();

@@ -224,6 +224,13 @@ impl Context<'_> {
         for k in 0..self.trial.endpoints.len() {
             h.push(self.endpoint_header(k));
         }
+        if self.has_protocol() {
+            h.push("doses_given".into());
+            h.push(format!("total_dose [{}]", self.dose_unit()));
+            h.push("dose_changes".into());
+            h.push("stopped_at [h]".into());
+            h.push("stop_reason".into());
+        }
         h.push("error".into());
         h.push("seed".into());
         h.iter().map(|x| cell(x)).collect::<Vec<_>>().join(",")
@@ -270,6 +277,27 @@ impl Context<'_> {
             } else {
                 num(*x)
             });
+        }
+        if self.has_protocol() {
+            match &r.course {
+                Some(c) => {
+                    let given = c.given.iter().filter(|a| a.dose.target == c.dose_state);
+                    v.push(given.clone().count().to_string());
+                    v.push(num(given.map(|a| a.dose.amount).sum()));
+                    v.push(c.dose_changes.to_string());
+                    match &c.stop {
+                        Some((t, why)) => {
+                            v.push(num(*t));
+                            v.push(cell(why));
+                        }
+                        None => {
+                            v.push("NA".into());
+                            v.push(String::new());
+                        }
+                    }
+                }
+                None => v.extend(["NA", "NA", "NA", "NA", ""].map(String::from)),
+            }
         }
         v.push(r.error.as_deref().map(cell).unwrap_or_default());
         v.push(self.seed.to_string());
@@ -350,7 +378,10 @@ impl Context<'_> {
                     other => parse_num(other)?,
                 });
             }
-            let err = &cells[first_end + n_end];
+            let n_course = if self.has_protocol() { 5 } else { 0 };
+            let err = cells
+                .get(first_end + n_end + n_course)
+                .ok_or_else(|| bad("too few columns"))?;
             rows.push(Row {
                 id,
                 arm,
@@ -364,6 +395,7 @@ impl Context<'_> {
                     Some(err.clone())
                 },
                 trajectory: None,
+                course: None,
             });
         }
         Ok(rows)
@@ -842,6 +874,85 @@ impl Summary {
 }
 
 impl Context<'_> {
+    /// Whether an arm of the trial has a protocol (`patients.csv` then has course columns, and
+    /// `--trajectories` writes `doses.csv` and `visits.csv`).
+    pub fn has_protocol(&self) -> bool {
+        self.trial.arms.iter().any(|a| a.protocol.is_some())
+    }
+
+    /// The unit of protocol doses: that of the state of the first arm's first dose.
+    fn dose_unit(&self) -> String {
+        let state = self
+            .trial
+            .arms
+            .iter()
+            .find_map(|a| a.protocol.as_ref().map(|p| p.dose_state))
+            .unwrap_or(0);
+        self.model
+            .states
+            .get(state)
+            .map(|s| self.units.format_unit(s.unit))
+            .unwrap_or_default()
+    }
+
+    /// The header of `doses.csv`: one row per administration given.
+    pub fn doses_header(&self) -> String {
+        "id,arm,time [h],state,amount,unit".into()
+    }
+
+    /// The lines of `doses.csv` for one row (none without a course).
+    pub fn dose_lines(&self, r: &Row, out: &mut String) {
+        let Some(c) = &r.course else { return };
+        for a in &c.given {
+            let st = self.model.states.get(a.dose.target as usize);
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{}",
+                r.id,
+                cell(&self.trial.arms[r.arm].name),
+                num(a.time),
+                cell(st.map_or("?", |s| s.name.as_str())),
+                num(a.dose.amount),
+                cell(
+                    &st.map(|s| self.units.format_unit(s.unit))
+                        .unwrap_or_default()
+                )
+            );
+        }
+    }
+
+    /// The header of `visits.csv`: id, arm, time, every observable as measured, `dose` (the
+    /// next planned amount before the rules) and the rules that fired (1-based, in order).
+    pub fn visits_header(&self) -> String {
+        let mut h = vec!["id".to_string(), "arm".into(), "time [h]".into()];
+        for o in &self.model.observables {
+            h.push(self.observable_header(o, "_dv"));
+        }
+        h.push(format!("dose [{}]", self.dose_unit()));
+        h.push("rules".into());
+        h.iter().map(|x| cell(x)).collect::<Vec<_>>().join(",")
+    }
+
+    /// The lines of `visits.csv` for one row.
+    pub fn visit_lines(&self, r: &Row, out: &mut String) {
+        let Some(c) = &r.course else { return };
+        for v in &c.visits {
+            let _ = write!(
+                out,
+                "{},{},{}",
+                r.id,
+                cell(&self.trial.arms[r.arm].name),
+                num(v.time)
+            );
+            for x in &v.measured {
+                out.push(',');
+                out.push_str(&num(*x));
+            }
+            let fired: Vec<String> = v.fired.iter().map(|k| (k + 1).to_string()).collect();
+            let _ = writeln!(out, ",{},{}", num(v.dose), fired.join(" "));
+        }
+    }
+
     /// The column of observable `o` in `trajectories.csv` and `bands.csv`: `name [unit]` (or
     /// `name_dv [unit]` with residual error), `name` for a pure number.
     fn observable_header(&self, o: &hir::Observable, suffix: &str) -> String {

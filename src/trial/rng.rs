@@ -43,6 +43,8 @@ pub enum Purpose {
     Randomization,
     /// The cohort row a resampled patient replays.
     CohortRow,
+    /// Residual error of the measurements at a protocol's visits (sub-stream = arm).
+    Measurement,
     /// Anything else a caller needs, numbered by the caller.
     Other(u8),
 }
@@ -58,6 +60,7 @@ impl Purpose {
             Purpose::ResidualError => 5,
             Purpose::Randomization => 6,
             Purpose::CohortRow => 7,
+            Purpose::Measurement => 8,
             Purpose::Other(n) => 0x100 | u32::from(n),
             Purpose::OccasionEtas(k) => 0x200 | u32::from(k),
         }

@@ -12,6 +12,7 @@ use super::PopError;
 use super::TrialError;
 use super::endpoints;
 use super::population::{self, Sampler};
+use super::protocol::{self, Course};
 use crate::check::hir;
 use crate::driver::PrepareError;
 use crate::lower;
@@ -41,6 +42,9 @@ pub struct Row {
     pub endpoints: Vec<f64>,
     /// Why the patient failed, if it did.
     pub error: Option<String>,
+    /// The administrations, visits and discontinuation, when the trial has a protocol arm or
+    /// a protocol endpoint.
+    pub course: Option<Course>,
     /// Observables at the sampling times, when trajectories are asked for: for each time, every
     /// model observable and then its value with residual error (time-major).
     pub trajectory: Option<Vec<f64>>,
@@ -74,6 +78,8 @@ pub struct Prepared<'p> {
     pub occasion_draws: Option<population::EtaDraws>,
     /// The times at which a new occasion starts (after the first), within the simulation.
     pub occasion_starts: Vec<f64>,
+    /// Whether every patient's [`Course`] is kept: the trial has a protocol arm or endpoint.
+    pub courses: bool,
 }
 
 /// The trial's model lowered with every arm's doses and every endpoint aggregate, compiled: the
@@ -116,6 +122,8 @@ pub fn prepare<'p>(
         (Some(o), Some(_)) => o.boundaries(0.0, end),
         _ => Vec::new(),
     };
+    let courses = trial.arms.iter().any(|a| a.protocol.is_some())
+        || sim.lowered.aggregates.iter().any(|a| a.kind.is_protocol());
     Ok(Prepared {
         program,
         trial,
@@ -130,8 +138,13 @@ pub fn prepare<'p>(
         dose_scale: vec![1.0; trial.arms.len()],
         occasion_draws,
         occasion_starts,
+        courses,
     })
 }
+
+/// One patient's simulation in one arm: endpoint values, the sampled observables (when asked
+/// for) and the course (when kept).
+pub type Simulated = (Vec<f64>, Option<Vec<f64>>, Option<Course>);
 
 impl Prepared<'_> {
     /// The regimen of `arm` for `patient`, with every dose amount and infusion rate multiplied by
@@ -169,7 +182,7 @@ impl Prepared<'_> {
         arm: usize,
         seed: u64,
         id: u64,
-    ) -> Result<(Vec<f64>, Option<Vec<f64>>), SimError> {
+    ) -> Result<Simulated, SimError> {
         let scale = self.dose_scale.get(arm).copied().unwrap_or(1.0);
         self.simulate_scaled(inputs, arm, seed, id, scale, self.trajectories)
     }
@@ -184,7 +197,7 @@ impl Prepared<'_> {
         id: u64,
         scale: f64,
         trajectories: bool,
-    ) -> Result<(Vec<f64>, Option<Vec<f64>>), SimError> {
+    ) -> Result<Simulated, SimError> {
         let patient = Patient::new(&self.sim, inputs.to_vec())?;
         self.simulate_patient(&patient, arm, seed, id, scale, trajectories)
     }
@@ -198,21 +211,69 @@ impl Prepared<'_> {
         id: u64,
         scale: f64,
         trajectories: bool,
-    ) -> Result<(Vec<f64>, Option<Vec<f64>>), SimError> {
+    ) -> Result<Simulated, SimError> {
         let inputs = patient.inputs.as_slice();
         let regimen = self.regimen(patient, arm, scale);
         let segments = self.occasion_segments(inputs, seed, id)?;
-        let (sim, mut dense) = sim::simulate_dense(
-            &self.sim,
-            patient,
-            &segments,
-            &regimen,
-            &self.dense,
-            &self.options,
-        )?;
+        let end = self.dense.last().copied().unwrap_or(0.0);
+        let arm_h = &self.trial.arms[arm];
+        let (sim, mut dense, course) = match &arm_h.protocol {
+            Some(pr) => {
+                let plan = protocol::plan(arm_h, &regimen, end);
+                let mut control = protocol::Protocol::new(
+                    pr,
+                    &self.sim.evaluator,
+                    &self.model.observables,
+                    arm,
+                    inputs,
+                    &patient.params,
+                    plan,
+                    (seed, id),
+                    end,
+                );
+                let start = control.regimen();
+                let (sim, dense) = sim::simulate_controlled(
+                    &self.sim,
+                    patient,
+                    &segments,
+                    &start,
+                    &self.dense,
+                    &self.options,
+                    &mut control,
+                )?;
+                if let Some(e) = control.error.take() {
+                    return Err(SimError::Patient(super::PopError::new(format!(
+                        "evaluating the protocol's rules: {e}"
+                    ))));
+                }
+                (sim, dense, Some(control.finish()))
+            }
+            None => {
+                let (sim, dense) = sim::simulate_dense(
+                    &self.sim,
+                    patient,
+                    &segments,
+                    &regimen,
+                    &self.dense,
+                    &self.options,
+                )?;
+                let course = self.courses.then(|| {
+                    let state = arm_h.doses.first().map_or(0, |d| d.target as u32);
+                    protocol::fixed_course(protocol::plan(arm_h, &regimen, end), state)
+                });
+                (sim, dense, course)
+            }
+        };
         let mut curve = endpoints::Curve::new(&self.sim.compiled, &sim, &mut dense);
-        let values =
-            endpoints::evaluate(&self.sim.evaluator, &self.sim.lowered, inputs, &mut curve);
+        let values = endpoints::evaluate(
+            &self.sim.evaluator,
+            &self.sim.lowered,
+            inputs,
+            &mut curve,
+            course
+                .as_ref()
+                .map(|c| (c, self.trial.stop_reasons.as_slice())),
+        );
         let trajectory = trajectories.then(|| {
             let mut stream = super::rng::Stream::substream(
                 seed,
@@ -236,7 +297,7 @@ impl Prepared<'_> {
             }
             out
         });
-        Ok((values, trajectory))
+        Ok((values, trajectory, course))
     }
 
     /// The parameter changes of patient `id` at the start of each occasion after the first: its
@@ -285,6 +346,7 @@ impl Prepared<'_> {
             endpoints: vec![f64::NAN; n_end],
             error: Some(e),
             trajectory: None,
+            course: None,
         };
         let p = match sampler.sample(seed, index) {
             Ok(p) => p,
@@ -324,7 +386,7 @@ impl Prepared<'_> {
                     self.simulate_patient(&patient, a, seed, index, scale, self.trajectories)
                 });
                 match result {
-                    Ok((endpoints, trajectory)) => Row {
+                    Ok((endpoints, trajectory, course)) => Row {
                         id: index,
                         arm: a,
                         ancestry: p.ancestry,
@@ -333,6 +395,7 @@ impl Prepared<'_> {
                         endpoints,
                         error: None,
                         trajectory,
+                        course,
                     },
                     Err(e) => Row {
                         quantities,
