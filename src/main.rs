@@ -94,7 +94,8 @@ enum Command {
         /// OCC) and residual error drawn from --seed; adds PRED, IPRED and SIM columns.
         #[arg(long, requires = "events")]
         sample: bool,
-        /// Random seed of --sample and of the posterior draws of --twin.
+        /// Random seed of --sample, of the posterior draws of --twin, and of the measurements at a
+        /// protocol arm's visits (--arm: drawn as for patient 0 of `twin trial --seed`).
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// With --events: interpolate this covariate linearly between its rows instead of
@@ -340,6 +341,7 @@ fn main() -> ExitCode {
                 events: None,
                 options,
                 sample: sample.then_some(seed),
+                measure: (seed, 0),
                 interpolate,
                 band: (draws > 0).then(|| twin::cmd::run::Band {
                     draws,

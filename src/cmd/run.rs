@@ -373,6 +373,10 @@ pub struct Request {
     /// A posterior band around the patient (a forecast of a fitted twin, `--twin DIR`): the
     /// 2.5 % and 97.5 % of every observable over draws of its random effects.
     pub band: Option<Band>,
+    /// `--arm` of a protocol arm: the (seed, patient index) whose measurement stream draws the
+    /// residual error of the visits' measurements, as `twin trial --seed SEED` draws them for
+    /// that patient (default: seed 0, patient 0).
+    pub measure: (u64, u64),
 }
 
 /// Draws of a patient's random effects from a normal posterior approximation `N(mean, Σ)` (the
@@ -1554,7 +1558,46 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
     } else {
         g.clone()
     };
-    let sim = sim::simulate(&prepared, &patient, &regimen, &dense, &req.options)
+    // A protocol arm runs its protocol, as the trial runs it for the patient of `req.measure`.
+    let protocol = arm_ref
+        .and_then(|a| a.protocol.as_ref().map(|p| (a, p)))
+        .filter(|_| from_trial);
+    let simulated = match (protocol, arm) {
+        (Some((a, p)), Some((_, ai))) => {
+            let m = &program.models[prepared.model];
+            let plan = crate::trial::protocol::plan(a, &regimen, *dense.last().unwrap_or(&0.0));
+            let mut control = crate::trial::protocol::Protocol::new(
+                p,
+                &prepared.evaluator,
+                &m.observables,
+                ai,
+                &patient.inputs,
+                &patient.params,
+                plan,
+                req.measure,
+                *dense.last().unwrap_or(&0.0),
+            );
+            let start = control.regimen();
+            sim::simulate_controlled(
+                &prepared,
+                &patient,
+                &[],
+                &start,
+                &dense,
+                &req.options,
+                &mut control,
+            )
+            .map(|(s, _)| s)
+            .and_then(|s| match control.error.take() {
+                Some(e) => Err(crate::sim::SimError::Patient(crate::trial::PopError::new(
+                    format!("evaluating the protocol's rules: {e}"),
+                ))),
+                None => Ok(s),
+            })
+        }
+        _ => sim::simulate(&prepared, &patient, &regimen, &dense, &req.options),
+    };
+    let sim = simulated
         .map(|s| {
             if from_trial {
                 grid::select_rows(&s, &grid::positions(&g, &dense))

@@ -1730,6 +1730,7 @@ impl Session {
             model: Some(model.clone()),
             doses: self.doses.clone(),
             arm: None,
+            measure: (1, 0),
             sets: self
                 .sets
                 .iter()
