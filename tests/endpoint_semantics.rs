@@ -26,7 +26,7 @@ fn endpoints(src: &str, options: SolveOptions) -> Vec<f64> {
     let prep = runner::prepare(&c.program, trial, options).unwrap_or_else(|e| panic!("{e:?}"));
     let sampler = Sampler::new(&c.program, trial, &prep.sim.lowered.inputs).expect("sampler");
     let p = sampler.sample(1, 0).expect("patient");
-    let (v, _) = prep.simulate_arm(&p.inputs, 0, 1, 0).expect("simulates");
+    let (v, _, _) = prep.simulate_arm(&p.inputs, 0, 1, 0).expect("simulates");
     v
 }
 

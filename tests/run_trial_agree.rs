@@ -161,7 +161,7 @@ fn every_example_arm_gives_the_same_patient_in_run_and_trial() {
                         &mut inputs,
                     )
                     .expect("overrides");
-                    let (_, traj) = prep
+                    let (_, traj, _) = prep
                         .simulate_scaled(&inputs, a, 7, id, 1.0, true)
                         .unwrap_or_else(|e| panic!("{name} {}: {e}", arm.name));
                     let traj = traj.expect("trajectory");

@@ -434,8 +434,9 @@ pub fn merge(
             path: dir.join("patients.csv"),
             message,
         })?;
-        for r in &part {
-            text.push_str(&ctx.patient_line(r));
+        // The shard's own lines (the protocol's course columns are not read back).
+        for line in p.lines().skip(1) {
+            text.push_str(line);
             text.push('\n');
         }
         rows.extend(part);

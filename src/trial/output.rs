@@ -323,7 +323,8 @@ impl Context<'_> {
             let bad = |what: &str| format!("patients.csv line {}: {what}", ln + 2);
             let n_end = self.trial.endpoints.len();
             let n_q = self.trial.quantities.len();
-            if cells.len() != 3 + self.slots.len() + n_q + n_end + 2 {
+            let n_course = if self.has_protocol() { 5 } else { 0 };
+            if cells.len() != 3 + self.slots.len() + n_q + n_end + n_course + 2 {
                 return Err(bad("wrong number of columns"));
             }
             let id = cells[0].parse::<u64>().map_err(|_| bad("bad id"))?;
@@ -378,7 +379,6 @@ impl Context<'_> {
                     other => parse_num(other)?,
                 });
             }
-            let n_course = if self.has_protocol() { 5 } else { 0 };
             let err = cells
                 .get(first_end + n_end + n_course)
                 .ok_or_else(|| bad("too few columns"))?;

@@ -1,0 +1,447 @@
+//! Protocol arms (`visit`, `when` rules, `round`/`cap`): rules fire exactly at their visits.
+//!
+//! - Hand-worked cases on a one-compartment bolus model without residual error (k = 0.1/h,
+//!   V = 10 L, so a 100 mg dose gives 10 mg/L and 24 h multiply a concentration by e^(−2.4)):
+//!   the documented dose sequences, stop times and dose-change counts, worked out in the comments;
+//! - after every change, the concentration equals the closed form Σ Dᵢ/V·e^(−k(t−tᵢ)) of the
+//!   doses the protocol gave;
+//! - `twin run --arm` runs the protocol of a patient as `twin trial` does (same bits), with
+//!   residual error in the measurements;
+//! - patients.csv, summary.csv, doses.csv, visits.csv and trajectories.csv are byte-identical for
+//!   1 and 2 threads and for 3 merged shards, with rules and residual error active;
+//! - diagnostics: a unit mismatch, an unknown observable, a state read by a rule, an unknown
+//!   action, a fractional hold, a rule without visits.
+
+mod common;
+
+use common::{column, table};
+use twin::cmd::run::Request;
+use twin::cmd::trial::{TrialOptions, merge, run_trial};
+use twin::driver::compile;
+use twin::solve::SolveOptions;
+use twin::trial::protocol::Course;
+use twin::trial::runner;
+
+const K: f64 = 0.1;
+const V: f64 = 10.0;
+
+fn source(arm: &str, extra: &str) -> String {
+    format!(
+        r#"
+model M {{
+    param k: 1/h = 0.1/h
+    param v: L = 10 L
+    compartment central: mg
+    flow central -> out = k * central
+    observe conc: mg/L = central / v
+}}
+trial T {{
+    model M
+    arm A {{
+        {arm}
+    }}
+    sample every 1 h until 168 h
+    endpoint changes = dose_changes()
+    endpoint total = total_dose()
+    endpoint final = final_dose()
+    endpoint rdi = relative_dose_intensity()
+    endpoint stopped = discontinued()
+    {extra}
+}}
+"#
+    )
+}
+
+/// The course and endpoints of the single patient of a one-arm trial.
+fn course(arm: &str, extra: &str) -> (Course, Vec<f64>, Vec<f64>) {
+    let text = source(arm, extra);
+    let c = compile("p.twin", &text);
+    assert!(
+        !c.has_errors(),
+        "{}",
+        twin::diagnostic::render(&c.sources, &c.diagnostics, false)
+    );
+    let trial = &c.program.trials[0];
+    let mut prep = runner::prepare(&c.program, trial, SolveOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    prep.trajectories = true;
+    let sampler = prep.sampler().unwrap_or_else(|e| panic!("{e}"));
+    let rows = prep.patient(&sampler, 1, 0);
+    let r = &rows[0];
+    assert!(r.error.is_none(), "{:?}", r.error);
+    let traj = r.trajectory.clone().unwrap_or_default();
+    // Model values of `conc` at every sampling time (time-major, observable then its _dv).
+    let conc: Vec<f64> = traj.chunks(2).map(|w| w[0]).collect();
+    (
+        r.course.clone().unwrap_or_else(|| panic!("no course")),
+        r.endpoints.clone(),
+        conc,
+    )
+}
+
+fn given(c: &Course) -> Vec<(f64, f64)> {
+    c.given.iter().map(|a| (a.time, a.dose.amount)).collect()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * b.abs().max(1e-3)
+}
+
+/// The closed form of the concentration at `t` after the doses `(time, amount)` (a dose at `t`
+/// counts: right-continuous, as sampled).
+fn closed_form(doses: &[(f64, f64)], t: f64) -> f64 {
+    doses
+        .iter()
+        .filter(|(ti, _)| *ti <= t)
+        .map(|(ti, d)| d / V * (-K * (t - ti)).exp())
+        .sum()
+}
+
+fn check_closed_form(doses: &[(f64, f64)], conc: &[f64]) {
+    for (h, &c) in conc.iter().enumerate() {
+        let want = closed_form(doses, h as f64);
+        assert!(
+            (c - want).abs() <= 1e-9 * want.max(1e-6),
+            "conc at {h} h: {c} vs closed form {want}"
+        );
+    }
+}
+
+#[test]
+fn scale_and_round_fire_at_their_visits() {
+    // Visits at 24..120 h, pre-dose. e24 = e^(−2.4) = 0.090718.
+    // 24 h: C = 10·e24 = 0.907 > 0.5 → the doses from 24 h on are halved: 50 mg.
+    // 48 h: C = (0.907 + 5)·e24 = 0.536 > 0.5 → halved again: 25 mg.
+    // 72 h: C = (0.536 + 2.5)·e24 = 0.275; 96 h: 0.252; 120 h: 0.250 → no change.
+    // `round dose to 5 mg` keeps 25 mg. Given: 100, 50, 25, 25, 25, 25 mg; two dose changes.
+    let (c, e, conc) = course(
+        "dose 100 mg into central every 24 h times 6
+        visit at [24 h, 48 h] then every 24 h until 120 h
+        when conc > 0.5 mg/L { scale dose by 0.5 }
+        round dose to 5 mg",
+        "",
+    );
+    let want = [
+        (0.0, 100.0),
+        (24.0, 50.0),
+        (48.0, 25.0),
+        (72.0, 25.0),
+        (96.0, 25.0),
+        (120.0, 25.0),
+    ];
+    assert_eq!(given(&c), want);
+    let times: Vec<f64> = c.visits.iter().map(|v| v.time).collect();
+    assert_eq!(times, [24.0, 48.0, 72.0, 96.0, 120.0]);
+    let fired: Vec<usize> = c.visits.iter().map(|v| v.fired.len()).collect();
+    assert_eq!(fired, [1, 1, 0, 0, 0]);
+    let e24 = (-2.4f64).exp();
+    assert!(close(c.visits[0].measured[0], 10.0 * e24));
+    assert!(close(c.visits[1].measured[0], (10.0 * e24 + 5.0) * e24));
+    // The measurement is the pre-dose trough; `dose` the next planned amount before the rules.
+    assert_eq!(c.visits[1].dose, 50.0);
+    assert_eq!(c.dose_changes, 2);
+    // Endpoints: changes, total, final, RDI (same schedule: 250/600), not stopped.
+    assert_eq!(e[0], 2.0);
+    assert!(close(e[1], 250.0));
+    assert_eq!(e[2], 25.0);
+    assert!(close(e[3], 250.0 / 600.0));
+    assert_eq!(e[4], 0.0);
+    check_closed_form(&want, &conc);
+}
+
+#[test]
+fn hold_and_a_stop_on_the_second_low_trough() {
+    // 24 h: C = 0.907 > 0.8 → the 24 h dose is held.
+    // 48 h: C = 10·e^(−4.8) = 0.0823 < 0.1: first low trough (no stop yet); the dose is given.
+    // 72 h: C = (0.0823 + 10)·e24 = 0.915 > 0.8 → the 72 h dose is held.
+    // 96 h: C = 0.915·e24 = 0.0830 < 0.1: second low trough → stop; 96 and 120 h are not given.
+    // Holds do not change the amount: no dose change. RDI: 200 mg over (48 + 24) h against
+    // 600 mg over (120 + 24) h = (200/72)/(600/144) = 2/3.
+    let (c, e, conc) = course(
+        "dose 100 mg into central every 24 h times 6
+        visit at [24 h, 48 h, 72 h, 96 h]
+        when conc > 0.8 mg/L { hold 1 dose }
+        when conc < 0.1 mg/L twice { stop \"low trough\" }",
+        "endpoint low = discontinued(\"low trough\")",
+    );
+    let want = [(0.0, 100.0), (48.0, 100.0)];
+    assert_eq!(given(&c), want);
+    assert_eq!(c.stop, Some((96.0, "low trough".to_string())));
+    assert_eq!(c.dose_changes, 0);
+    assert_eq!(e[0], 0.0);
+    assert!(close(e[1], 200.0));
+    assert!(close(e[3], 2.0 / 3.0), "rdi {}", e[3]);
+    assert_eq!(e[4], 1.0);
+    assert_eq!(e[5], 1.0);
+    check_closed_form(&want, &conc);
+}
+
+#[test]
+fn delay_set_dose_cap_and_interval_apply_in_order() {
+    // 24 h: C = 0.907 > 0.5 → the doses from 24 h (24, 48, 72) move 12 h later (36, 60, 84),
+    // are set to 200 mg and capped at 150 mg, then re-timed every 48 h from 36 h up to the last
+    // planned time (84 h): 36 and 84 h.
+    let (c, e, conc) = course(
+        "dose 100 mg into central every 24 h times 4
+        visit at [24 h]
+        when conc > 0.5 mg/L { delay 12 h; set dose to 200 mg; set interval to 48 h }
+        cap dose at 150 mg",
+        "",
+    );
+    let want = [(0.0, 100.0), (36.0, 150.0), (84.0, 150.0)];
+    assert_eq!(given(&c), want);
+    assert_eq!(c.dose_changes, 1);
+    assert_eq!(e[2], 150.0);
+    check_closed_form(&want, &conc);
+}
+
+#[test]
+fn visits_before_each_dose_and_a_count() {
+    // Visits just before every planned dose (0, 24, 48, 72 h); the rule fires from the 2nd visit
+    // whose trough is above 0.5 mg/L.
+    // 0 h: C = 0. 24 h: 0.907 (1st). 48 h: (0.907 + 10)·e24 = 0.989 (2nd) → 48 and 72 h halved.
+    // 72 h: (0.989 + 5)·e24 = 0.543 (3rd) → 72 h halved again: 25 mg.
+    let (c, _, conc) = course(
+        "dose 100 mg into central every 24 h times 4
+        visit before each dose
+        when conc > 0.5 mg/L 2 times { scale dose by 0.5 }",
+        "",
+    );
+    let want = [(0.0, 100.0), (24.0, 100.0), (48.0, 50.0), (72.0, 25.0)];
+    assert_eq!(given(&c), want);
+    let times: Vec<f64> = c.visits.iter().map(|v| v.time).collect();
+    assert_eq!(times, [0.0, 24.0, 48.0, 72.0]);
+    assert_eq!(c.visits[0].measured[0], 0.0);
+    check_closed_form(&want, &conc);
+}
+
+#[test]
+fn a_delay_moves_the_visits_before_each_dose() {
+    // 24 h: 0.907 > 0.5 → every remaining dose moves 7 d later; the next visit is before the
+    // delayed dose (192 h, after the simulation's 168 h), so only 0 and 24 h are visits.
+    let (c, _, conc) = course(
+        "dose 100 mg into central every 24 h times 3
+        visit before each dose
+        when conc > 0.5 mg/L { delay 7 d }",
+        "",
+    );
+    let want = [(0.0, 100.0), (192.0, 100.0), (216.0, 100.0)];
+    let planned: Vec<(f64, f64)> = want.iter().copied().filter(|d| d.0 <= 168.0).collect();
+    assert_eq!(given(&c), planned);
+    let times: Vec<f64> = c.visits.iter().map(|v| v.time).collect();
+    assert_eq!(times, [0.0, 24.0]);
+    check_closed_form(&planned, &conc);
+}
+
+const NOISY: &str = r#"
+model M {
+    param k: 1/h = 0.1/h
+    param v: L = 10 L
+    vary k ~ lognormal(omega: 0.09)
+    compartment central: mg
+    flow central -> out = k * central
+    observe conc: mg/L = central / v ~ proportional(20%)
+}
+trial T {
+    model M
+    population 40 { }
+    arm Fixed { dose 100 mg into central every 24 h times 7 }
+    arm Titrated {
+        dose 100 mg into central every 24 h times 7
+        visit before each dose
+        when conc > 0.6 mg/L { scale dose by 0.8 }
+        when conc < 0.4 mg/L { scale dose by 1.25 }
+        when conc > 1.2 mg/L twice { stop "toxic" }
+        round dose to 5 mg
+    }
+    sample every 6 h until 168 h
+    endpoint changes = dose_changes()
+    endpoint ttr = fraction_of_visits(conc >= 0.4 mg/L and conc <= 0.6 mg/L)
+    endpoint first = first_visit(conc >= 0.4 mg/L)
+    endpoint rdi = relative_dose_intensity()
+    endpoint auc_all = auc(conc)
+}
+"#;
+
+fn opts(out: Option<std::path::PathBuf>) -> TrialOptions {
+    TrialOptions {
+        n: None,
+        trial: None,
+        seed: 5,
+        shard: None,
+        solve: SolveOptions::default(),
+        out,
+        progress: false,
+        trajectories: true,
+    }
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("twin-protocol-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn protocol_outputs_are_the_same_whatever_the_threads_or_shards() {
+    let c = compile("noisy.twin", NOISY);
+    assert!(!c.has_errors());
+    let files = |d: &std::path::Path| -> Vec<String> {
+        [
+            "patients.csv",
+            "summary.csv",
+            "doses.csv",
+            "visits.csv",
+            "trajectories.csv",
+        ]
+        .iter()
+        .map(|f| std::fs::read_to_string(d.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
+        .collect()
+    };
+    let pool = |n: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (one, two) = (tmp("t1"), tmp("t2"));
+    pool(1)
+        .install(|| run_trial(&c, "noisy.twin", &opts(Some(one.clone()))))
+        .unwrap_or_else(|e| panic!("{e}"));
+    pool(2)
+        .install(|| run_trial(&c, "noisy.twin", &opts(Some(two.clone()))))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let a = files(&one);
+    assert_eq!(a, files(&two));
+    // The rules did something: some doses changed, some visits fired.
+    assert!(a[3].lines().skip(1).any(|l| !l.ends_with(',')));
+    let mut shards = Vec::new();
+    for i in [3u64, 1, 2] {
+        let d = tmp(&format!("s{i}"));
+        let mut o = opts(Some(d.clone()));
+        o.shard = Some((i, 3));
+        run_trial(&c, "noisy.twin", &o).unwrap_or_else(|e| panic!("{e}"));
+        shards.push(d);
+    }
+    let merged = tmp("merged");
+    merge(&c, &shards, &merged, SolveOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a, files(&merged));
+}
+
+#[test]
+fn run_arm_runs_the_protocol_as_the_trial_does() {
+    let c = compile("noisy.twin", NOISY);
+    let trial = &c.program.trials[0];
+    let mut prep = runner::prepare(&c.program, trial, SolveOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    prep.trajectories = true;
+    let sampler = prep.sampler().unwrap_or_else(|e| panic!("{e}"));
+    let slots = prep.sim.lowered.inputs.clone();
+    let mut changed = 0;
+    for id in 0..6u64 {
+        let rows = prep.patient(&sampler, 5, id);
+        let r = &rows[1];
+        let traj = r.trajectory.clone().unwrap_or_default();
+        if r.course.as_ref().is_some_and(|c| c.dose_changes > 0) {
+            changed += 1;
+        }
+        // The patient's η, passed to `twin run` as the trial's random effect.
+        let k = slots
+            .iter()
+            .position(|s| matches!(s, twin::lower::InputSlot::Eta(_)))
+            .unwrap_or_else(|| panic!("no eta"));
+        let req = Request {
+            name: "noisy.twin".into(),
+            text: NOISY.into(),
+            arm: Some("Titrated".into()),
+            sets: vec![format!("eta_k={:e}", r.inputs[k])],
+            measure: (5, id),
+            ..Default::default()
+        };
+        let (h, rows) = table(&req);
+        let j = column(&h, "conc [mg/L]");
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(
+                row[j].to_bits(),
+                traj[2 * i].to_bits(),
+                "patient {id} at {} h",
+                row[0]
+            );
+        }
+    }
+    assert!(changed > 0, "no patient's dose changed");
+}
+
+fn codes(arm: &str) -> Vec<&'static str> {
+    let text = source(arm, "");
+    compile("p.twin", &text)
+        .diagnostics
+        .iter()
+        .map(|d| d.code)
+        .collect()
+}
+
+#[test]
+fn protocol_diagnostics() {
+    let dose = "dose 100 mg into central every 24 h times 3\nvisit at [24 h]\n";
+    // A unit mismatch in a condition.
+    let c = codes(&format!("{dose}when conc < 0.5 mg {{ hold 1 dose }}"));
+    assert!(
+        !c.is_empty() && c.iter().all(|c| c.starts_with('E')),
+        "{c:?}"
+    );
+    // An unknown observable.
+    assert!(codes(&format!("{dose}when cnc < 0.5 mg/L {{ hold 1 dose }}")).contains(&"E0004"));
+    // A state is not measured.
+    assert!(codes(&format!("{dose}when central < 5 mg {{ hold 1 dose }}")).contains(&"E0053"));
+    // An unknown action, a fractional hold, a factor with a unit.
+    assert!(codes(&format!("{dose}when conc < 0.5 mg/L {{ skip 1 dose }}")).contains(&"E0053"));
+    assert!(codes(&format!("{dose}when conc < 0.5 mg/L {{ hold 1.5 doses }}")).contains(&"E0053"));
+    assert!(
+        codes(&format!(
+            "{dose}when conc < 0.5 mg/L {{ scale dose by 2 mg }}"
+        ))
+        .iter()
+        .any(|c| c.starts_with('E'))
+    );
+    // `delay` needs a time, `set dose to` an amount.
+    assert!(codes(&format!("{dose}when conc < 0.5 mg/L {{ delay 2 mg }}")).contains(&"E0053"));
+    assert!(codes(&format!("{dose}when conc < 0.5 mg/L {{ set dose to 2 h }}")).contains(&"E0053"));
+    // A rule without visits can never fire.
+    assert_eq!(
+        codes("dose 100 mg into central every 24 h times 3\nwhen conc < 0.5 mg/L { hold 1 dose }"),
+        ["W0005"]
+    );
+    // A clean protocol.
+    assert!(
+        codes(&format!(
+            "{dose}when conc < 0.5 mg/L {{ hold 2 doses; scale dose by 0.5 }}"
+        ))
+        .is_empty()
+    );
+}
+
+#[test]
+fn protocol_syntax_survives_the_formatter() {
+    let text = source(
+        "dose 100 mg into central every 24 h times 6
+        visit at [24 h, 48 h] then every 24 h until 120 h
+        visit before each dose
+        when conc > 0.5 mg/L and t >= 1 d twice { scale dose by 0.5; hold 2 doses; delay (2 * 12 h) }
+        when conc < 0.1 mg/L 3 times { set dose to dose * 2; set interval to 48 h }
+        when conc > 5 mg/L { stop \"toxic\" }
+        round dose to 5 mg
+        cap dose at 150 mg",
+        "",
+    );
+    let once = twin::fmt::format(&text).unwrap_or_else(|e| panic!("{e:?}"));
+    let twice = twin::fmt::format(&once).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(once, twice);
+    let c = compile("p.twin", &once);
+    assert!(
+        !c.has_errors(),
+        "{}",
+        twin::diagnostic::render(&c.sources, &c.diagnostics, false)
+    );
+    assert!(once.contains("when conc > 0.5 mg/L and t >= 1 d twice { scale dose by 0.5; hold 2 doses; delay (2 * 12 h) }"), "{once}");
+}
