@@ -78,12 +78,24 @@ pub struct DenseOutput {
 impl DenseOutput {
     /// An empty record for `n` states.
     pub(super) fn new(n: usize) -> Self {
+        Self::with_capacity(n, 256)
+    }
+
+    /// Room for `pieces` more steps.
+    pub(super) fn reserve(&mut self, pieces: usize) {
+        self.pieces.reserve(pieces);
+        self.values.reserve(pieces * 6 * self.n);
+    }
+
+    /// An empty record for `n` states with room for `pieces` steps (at most 256 reserved).
+    pub(super) fn with_capacity(n: usize, pieces: usize) -> Self {
+        let pieces = pieces.min(256);
         DenseOutput {
             n,
             t_start: 0.0,
             start: [vec![0.0; n], vec![0.0; n]],
-            pieces: Vec::with_capacity(256),
-            values: Vec::with_capacity(256 * 6 * n),
+            pieces: Vec::with_capacity(pieces),
+            values: Vec::with_capacity(pieces * 6 * n),
             breaks: Vec::new(),
             linear: Vec::new(),
             params: Vec::new(),
@@ -200,13 +212,26 @@ impl DenseOutput {
             off,
         });
         self.add_break(t);
-        let (shift, sys0) = (self.values.len(), self.linear.len());
+        let shift = self.values.len();
         self.values.extend_from_slice(&next.values);
-        self.linear.extend(next.linear);
+        // The next piece's exact systems, each kept once (a piece after a visit usually has the
+        // system of the piece before).
+        let mut index = Vec::with_capacity(next.linear.len());
+        for e in next.linear {
+            match self.linear.iter().rposition(|x| x.aug == e.aug) {
+                Some(i) => index.push(i),
+                None => {
+                    index.push(self.linear.len());
+                    self.linear.push(e);
+                }
+            }
+        }
         self.pieces.extend(next.pieces.iter().map(|p| Piece {
             off: p.off + shift,
             kind: match p.kind {
-                Kind::Exact { sys } => Kind::Exact { sys: sys + sys0 },
+                Kind::Exact { sys } => Kind::Exact {
+                    sys: index.get(sys).copied().unwrap_or(sys),
+                },
                 k => k,
             },
             ..*p

@@ -259,10 +259,8 @@ pub(super) fn check_tolerances(opts: &SolveOptions) -> Result<(), SolveError> {
 pub(super) struct Patient {
     /// Parameter values (named then hoisted slots).
     pub(super) params: Vec<f64>,
-    /// The named parameters and their values, for failure reports.
-    named: Vec<(String, f64)>,
     /// The regimen's discontinuities, sorted by time.
-    events: Vec<Event>,
+    pub(super) events: Vec<Event>,
     /// The current infusion input per state, read by the methods' right-hand sides.
     rates: RefCell<Vec<f64>>,
     /// The start: the first dose or the first grid time, whichever is earlier.
@@ -325,10 +323,8 @@ impl Patient {
         t0: f64,
         t_end: f64,
     ) -> Patient {
-        let named = named_params(module, &params);
         Patient {
             params,
-            named,
             events,
             rates: RefCell::new(vec![0.0; module.n_states()]),
             t0,
@@ -362,7 +358,6 @@ pub(super) fn check_params(
 pub(super) struct Driver<'d, F: ModelFns> {
     pub(super) model: &'d F,
     pub(super) params: &'d [f64],
-    named: &'d [(String, f64)],
     pub(super) grid: &'d [f64],
     pub(super) events: &'d [Event],
     pub(super) opts: &'d SolveOptions,
@@ -400,7 +395,6 @@ impl<'d, F: ModelFns> Driver<'d, F> {
         Driver {
             model,
             params: &patient.params,
-            named: &patient.named,
             grid,
             events: &patient.events,
             opts,
@@ -595,7 +589,7 @@ impl<F: ModelFns> Driver<'_, F> {
             time: t,
             state: m.meta.states.get(idx).cloned().unwrap_or_default(),
             value: y.get(idx).copied().unwrap_or(f64::NAN),
-            params: self.named.to_vec(),
+            params: named_params(m, self.params),
             reason,
         }))
     }

@@ -303,6 +303,11 @@ impl PartialEq for AugmentedExp {
 }
 
 impl AugmentedExp {
+    /// Whether this is the system of `A` `a` and `B` `b` (same sizes and entries).
+    pub fn is_system(&self, a: &[f64], b: &[f64]) -> bool {
+        self.a == a && self.b == b
+    }
+
     /// For `A` (row-major `n × n`) and `B` (row-major `n × k`); entries missing from short
     /// slices are taken as zero.
     pub fn new(a: &[f64], b: &[f64], n: usize, k: usize) -> Self {

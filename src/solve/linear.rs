@@ -162,7 +162,21 @@ struct Propagator {
     aug: AugmentedExp,
 }
 
+/// The propagator of a solve, kept from one piece of a piecewise solve to the next: a piece with
+/// the same system (`A`, input directions and time resolution) reuses its cached exponentials,
+/// as one unbroken solve would.
+#[derive(Default)]
+pub struct LinearCache {
+    prop: Option<Propagator>,
+}
+
 impl Propagator {
+    /// Whether this propagator serves `dy/dt = A·y + B·u` with `B` `b` (`k` columns) at time
+    /// resolution `tol`.
+    fn serves(&self, sys: &LinearSystem, b: &[f64], k: usize, tol: f64) -> bool {
+        self.n == sys.n && self.k == k && self.tol == tol && self.aug.is_system(&sys.a, b)
+    }
+
     fn new(sys: &LinearSystem, b: &[f64], k: usize, tol: f64) -> Self {
         let n = sys.n;
         Propagator {
@@ -247,6 +261,8 @@ pub(super) fn drive<F: ModelFns>(
     sys: &LinearSystem,
     mut y: Vec<f64>,
     t0: f64,
+    cache: &mut LinearCache,
+    horizon: f64,
 ) -> Result<(), SolveError> {
     let n = sys.n;
     if sys.a.iter().chain(&sys.c).any(|v| !v.is_finite()) {
@@ -278,9 +294,18 @@ pub(super) fn drive<F: ModelFns>(
     for (j, &s) in inputs.targets.iter().enumerate() {
         b[s as usize * k + off + j] = 1.0;
     }
-    let t_last = drv.grid.last().copied().unwrap_or(t0);
+    let t_last = drv.grid.last().copied().unwrap_or(t0).max(horizon);
     let tol = 4.0 * f64::EPSILON * t0.abs().max(t_last.abs()).max(1.0);
-    let mut prop = Propagator::new(sys, &b, k, tol);
+    if !cache
+        .prop
+        .as_ref()
+        .is_some_and(|p| p.serves(sys, &b, k, tol))
+    {
+        cache.prop = Some(Propagator::new(sys, &b, k, tol));
+    }
+    let Some(prop) = cache.prop.as_mut() else {
+        return Err(SolveError::BadOptions("no propagator"));
+    };
     if let Some(d) = drv.dense.as_mut() {
         d.set_linear(prop.aug.clone());
     }

@@ -208,7 +208,11 @@ fn solve<F: ModelFns>(
         .map(|(s, d, _)| (s, d));
     }
     let (patient, y0) = driver::prepare(model, params, regimen, grid)?;
-    let piece = run_piece(model, &patient, y0, grid, opts, linear, record, 0.0)?;
+    let horizon = grid.last().copied().unwrap_or(0.0);
+    let mut cache = linear::LinearCache::default();
+    let piece = run_piece(
+        model, &patient, y0, grid, opts, linear, record, 0.0, &mut cache, horizon,
+    )?;
     Ok((piece.sim, piece.dense))
 }
 
@@ -232,12 +236,17 @@ fn run_piece<F: ModelFns>(
     linear: bool,
     record: bool,
     dosed: f64,
+    cache: &mut linear::LinearCache,
+    horizon: f64,
 ) -> Result<Piece, SolveError> {
     let (t0, t_end) = (patient.t0, patient.t_end);
     let mut drv = Driver::new(model, patient, grid, opts);
     drv.cum_dose = dosed;
     if record {
-        drv.dense = Some(DenseOutput::new(y0.len()));
+        drv.dense = Some(DenseOutput::with_capacity(
+            y0.len(),
+            grid.len() + patient.events.len() + 2,
+        ));
     }
     let Some(h0) = drv.begin(t0, t_end, &mut y0) else {
         return Ok(Piece {
@@ -247,7 +256,7 @@ fn run_piece<F: ModelFns>(
     };
     if linear {
         let sys = LinearSystem::new(model, &patient.params)?;
-        linear::drive(&mut drv, &sys, y0, t0)?;
+        linear::drive(&mut drv, &sys, y0, t0, cache, horizon)?;
     } else if matches!(opts.method, Method::Auto | Method::Bdf) {
         bdf::drive(&mut drv, &y0, t0, h0, t_end)?;
     } else {

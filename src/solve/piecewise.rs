@@ -215,6 +215,7 @@ pub(super) fn solve<F: ModelFns>(
     let mut gi = 0usize;
     let mut visit_here = false;
     let mut first = true;
+    let mut cache = super::linear::LinearCache::default();
     loop {
         if !first {
             if visit_here
@@ -335,10 +336,16 @@ pub(super) fn solve<F: ModelFns>(
             linear,
             record,
             dosed,
+            &mut cache,
+            grid_end,
         )?;
-        if let Some(next) = piece.dense {
+        if let Some(mut next) = piece.dense {
             match dense.as_mut() {
-                None => dense = Some(next),
+                None => {
+                    // The record of the whole solve: room for every grid point and event.
+                    next.reserve(grid.len() + events.len());
+                    dense = Some(next)
+                }
                 Some(d) => d.append(start, next, sets[dense_set], sets[set]),
             }
             dense_set = set;
@@ -421,7 +428,19 @@ fn steady_state<F: ModelFns>(
     let grid = [t1];
     let patient = Patient::piece(m, p.to_vec(), events, t, t1);
     let phi = |y: &[f64]| -> Result<Vec<f64>, SolveError> {
-        let piece = run_piece(model, &patient, y.to_vec(), &grid, opts, linear, false, 0.0)?;
+        let mut cache = super::linear::LinearCache::default();
+        let piece = run_piece(
+            model,
+            &patient,
+            y.to_vec(),
+            &grid,
+            opts,
+            linear,
+            false,
+            0.0,
+            &mut cache,
+            t1,
+        )?;
         Ok(piece.sim.states)
     };
     let (rtol, atol) = if linear {
