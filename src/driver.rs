@@ -378,6 +378,9 @@ pub struct Parts<'a> {
     /// Endpoints: their aggregates are lowered into the model, their expressions into the
     /// evaluator.
     pub endpoints: &'a [hir::Endpoint],
+    /// Goals of `fit dose so` actions: their aggregates are lowered into the model after the
+    /// endpoints' (not into the evaluator).
+    pub goals: &'a [hir::Endpoint],
     /// Computed quantities whose per-patient values are wanted (a trial's strata): see
     /// [`lower::Lowered::quantities`].
     pub quantities: &'a [hir::Sym],
@@ -393,11 +396,18 @@ pub fn prepare(
     options: lower::Options,
 ) -> Result<PreparedModel, PrepareError> {
     let m = &program.models[model];
+    let with_goals: Vec<hir::Endpoint>;
+    let summarised = if parts.goals.is_empty() {
+        parts.endpoints
+    } else {
+        with_goals = parts.endpoints.iter().chain(parts.goals).cloned().collect();
+        &with_goals
+    };
     let lowered = lower::lower_trial(
         program,
         m,
         parts.arms,
-        parts.endpoints,
+        summarised,
         parts.quantities,
         options,
     )

@@ -1147,6 +1147,7 @@ impl<'s> Printer<'s> {
                 if *by { "by" } else { "to" },
                 e(value)
             ),
+            Action::Goal { verb, goal, .. } => format!("{} dose so {}", verb.text, e(goal)),
             Action::Set {
                 verb,
                 object,
@@ -1617,6 +1618,7 @@ fn collect_regions_item(item: &Item, out: &mut Vec<(usize, usize)>) {
                                     for a in &r.actions {
                                         match a {
                                             Action::Dose { value, .. }
+                                            | Action::Goal { goal: value, .. }
                                             | Action::Set { value, .. }
                                             | Action::Quantity { value, .. } => {
                                                 collect_regions(value, out)

@@ -739,6 +739,16 @@ pub enum Action {
     /// `stop ["reason"]`: no more administrations; the patient is discontinued with the
     /// reason (the rule's text when none is given).
     Stop(String),
+    /// `fit dose so GOAL == TARGET`: the patient's random effects are estimated (MAP) from the
+    /// measurements so far, and every remaining amount is set so that the goal (the trial's
+    /// [`Trial::goals`] `goal`, a summary of the time course) predicted for that estimate equals
+    /// `target` (in the goal's unit).
+    FitDose {
+        /// Index into [`Trial::goals`].
+        goal: usize,
+        /// The target value.
+        target: f64,
+    },
 }
 
 /// How a covariate is drawn.
@@ -943,6 +953,9 @@ pub struct Trial {
     /// When occasions start (`occasion every …`/`occasion at […]`); `None`: the whole trial is
     /// one occasion.
     pub occasions: Option<Occasions>,
+    /// The summaries `fit dose so` actions aim at (hidden endpoints `#goal0`, …): their
+    /// aggregates are lowered into the trial's model after the endpoints'.
+    pub goals: Vec<Endpoint>,
     /// The reasons the arms' rules `stop` with, in order of appearance (`discontinued("reason")`
     /// reads index `k` of this list).
     pub stop_reasons: Vec<String>,

@@ -91,6 +91,8 @@ pub struct Checker {
     pub trial_dose_unit: Option<Unit>,
     /// The reasons the trial's protocol rules `stop` with, in order of appearance.
     pub stop_reasons: Vec<String>,
+    /// The goals of the trial's `fit dose so` actions, as they are checked.
+    pub trial_goals: Vec<hir::Endpoint>,
     /// The statements of every checked model (after `extends` merging), by model index.
     pub model_asts: Vec<ast::ModelDecl>,
     /// What each checked model's module could see: statements a model inherits through
@@ -179,6 +181,7 @@ impl Checker {
             trial_model: None,
             trial_dose_unit: None,
             stop_reasons: Vec::new(),
+            trial_goals: Vec::new(),
             model_asts: Vec::new(),
             model_visibility: Vec::new(),
             merged_inputs: Vec::new(),

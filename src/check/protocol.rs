@@ -19,7 +19,7 @@ use crate::units::Unit;
 pub const MAX_VISITS: usize = 100_000;
 
 /// The verbs of rule actions, for "did you mean".
-const VERBS: &[&str] = &["scale", "set", "hold", "delay", "stop"];
+const VERBS: &[&str] = &["scale", "set", "hold", "delay", "stop", "fit"];
 
 impl Checker {
     /// The unit `dose` has in rules of an arm whose first dose goes into `state`.
@@ -316,6 +316,77 @@ impl Checker {
         })
     }
 
+    /// `fit dose so SUMMARY == TARGET`: the summary is an endpoint aggregate of the time course
+    /// over an explicit window (`auc`, `mean`, `max`, `min` with `from … to …`; `value` or
+    /// `trough` at a time), the target a constant in its unit.
+    fn fit_goal(&mut self, goal: &ast::Expr, model: &hir::Model) -> Option<hir::Action> {
+        let bad = |ck: &mut Checker, msg: &str| {
+            ck.report(
+                Diagnostic::error(codes::E0053, msg.to_string(), goal.span).with_help(
+                    "e.g. `fit dose so auc(conc, from 144 h to 168 h) == 500 mg*h/L` or `fit dose so trough(conc, 96 h) == 15 mg/L`",
+                ),
+            );
+            None
+        };
+        let ast::ExprKind::Binary(ast::BinOp::Eq, lhs, rhs) = &goal.kind else {
+            return bad(self, "`fit dose so` needs a goal `SUMMARY == TARGET`");
+        };
+        if model.effects.iter().all(|e| e.per_occasion) {
+            return bad(
+                self,
+                "`fit dose so` estimates the patient's random effects, and the model has none (`vary`)",
+            );
+        }
+        if !model
+            .observables
+            .iter()
+            .any(|o| o.error.additive > 0.0 || o.error.proportional > 0.0)
+        {
+            return bad(
+                self,
+                "`fit dose so` fits measured observables, and no observable has a residual error model (`observe x ~ proportional(…)`)",
+            );
+        }
+        let saved = std::mem::replace(&mut self.scope, Scope::Endpoint);
+        let summary = self.expr(lhs);
+        self.scope = saved;
+        let (kind, from, to) = match &summary.kind {
+            ExprKind::Aggregate { kind, from, to, .. } => (*kind, *from, *to),
+            ExprKind::Error => return None,
+            _ => {
+                return bad(
+                    self,
+                    "the goal of `fit dose so` is one summary of the time course",
+                );
+            }
+        };
+        let windowed = matches!(
+            kind,
+            Aggregate::Auc | Aggregate::Mean | Aggregate::Max | Aggregate::Min
+        );
+        let at_time = matches!(kind, Aggregate::Value | Aggregate::Trough);
+        if !(windowed && from.is_some() && to.is_some() || at_time) {
+            return bad(
+                self,
+                "the goal of `fit dose so` is `auc`, `mean`, `max` or `min` over an explicit window (`from A to B`), or `value`/`trough` at a time",
+            );
+        }
+        let Type::Num(unit) = summary.ty else {
+            return None;
+        };
+        let target = self.const_quantity(rhs, unit, "the target of `fit dose so`")?;
+        if target <= 0.0 {
+            return bad(self, "the target of `fit dose so` must be positive");
+        }
+        let k = self.trial_goals.len();
+        self.trial_goals.push(hir::Endpoint {
+            name: format!("#goal{k}"),
+            value: summary,
+            span: goal.span,
+        });
+        Some(hir::Action::FitDose { goal: k, target })
+    }
+
     /// A checked action.
     fn action(
         &mut self,
@@ -440,6 +511,7 @@ impl Checker {
                 let h = self.coerce(h, self.hour, codes::E0053, "a delay");
                 (h.ty != Type::Error).then_some(hir::Action::Delay(h))
             }
+            Action::Goal { goal, .. } if verb.text == "fit" => self.fit_goal(goal, model),
             Action::Word { reason, .. } if verb.text == "stop" => Some(hir::Action::Stop(
                 reason
                     .as_ref()

@@ -892,6 +892,7 @@ impl Checker {
         self.trial_model = Some(midx);
         self.trial_dose_unit = None;
         self.stop_reasons.clear();
+        self.trial_goals.clear();
         for st in &t.body {
             let TrialStmt::Arm { body, .. } = st else {
                 continue;
@@ -934,6 +935,7 @@ impl Checker {
             dose_searches: Vec::new(),
             occasions: None,
             stop_reasons: self.stop_reasons.clone(),
+            goals: Vec::new(),
             span,
         };
         let mut finds: Vec<&ast::FindDose> = Vec::new();
@@ -1305,6 +1307,7 @@ impl Checker {
         // Ensure windows fit the simulation horizon when there is a sampling schedule.
         let _ = error_expr;
         self.model = None;
+        trial.goals = std::mem::take(&mut self.trial_goals);
         Some(trial)
     }
 

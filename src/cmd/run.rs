@@ -1563,8 +1563,10 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
         .and_then(|a| a.protocol.as_ref().map(|p| (a, p)))
         .filter(|_| from_trial);
     let simulated = match (protocol, arm) {
-        (Some((a, p)), Some((_, ai))) => {
+        (Some((a, p)), Some((ti, ai))) => {
             let m = &program.models[prepared.model];
+            let mipd = crate::trial::mipd::Mipd::new(&program, &program.trials[ti], req.options)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
             let plan = crate::trial::protocol::plan(a, &regimen, *dense.last().unwrap_or(&0.0));
             let mut control = crate::trial::protocol::Protocol::new(
                 p,
@@ -1576,6 +1578,13 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
                 plan,
                 req.measure,
                 *dense.last().unwrap_or(&0.0),
+                mipd.as_ref().map(|mp| crate::trial::protocol::MipdRun {
+                    mipd: mp,
+                    model: &prepared,
+                    grid: &dense,
+                    options: &req.options,
+                    goal_base: prepared.evaluator.n_aggregates(),
+                }),
             );
             let start = control.regimen();
             sim::simulate_controlled(

@@ -225,7 +225,7 @@ pub fn lower_patient(
                         let v = number(&mut l, e);
                         roots.push(v);
                     }
-                    hir::Action::Hold(_) | hir::Action::Stop(_) => {}
+                    hir::Action::Hold(_) | hir::Action::Stop(_) | hir::Action::FitDose { .. } => {}
                 }
             }
         }

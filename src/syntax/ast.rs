@@ -877,6 +877,15 @@ pub enum Action {
         /// Whole action.
         span: Span,
     },
+    /// `VERB dose so GOAL` (`fit dose so auc(conc, from 144 h to 168 h) == 500 mg*h/L`).
+    Goal {
+        /// The verb.
+        verb: Name,
+        /// The goal: a summary of the time course equal to a target.
+        goal: Expr,
+        /// Whole action.
+        span: Span,
+    },
     /// `VERB OBJECT to VALUE` (`set interval to 48 h`).
     Set {
         /// The verb.
@@ -915,6 +924,7 @@ impl Action {
     pub fn verb(&self) -> &Name {
         match self {
             Action::Dose { verb, .. }
+            | Action::Goal { verb, .. }
             | Action::Set { verb, .. }
             | Action::Quantity { verb, .. }
             | Action::Word { verb, .. } => verb,
@@ -925,6 +935,7 @@ impl Action {
     pub fn span(&self) -> Span {
         match self {
             Action::Dose { span, .. }
+            | Action::Goal { span, .. }
             | Action::Set { span, .. }
             | Action::Quantity { span, .. }
             | Action::Word { span, .. } => *span,

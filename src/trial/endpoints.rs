@@ -674,7 +674,8 @@ pub fn evaluate<F: ModelFns>(
     args.extend_from_slice(inputs);
     let end = sim.times.last().copied().unwrap_or(0.0);
     let mut summary = 0usize;
-    for a in &lowered.aggregates {
+    // The endpoints' aggregates (the goals of `fit dose so` follow them in `lowered`).
+    for a in lowered.aggregates.iter().take(evaluator.n_aggregates()) {
         if a.kind.is_protocol() {
             let v = match course {
                 Some((c, reasons)) => {

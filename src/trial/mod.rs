@@ -11,6 +11,7 @@
 //!   endpoints) that population, runner and endpoints call.
 //! - [`protocol`]: protocol arms at run time (plan, visits, measurements, rules) and the course
 //!   of what happened, read by protocol endpoints.
+//! - [`mipd`]: `fit dose so`: the MAP estimate at a visit and the dose that meets a goal.
 //! - [`runner`]: compile once, simulate every patient in every arm in parallel.
 //! - [`optimize`]: dose finding (`find dose of ARM so STAT(endpoint) == TARGET`) on common
 //!   random numbers.
@@ -22,6 +23,7 @@
 pub mod endpoints;
 pub mod error;
 pub mod evaluator;
+pub mod mipd;
 pub mod optimize;
 pub mod output;
 pub mod population;

@@ -922,7 +922,8 @@ impl Context<'_> {
     }
 
     /// The header of `visits.csv`: id, arm, time, every observable as measured, `dose` (the
-    /// next planned amount before the rules) and the rules that fired (1-based, in order).
+    /// next planned amount before the rules), the rules that fired (1-based, in order) and what a
+    /// `fit dose so` action found.
     pub fn visits_header(&self) -> String {
         let mut h = vec!["id".to_string(), "arm".into(), "time [h]".into()];
         for o in &self.model.observables {
@@ -930,6 +931,7 @@ impl Context<'_> {
         }
         h.push(format!("dose [{}]", self.dose_unit()));
         h.push("rules".into());
+        h.push("note".into());
         h.iter().map(|x| cell(x)).collect::<Vec<_>>().join(",")
     }
 
@@ -949,7 +951,13 @@ impl Context<'_> {
                 out.push_str(&num(*x));
             }
             let fired: Vec<String> = v.fired.iter().map(|k| (k + 1).to_string()).collect();
-            let _ = writeln!(out, ",{},{}", num(v.dose), fired.join(" "));
+            let _ = writeln!(
+                out,
+                ",{},{},{}",
+                num(v.dose),
+                fired.join(" "),
+                cell(v.note.as_deref().unwrap_or(""))
+            );
         }
     }
 

@@ -25,11 +25,13 @@
 //!   administration times; with one planned administration the intensity is the amount).
 
 use super::evaluator::Evaluator;
+use super::mipd::{self, Mipd};
 use super::population;
 use super::rng::{Purpose, Stream};
 use crate::check::hir;
+use crate::sim::PreparedModel;
 use crate::solve::driver::same_time;
-use crate::solve::{Control, Dose, DoseKind, Regimen, Repeat};
+use crate::solve::{Control, Dose, DoseKind, Regimen, Repeat, SolveOptions};
 
 /// One administration of a plan.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,6 +55,9 @@ pub struct Visit {
     pub fired: Vec<usize>,
     /// The value (1/0) of every visit summary's condition.
     pub summaries: Vec<f64>,
+    /// What a `fit dose so` action found (the estimate and the new amount), or why it changed
+    /// nothing.
+    pub note: Option<String>,
 }
 
 /// What happened to one patient in one arm: the plan at the start, the administrations given
@@ -141,9 +146,26 @@ fn set_amount(a: &mut Administration, amount: f64) {
     a.dose.amount = amount;
 }
 
+/// What a protocol's `fit dose so` actions need ([`super::mipd`]).
+#[derive(Clone, Copy)]
+pub struct MipdRun<'a> {
+    /// The estimation model and prior.
+    pub mipd: &'a Mipd,
+    /// The trial's model, whose goal aggregates follow the endpoints' (from `goal_base` on).
+    pub model: &'a PreparedModel,
+    /// The trial's dense grid.
+    pub grid: &'a [f64],
+    /// Solver options.
+    pub options: &'a SolveOptions,
+    /// Index of the first goal aggregate in the model's aggregates.
+    pub goal_base: usize,
+}
+
 /// A protocol running for one patient in one arm: the [`Control`] of its solve.
 pub struct Protocol<'a> {
     protocol: &'a hir::Protocol,
+    mipd: Option<MipdRun<'a>>,
+    inputs: Vec<f64>,
     evaluator: &'a Evaluator,
     observables: &'a [hir::Observable],
     arm: usize,
@@ -174,6 +196,7 @@ impl<'a> Protocol<'a> {
         plan: Vec<Administration>,
         (seed, id): (u64, u64),
         end: f64,
+        mipd: Option<MipdRun<'a>>,
     ) -> Protocol<'a> {
         let n_obs = observables.len();
         let mut args = inputs.to_vec();
@@ -181,6 +204,8 @@ impl<'a> Protocol<'a> {
         args.resize(n_inputs + n_obs + 2, 0.0);
         let mut p = Protocol {
             protocol,
+            mipd,
+            inputs: inputs.to_vec(),
             evaluator,
             observables,
             arm,
@@ -263,15 +288,29 @@ impl<'a> Protocol<'a> {
     fn apply(&mut self, t: f64, action: &hir::Action, value: f64) {
         let future = |a: &Administration| Self::future(a, t);
         match action {
-            hir::Action::Scale(_) => {
-                for a in self.plan.iter_mut().filter(|a| future(a)) {
-                    let x = a.dose.amount * value;
-                    set_amount(a, x);
+            hir::Action::Scale(_) | hir::Action::SetDose(_) => {
+                let scale = matches!(action, hir::Action::Scale(_));
+                let new = |a: &Administration| if scale { a.dose.amount * value } else { value };
+                // A measurement can make a rule ask for an amount that is not a dose (a negative
+                // trough with additive error, a division by zero): the plan is kept, and the
+                // visit says why.
+                if let Some(bad) = self
+                    .plan
+                    .iter()
+                    .filter(|a| future(a))
+                    .map(new)
+                    .find(|x| !x.is_finite() || *x < 0.0)
+                {
+                    if let Some(v) = self.course.visits.last_mut() {
+                        v.note = Some(format!(
+                            "the rule asked for an amount of {bad}, not a dose; the plan is unchanged"
+                        ));
+                    }
+                    return;
                 }
-            }
-            hir::Action::SetDose(_) => {
                 for a in self.plan.iter_mut().filter(|a| future(a)) {
-                    set_amount(a, value);
+                    let x = new(a);
+                    set_amount(a, x);
                 }
             }
             hir::Action::Hold(n) => {
@@ -329,8 +368,65 @@ impl<'a> Protocol<'a> {
                 self.plan.retain(|a| !future(a));
                 self.course.stop = Some((t, reason.clone()));
             }
+            hir::Action::FitDose { goal, target } => {
+                let note = match self.fit_dose(t, *goal, *target) {
+                    Ok(x) => {
+                        for a in self.plan.iter_mut().filter(|a| future(a)) {
+                            set_amount(a, x.1);
+                        }
+                        x.0
+                    }
+                    Err(e) => format!("fit dose: {e}; the plan is unchanged"),
+                };
+                if let Some(v) = self.course.visits.last_mut() {
+                    v.note = Some(note);
+                }
+            }
         }
         self.plan.sort_by(|a, b| a.time.total_cmp(&b.time));
+    }
+}
+
+impl Protocol<'_> {
+    /// `fit dose so GOAL == TARGET` at `t`: the note (estimate and amount) and the amount.
+    fn fit_dose(&self, t: f64, goal: usize, target: f64) -> Result<(String, f64), String> {
+        let run = self
+            .mipd
+            .ok_or_else(|| "no estimation model was prepared".to_string())?;
+        if !self.plan.iter().any(|a| Self::future(a, t)) {
+            return Err("no dose left to set".into());
+        }
+        let visits: Vec<(f64, &[f64])> = self
+            .course
+            .visits
+            .iter()
+            .map(|v| (v.time, v.measured.as_slice()))
+            .collect();
+        let eta = run.mipd.estimate(
+            &self.inputs,
+            &regimen(&self.plan),
+            &visits,
+            self.observables,
+        )?;
+        let inputs = run.mipd.with_estimate(&self.inputs, &eta);
+        let slot = run.goal_base + goal;
+        let x0 = self.dose_at(t);
+        let x = mipd::solve_amount(x0, target, |x| {
+            let mut plan = self.plan.clone();
+            for a in plan.iter_mut().filter(|a| Self::future(a, t)) {
+                set_amount(a, x);
+            }
+            mipd::goal_value(
+                run.model,
+                &inputs,
+                &regimen(&plan),
+                run.grid,
+                run.options,
+                slot,
+            )
+        })?;
+        let eta: Vec<String> = eta.iter().map(|v| format!("{v:.6}")).collect();
+        Ok((format!("eta = [{}]; dose {x}", eta.join(" ")), x))
     }
 }
 
@@ -370,14 +466,15 @@ impl Control for Protocol<'_> {
             return None;
         }
         let n_s = self.evaluator.n_visit_summaries();
-        let summaries = self.out[..n_s].to_vec();
+        let summaries = self.out.get(..n_s).map(<[f64]>::to_vec).unwrap_or_default();
         let mut fired = Vec::new();
         let protocol = self.protocol;
         let mut actions: Vec<(&hir::Action, f64)> = Vec::new();
         if self.course.stop.is_none() {
             let mut k = n_s;
             for (r, rule) in protocol.rules.iter().enumerate() {
-                let holds = self.out[k] != 0.0 && !self.out[k].is_nan();
+                let c = self.out.get(k).copied().unwrap_or(f64::NAN);
+                let holds = c != 0.0 && !c.is_nan();
                 k += 1;
                 if holds {
                     self.counts[r] += 1;
@@ -385,10 +482,15 @@ impl Control for Protocol<'_> {
                 let fires = holds && self.counts[r] >= rule.count;
                 for a in &rule.actions {
                     let v = match a {
-                        hir::Action::Hold(_) | hir::Action::Stop(_) => 0.0,
-                        _ => {
+                        hir::Action::Hold(_)
+                        | hir::Action::Stop(_)
+                        | hir::Action::FitDose { .. } => 0.0,
+                        hir::Action::Scale(_)
+                        | hir::Action::SetDose(_)
+                        | hir::Action::SetInterval(_)
+                        | hir::Action::Delay(_) => {
                             k += 1;
-                            self.out[k - 1]
+                            self.out.get(k - 1).copied().unwrap_or(f64::NAN)
                         }
                     };
                     if fires {
@@ -401,6 +503,14 @@ impl Control for Protocol<'_> {
             }
         }
         let changed = !actions.is_empty();
+        self.course.visits.push(Visit {
+            time: t,
+            measured,
+            dose,
+            fired,
+            summaries,
+            note: None,
+        });
         for (a, v) in actions {
             self.apply(t, a, v);
             if self.course.stop.is_some() {
@@ -413,13 +523,6 @@ impl Control for Protocol<'_> {
                 self.course.dose_changes += 1;
             }
         }
-        self.course.visits.push(Visit {
-            time: t,
-            measured,
-            dose,
-            fired,
-            summaries,
-        });
         changed.then(|| self.regimen())
     }
 }

@@ -80,6 +80,8 @@ pub struct Prepared<'p> {
     pub occasion_starts: Vec<f64>,
     /// Whether every patient's [`Course`] is kept: the trial has a protocol arm or endpoint.
     pub courses: bool,
+    /// The estimation model of `fit dose so` actions, when an arm has one.
+    pub mipd: Option<super::mipd::Mipd>,
 }
 
 /// The trial's model lowered with every arm's doses and every endpoint aggregate, compiled: the
@@ -93,6 +95,7 @@ pub fn prepare_model(
         population: trial.population.as_ref(),
         arms: &arms,
         endpoints: &trial.endpoints,
+        goals: &trial.goals,
         quantities: &trial.quantities,
     };
     crate::driver::prepare(program, trial.model, parts, lower::Options::default())
@@ -124,6 +127,7 @@ pub fn prepare<'p>(
     };
     let courses = trial.arms.iter().any(|a| a.protocol.is_some())
         || sim.lowered.aggregates.iter().any(|a| a.kind.is_protocol());
+    let mipd = super::mipd::Mipd::new(program, trial, options)?;
     Ok(Prepared {
         program,
         trial,
@@ -139,6 +143,7 @@ pub fn prepare<'p>(
         occasion_draws,
         occasion_starts,
         courses,
+        mipd,
     })
 }
 
@@ -230,6 +235,13 @@ impl Prepared<'_> {
                     plan,
                     (seed, id),
                     end,
+                    self.mipd.as_ref().map(|m| protocol::MipdRun {
+                        mipd: m,
+                        model: &self.sim,
+                        grid: &self.dense,
+                        options: &self.options,
+                        goal_base: self.sim.evaluator.n_aggregates(),
+                    }),
                 );
                 let start = control.regimen();
                 let (sim, dense) = sim::simulate_controlled(
