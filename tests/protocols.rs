@@ -196,6 +196,31 @@ fn delay_set_dose_cap_and_interval_apply_in_order() {
 }
 
 #[test]
+fn give_adds_one_administration_at_the_visit() {
+    // 24 h: C = 0.907 > 0.5 → today's 100 mg is held and half of it given instead (`dose` is
+    // read before the changes); 48 h is given as planned. An amount that is not a dose (a
+    // negative one) changes nothing and the visit says so.
+    let (c, _, conc) = course(
+        "dose 100 mg into central every 24 h times 3
+        visit at [24 h, 48 h]
+        when t < 30 h and conc > 0.5 mg/L { hold 1 dose; give (dose * 0.5) }
+        when t > 30 h { set dose to dose - 200 mg }",
+        "",
+    );
+    let want = [(0.0, 100.0), (24.0, 50.0), (48.0, 100.0)];
+    assert_eq!(given(&c), want);
+    assert!(
+        c.visits[1]
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("not a dose")),
+        "{:?}",
+        c.visits[1].note
+    );
+    check_closed_form(&want, &conc);
+}
+
+#[test]
 fn visits_before_each_dose_and_a_count() {
     // Visits just before every planned dose (0, 24, 48, 72 h); the rule fires from the 2nd visit
     // whose trough is above 0.5 mg/L.

@@ -736,6 +736,9 @@ pub enum Action {
     Hold(u32),
     /// `delay T` (h): every remaining administration moves T later.
     Delay(Expr),
+    /// `give A`: one extra administration of A (in the unit of the dose state) at the visit,
+    /// like the next planned one (else the last given).
+    Give(Expr),
     /// `stop ["reason"]`: no more administrations; the patient is discontinued with the
     /// reason (the rule's text when none is given).
     Stop(String),

@@ -19,7 +19,7 @@ use crate::units::Unit;
 pub const MAX_VISITS: usize = 100_000;
 
 /// The verbs of rule actions, for "did you mean".
-const VERBS: &[&str] = &["scale", "set", "hold", "delay", "stop", "fit"];
+const VERBS: &[&str] = &["scale", "set", "hold", "delay", "stop", "fit", "give"];
 
 impl Checker {
     /// The unit `dose` has in rules of an arm whose first dose goes into `state`.
@@ -512,6 +512,18 @@ impl Checker {
                 (h.ty != Type::Error).then_some(hir::Action::Delay(h))
             }
             Action::Goal { goal, .. } if verb.text == "fit" => self.fit_goal(goal, model),
+            Action::Quantity {
+                value,
+                dose_word: false,
+                ..
+            } if verb.text == "give" => {
+                let Some(u) = dose_unit else {
+                    return needs_dose(self);
+                };
+                let h = self.visit_expr(value, dose_unit);
+                let h = self.coerce(h, u, codes::E0053, "an extra dose");
+                (h.ty != Type::Error).then_some(hir::Action::Give(h))
+            }
             Action::Word { reason, .. } if verb.text == "stop" => Some(hir::Action::Stop(
                 reason
                     .as_ref()

@@ -221,6 +221,7 @@ pub fn lower_patient(
                     hir::Action::Scale(e)
                     | hir::Action::SetDose(e)
                     | hir::Action::SetInterval(e)
+                    | hir::Action::Give(e)
                     | hir::Action::Delay(e) => {
                         let v = number(&mut l, e);
                         roots.push(v);

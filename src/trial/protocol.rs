@@ -313,6 +313,32 @@ impl<'a> Protocol<'a> {
                     set_amount(a, x);
                 }
             }
+            hir::Action::Give(_) => {
+                let s = self.protocol.dose_state as u32;
+                let like = self
+                    .plan
+                    .iter()
+                    .filter(|a| a.dose.target == s)
+                    .find(|a| future(a))
+                    .or_else(|| self.plan.iter().filter(|a| a.dose.target == s).last())
+                    .copied();
+                match like {
+                    Some(mut a) if value.is_finite() && value > 0.0 => {
+                        let lag = a.dose.time - a.time;
+                        a.time = t;
+                        a.dose.time = t + lag;
+                        set_amount(&mut a, value);
+                        self.plan.push(a);
+                    }
+                    _ => {
+                        if let Some(v) = self.course.visits.last_mut() {
+                            v.note = Some(format!(
+                                "the rule asked to give {value}, not a dose; nothing was given"
+                            ));
+                        }
+                    }
+                }
+            }
             hir::Action::Hold(n) => {
                 let mut times: Vec<f64> = Vec::new();
                 for a in self.plan.iter().filter(|a| future(a)) {
@@ -488,6 +514,7 @@ impl Control for Protocol<'_> {
                         hir::Action::Scale(_)
                         | hir::Action::SetDose(_)
                         | hir::Action::SetInterval(_)
+                        | hir::Action::Give(_)
                         | hir::Action::Delay(_) => {
                             k += 1;
                             self.out.get(k - 1).copied().unwrap_or(f64::NAN)
