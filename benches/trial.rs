@@ -170,7 +170,7 @@ fn exact(name: &str) {
     let endpoints = || {
         let mut sink = 0.0;
         for (i, (inputs, arm)) in cases.iter().enumerate() {
-            let (v, _) = prep
+            let (v, _, _) = prep
                 .simulate_arm(inputs, *arm, 1, i as u64)
                 .unwrap_or_else(|e| fail(e));
             sink += v.iter().sum::<f64>();

@@ -121,7 +121,7 @@ impl Checker {
                                 verb.span,
                             )
                             .with_help("limits are `round dose to 0.5 mg` and `cap dose at 15 mg`");
-                            if let Some(s) = did_you_mean(other, ["round", "cap"].into_iter()) {
+                            if let Some(s) = did_you_mean(other, ["round", "cap"]) {
                                 d = d.with_help(format!("did you mean `{s}`?"));
                             }
                             self.report(d);
@@ -308,7 +308,7 @@ impl Checker {
             ));
             ok = false;
         }
-        ok.then(|| hir::Rule {
+        ok.then_some(hir::Rule {
             condition: cond,
             count,
             actions,

@@ -320,7 +320,7 @@ impl<'a> Protocol<'a> {
                     .iter()
                     .filter(|a| a.dose.target == s)
                     .find(|a| future(a))
-                    .or_else(|| self.plan.iter().filter(|a| a.dose.target == s).last())
+                    .or_else(|| self.plan.iter().rev().find(|a| a.dose.target == s))
                     .copied();
                 match like {
                     Some(mut a) if value.is_finite() && value > 0.0 => {
@@ -588,8 +588,8 @@ pub fn aggregate(
         A::FinalDose => course
             .given
             .iter()
-            .filter(into)
-            .last()
+            .rev()
+            .find(|a| a.dose.target == s)
             .map_or(0.0, |a| a.dose.amount),
         A::TotalDose => course
             .given
