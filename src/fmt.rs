@@ -958,6 +958,13 @@ impl<'s> Printer<'s> {
                     VisitTimes::BeforeEachDose { words } => {
                         format!("visit {} {} dose", words.0.text, words.1.text)
                     }
+                    VisitTimes::AfterEachDose { offset, words } => {
+                        let v = match &offset.kind {
+                            ExprKind::Number { .. } => e(offset),
+                            _ => format!("({})", e(offset)),
+                        };
+                        format!("visit {v} {} {} dose", words.0.text, words.1.text)
+                    }
                 },
                 ArmStmt::Rule(r) => {
                     let count = match &r.count {
@@ -1612,6 +1619,9 @@ fn collect_regions_item(item: &Item, out: &mut Vec<(usize, usize)>) {
                                         collect_regions(until, out);
                                     }
                                     VisitTimes::BeforeEachDose { .. } => {}
+                                    VisitTimes::AfterEachDose { offset, .. } => {
+                                        collect_regions(offset, out)
+                                    }
                                 },
                                 ArmStmt::Rule(r) => {
                                     collect_regions(&r.condition, out);

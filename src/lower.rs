@@ -150,7 +150,7 @@ enum Mode<'a> {
     },
     /// A protocol rule or visit summary: covariates, genotypes, params read from the model's
     /// parameter slots (`param_index`), and from the inputs after the patient's (`visit`): the
-    /// measured value of every observable, then `dose`, then `t`.
+    /// measured value of every observable, then `dose`, then `t`, then `since_dose`.
     Visit {
         param_index: &'a [usize],
         visit: &'a [Expr],
@@ -293,6 +293,7 @@ impl<'a> Lower<'a> {
                 Sym::Observable(i) if i < n_obs => at(i),
                 Sym::VisitDose => at(n_obs),
                 Sym::Time => at(n_obs + 1),
+                Sym::SinceDose => at(n_obs + 2),
                 Sym::Param(i) => param_index
                     .get(i)
                     .map(|&slot| self.b.param_slot(slot as u32)),
@@ -378,7 +379,10 @@ impl<'a> Lower<'a> {
                 "`activity` is only defined inside a gene block".into(),
                 span,
             ),
-            Sym::VisitDose => self.error("`dose` is only known at a protocol visit".into(), span),
+            Sym::VisitDose | Sym::SinceDose => self.error(
+                "`dose` and `since_dose` are only known at a protocol visit".into(),
+                span,
+            ),
         }
     }
 
@@ -417,7 +421,7 @@ impl<'a> Lower<'a> {
                 Some(e) => *e,
                 None => self.c(f64::NAN),
             },
-            Sym::GeneActivity | Sym::VisitDose => self.c(f64::NAN),
+            Sym::GeneActivity | Sym::VisitDose | Sym::SinceDose => self.c(f64::NAN),
         }
     }
 

@@ -221,6 +221,30 @@ fn give_adds_one_administration_at_the_visit() {
 }
 
 #[test]
+fn visits_after_each_dose_and_the_time_since_the_dose() {
+    // Visits before each dose (0, 24, 48 h) and 6 h after each (6, 30, 54 h).
+    // 0 h: `since_dose` is infinite (no dose yet) → every dose set to 80 mg.
+    // 6 h: since 6 h, C = 8·e^(−0.6) = 4.39 > 4 → the later doses halved: 40 mg.
+    // 24 h: since 24 h (the first rule does not apply); 30 h: C = 8·e^(−3) + 4·e^(−0.6) = 2.59;
+    // 48, 54 h: nothing.
+    let (c, _, conc) = course(
+        "dose 100 mg into central every 24 h times 3
+        visit before each dose
+        visit 6 h after each dose
+        when since_dose < 12 h and conc > 4 mg/L { scale dose by 0.5 }
+        when since_dose > 1000 h { set dose to 80 mg }",
+        "",
+    );
+    let want = [(0.0, 80.0), (24.0, 40.0), (48.0, 40.0)];
+    assert_eq!(given(&c), want);
+    let times: Vec<f64> = c.visits.iter().map(|v| v.time).collect();
+    assert_eq!(times, [0.0, 6.0, 24.0, 30.0, 48.0, 54.0]);
+    let fired: Vec<Vec<usize>> = c.visits.iter().map(|v| v.fired.clone()).collect();
+    assert_eq!(fired, [vec![1], vec![0], vec![], vec![], vec![], vec![]]);
+    check_closed_form(&want, &conc);
+}
+
+#[test]
 fn visits_before_each_dose_and_a_count() {
     // Visits just before every planned dose (0, 24, 48, 72 h); the rule fires from the 2nd visit
     // whose trough is above 0.5 mg/L.

@@ -739,6 +739,9 @@ impl Checker {
         if let Scope::Visit(dose_unit) = self.scope
             && p.parts.len() == 1
         {
+            if full == "since_dose" {
+                return mk(ExprKind::Sym(Sym::SinceDose), Type::Num(self.hour), span);
+            }
             if full == "dose" {
                 return match dose_unit {
                     Some(u) => mk(ExprKind::Sym(Sym::VisitDose), Type::Num(u), span),

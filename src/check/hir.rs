@@ -67,6 +67,8 @@ pub enum Sym {
     GeneActivity,
     /// `dose` in a protocol rule: the amount of the next planned administration.
     VisitDose,
+    /// `since_dose` in a protocol rule: the time since the last administration given.
+    SinceDose,
 }
 
 /// Built-in functions.
@@ -693,6 +695,8 @@ pub struct Protocol {
     pub visits: Vec<f64>,
     /// A visit just before every planned administration as well.
     pub before_each_dose: bool,
+    /// Visits this long (h) after every administration as well.
+    pub after_each_dose: Vec<f64>,
     /// The rules, in order.
     pub rules: Vec<Rule>,
     /// `round dose to Q`: every administered amount is a multiple of Q (in the unit of the

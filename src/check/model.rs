@@ -253,7 +253,7 @@ impl Checker {
             Sym::Input(i) => Type::Num(m.inputs[i].unit),
             Sym::Time => Type::Num(self.hour),
             Sym::FnArg(_) | Sym::GeneActivity => Type::Num(Unit::ONE),
-            Sym::VisitDose => Type::Error,
+            Sym::VisitDose | Sym::SinceDose => Type::Error,
         }
     }
 
@@ -432,6 +432,7 @@ impl Checker {
             Sym::FnArg(i) => format!("arg{i}"),
             Sym::GeneActivity => "activity".into(),
             Sym::VisitDose => "dose".into(),
+            Sym::SinceDose => "since_dose".into(),
         }
     }
 

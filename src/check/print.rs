@@ -436,6 +436,7 @@ impl Cx<'_> {
             Sym::FnArg(i) => format!("${i}"),
             Sym::GeneActivity => "activity".into(),
             Sym::VisitDose => "dose".into(),
+            Sym::SinceDose => "since_dose".into(),
         }
     }
 

@@ -76,6 +76,7 @@ impl Checker {
         let mut protocol = hir::Protocol {
             visits: Vec::new(),
             before_each_dose: false,
+            after_each_dose: Vec::new(),
             rules: Vec::new(),
             round: None,
             cap: None,
@@ -133,7 +134,11 @@ impl Checker {
         }
         protocol.visits.sort_by(f64::total_cmp);
         protocol.visits.dedup();
-        if !protocol.rules.is_empty() && protocol.visits.is_empty() && !protocol.before_each_dose {
+        if !protocol.rules.is_empty()
+            && protocol.visits.is_empty()
+            && !protocol.before_each_dose
+            && protocol.after_each_dose.is_empty()
+        {
             self.report(
                 Diagnostic::warning(
                     codes::W0005,
@@ -251,6 +256,33 @@ impl Checker {
                     return;
                 }
                 p.before_each_dose = true;
+            }
+            VisitTimes::AfterEachDose { offset, words } => {
+                if words.0.text != "after" || words.1.text != "each" {
+                    self.report(
+                        Diagnostic::error(
+                            codes::E0053,
+                            format!(
+                                "`visit … {} {} dose` is not a visit schedule",
+                                words.0.text, words.1.text
+                            ),
+                            v.span,
+                        )
+                        .with_help("write `visit 7 d after each dose`"),
+                    );
+                    return;
+                }
+                if let Some(x) = self.const_time(offset, "the time of a visit after each dose") {
+                    if x <= 0.0 {
+                        self.report(Diagnostic::error(
+                            codes::E0053,
+                            "a visit after each dose needs a positive time",
+                            offset.span,
+                        ));
+                        return;
+                    }
+                    p.after_each_dose.push(x);
+                }
             }
         }
     }

@@ -63,6 +63,7 @@ fn sym_label_name(model: &hir::Model, s: Sym) -> String {
         Sym::Input(i) => model.inputs.get(i).map(|x| x.name.as_str()),
         Sym::Time => Some("t"),
         Sym::VisitDose => Some("dose"),
+        Sym::SinceDose => Some("since_dose"),
         Sym::FnArg(_) | Sym::GeneActivity => None,
     };
     name.unwrap_or("?").to_string()
@@ -79,7 +80,7 @@ fn sym_label(model: &hir::Model, s: Sym) -> String {
         Sym::Observable(_) => "observable",
         Sym::Input(_) => "input",
         Sym::Time => "time",
-        Sym::VisitDose => "dose",
+        Sym::VisitDose | Sym::SinceDose => "dose",
         Sym::FnArg(_) | Sym::GeneActivity => "name",
     };
     format!("{kind} `{}`", sym_label_name(model, s))

@@ -64,7 +64,7 @@ pub struct LoweredPatient {
     /// every visit summary's condition (`fraction_of_visits`, `first_visit`, in aggregate
     /// order), then for each rule of the arm its condition and the value of each of its
     /// actions that has one. Inputs: the patient's, then the measured value of every
-    /// observable, `dose` and `t`; params from the model's parameter slots.
+    /// observable, `dose`, `t` and `since_dose`; params from the model's parameter slots.
     pub visits: PatientModule,
     /// Number of visit-summary conditions at the start of every visit function.
     pub n_visit_summaries: usize,
@@ -180,6 +180,7 @@ pub fn lower_patient(
         .collect();
     visit_inputs.push(l.b.input("#dose"));
     visit_inputs.push(l.b.input("#time"));
+    visit_inputs.push(l.b.input("#since_dose"));
     l.mode = Mode::Visit {
         param_index: params.index,
         visit: &visit_inputs,

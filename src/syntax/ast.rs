@@ -828,6 +828,13 @@ pub enum VisitTimes {
         /// The words `before` and `each`.
         words: (Name, Name),
     },
+    /// `7 d after each dose`: this long after every administration (moving with it).
+    AfterEachDose {
+        /// The time after each administration.
+        offset: Expr,
+        /// The words `after` and `each`.
+        words: (Name, Name),
+    },
 }
 
 /// `visit …`.

@@ -201,7 +201,7 @@ impl<'a> Protocol<'a> {
         let n_obs = observables.len();
         let mut args = inputs.to_vec();
         let n_inputs = args.len();
-        args.resize(n_inputs + n_obs + 2, 0.0);
+        args.resize(n_inputs + n_obs + 3, 0.0);
         let mut p = Protocol {
             protocol,
             mipd,
@@ -259,6 +259,17 @@ impl<'a> Protocol<'a> {
             .find(|a| Self::future(a, t))
             .or_else(|| self.plan.iter().filter(into).rev().find(|a| a.time < t))
             .map_or(0.0, |a| a.dose.amount)
+    }
+
+    /// `since_dose` at `t`: the time since the last administration into the dose state before
+    /// `t` (a dose at `t` is not given yet when the visit measures); infinite if none.
+    fn since_dose(&self, t: f64) -> f64 {
+        let s = self.protocol.dose_state as u32;
+        self.plan
+            .iter()
+            .rev()
+            .find(|a| a.dose.target == s && a.time < t && !same_time(a.time, t))
+            .map_or(f64::INFINITY, |a| t - a.time)
     }
 
     /// Applies `round` and `cap` to every planned amount into the dose state from `t` on.
@@ -467,10 +478,17 @@ impl Control for Protocol<'_> {
         } else {
             None
         };
-        match (listed, dosed) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let after = self
+            .protocol
+            .after_each_dose
+            .iter()
+            .flat_map(|&off| self.plan.iter().map(move |a| a.time + off))
+            .filter(|&t| later(t))
+            .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.min(t))));
+        [listed, dosed, after]
+            .into_iter()
+            .flatten()
+            .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.min(t))))
     }
 
     fn visit(&mut self, t: f64, _states: &[f64], observables: &[f64]) -> Option<Regimen> {
@@ -484,6 +502,7 @@ impl Control for Protocol<'_> {
         self.args[base..base + n_obs].copy_from_slice(&measured);
         self.args[base + n_obs] = dose;
         self.args[base + n_obs + 1] = t;
+        self.args[base + n_obs + 2] = self.since_dose(t);
         if let Err(e) = self
             .evaluator
             .visit(self.arm, &self.args, self.params, &mut self.out)
