@@ -4,7 +4,8 @@
 //!   form C(0) = dose / V of a one-compartment bolus);
 //! - for every example's every trial arm, the first patients of the trial (covariates, genotypes
 //!   and η passed to `twin run` with `--set`) have bit-identical observables at every sampling
-//!   time in both commands;
+//!   time in both commands — protocol arms included (visits, rules and `fit dose so`, with the
+//!   measurements drawn for the same seed and patient);
 //! - the day-21 neutrophil count of a Friberg model after a docetaxel bolus is bit-identical in
 //!   `twin run --arm` (on any output grid) and `twin trial`, and within the default tolerance's
 //!   error weights of a reference at rtol 1e-12.
@@ -170,6 +171,8 @@ fn every_example_arm_gives_the_same_patient_in_run_and_trial() {
                         text: text.clone(),
                         arm: Some(format!("{}.{}", trial.name, arm.name)),
                         sets: sets.clone(),
+                        // A protocol arm's measurements: drawn as for patient `id` of seed 7.
+                        measure: (7, id),
                         ..Default::default()
                     };
                     let (h, rows) = table(&req);

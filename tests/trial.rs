@@ -374,6 +374,7 @@ fn warfarin_genotype_guided_trial_summary() {
     let mut o = opts(None);
     o.seed = 1;
     o.solve = SolveOptions::default();
+    o.trial = Some("GenotypeGuided".into());
     let s = run_trial(&c, path, &o).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.arms.iter().map(|g| g.failed).sum::<usize>(), 0);
     insta::assert_snapshot!("warfarin_summary", s.table());
