@@ -1155,6 +1155,7 @@ impl<'s> Printer<'s> {
                 e(value)
             ),
             Action::Goal { verb, goal, .. } => format!("{} dose so {}", verb.text, e(goal)),
+            Action::Switch { verb, target, .. } => format!("{} to {}", verb.text, target.text),
             Action::Set {
                 verb,
                 object,
@@ -1633,7 +1634,7 @@ fn collect_regions_item(item: &Item, out: &mut Vec<(usize, usize)>) {
                                             | Action::Quantity { value, .. } => {
                                                 collect_regions(value, out)
                                             }
-                                            Action::Word { .. } => {}
+                                            Action::Word { .. } | Action::Switch { .. } => {}
                                         }
                                     }
                                 }

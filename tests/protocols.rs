@@ -245,6 +245,55 @@ fn visits_after_each_dose_and_the_time_since_the_dose() {
 }
 
 #[test]
+fn switch_to_another_arm_takes_its_remaining_doses() {
+    // 48 h: C = (0.907 + 10)·e24 = 0.989 > 0.5 → from 48 h on, arm B's doses (30 mg every 12 h
+    // from 0 h for 5 d: 48, 60, …, 108 h) replace A's (48, 72, 96 h).
+    let text = source(
+        "dose 100 mg into central every 24 h times 5
+        visit at [48 h]
+        when conc > 0.5 mg/L { switch to B }",
+        "",
+    )
+    .replace(
+        "    sample every 1 h",
+        "    arm B { dose 30 mg into central every 12 h for 5 d }\n    sample every 1 h",
+    );
+    let c = compile("p.twin", &text);
+    assert!(
+        !c.has_errors(),
+        "{}",
+        twin::diagnostic::render(&c.sources, &c.diagnostics, false)
+    );
+    let trial = &c.program.trials[0];
+    let mut prep = runner::prepare(&c.program, trial, SolveOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    prep.trajectories = true;
+    let sampler = prep.sampler().unwrap_or_else(|e| panic!("{e}"));
+    let rows = prep.patient(&sampler, 1, 0);
+    let r = &rows[0];
+    let course = r.course.clone().unwrap_or_else(|| panic!("no course"));
+    let mut want = vec![(0.0, 100.0), (24.0, 100.0)];
+    want.extend((4..10).map(|k| (12.0 * f64::from(k), 30.0)));
+    assert_eq!(given(&course), want);
+    let traj = r.trajectory.clone().unwrap_or_default();
+    let conc: Vec<f64> = traj.chunks(2).map(|w| w[0]).collect();
+    check_closed_form(&want, &conc);
+    // An unknown arm.
+    let bad = source(
+        "dose 100 mg into central every 24 h times 5
+        visit at [48 h]
+        when conc > 0.5 mg/L { switch to Bee }",
+        "",
+    );
+    assert!(
+        compile("p.twin", &bad)
+            .diagnostics
+            .iter()
+            .any(|d| d.code == "E0053")
+    );
+}
+
+#[test]
 fn visits_before_each_dose_and_a_count() {
     // Visits just before every planned dose (0, 24, 48, 72 h); the rule fires from the 2nd visit
     // whose trough is above 0.5 mg/L.

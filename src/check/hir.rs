@@ -740,6 +740,9 @@ pub enum Action {
     Hold(u32),
     /// `delay T` (h): every remaining administration moves T later.
     Delay(Expr),
+    /// `switch to ARM`: the administrations planned from the visit on become those of arm
+    /// `.0` (its doses for this patient; its overrides and rules are not taken over).
+    Switch(usize),
     /// `give A`: one extra administration of A (in the unit of the dose state) at the visit,
     /// like the next planned one (else the last given).
     Give(Expr),

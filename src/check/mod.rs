@@ -93,6 +93,8 @@ pub struct Checker {
     pub stop_reasons: Vec<String>,
     /// The goals of the trial's `fit dose so` actions, as they are checked.
     pub trial_goals: Vec<hir::Endpoint>,
+    /// The names of the trial's arms, in order (what `switch to` may name).
+    pub trial_arms: Vec<String>,
     /// The statements of every checked model (after `extends` merging), by model index.
     pub model_asts: Vec<ast::ModelDecl>,
     /// What each checked model's module could see: statements a model inherits through
@@ -182,6 +184,7 @@ impl Checker {
             trial_dose_unit: None,
             stop_reasons: Vec::new(),
             trial_goals: Vec::new(),
+            trial_arms: Vec::new(),
             model_asts: Vec::new(),
             model_visibility: Vec::new(),
             merged_inputs: Vec::new(),

@@ -19,7 +19,9 @@ use crate::units::Unit;
 pub const MAX_VISITS: usize = 100_000;
 
 /// The verbs of rule actions, for "did you mean".
-const VERBS: &[&str] = &["scale", "set", "hold", "delay", "stop", "fit", "give"];
+const VERBS: &[&str] = &[
+    "scale", "set", "hold", "delay", "stop", "fit", "give", "switch",
+];
 
 impl Checker {
     /// The unit `dose` has in rules of an arm whose first dose goes into `state`.
@@ -544,6 +546,25 @@ impl Checker {
                 (h.ty != Type::Error).then_some(hir::Action::Delay(h))
             }
             Action::Goal { goal, .. } if verb.text == "fit" => self.fit_goal(goal, model),
+            Action::Switch { target, .. } if verb.text == "switch" => {
+                match self.trial_arms.iter().position(|a| *a == target.text) {
+                    Some(k) => Some(hir::Action::Switch(k)),
+                    None => {
+                        let mut d = Diagnostic::error(
+                            codes::E0053,
+                            format!("no arm `{}` to switch to", target.text),
+                            target.span,
+                        );
+                        if let Some(s) =
+                            did_you_mean(&target.text, self.trial_arms.iter().map(String::as_str))
+                        {
+                            d = d.with_help(format!("did you mean `{s}`?"));
+                        }
+                        self.report(d);
+                        None
+                    }
+                }
+            }
             Action::Quantity {
                 value,
                 dose_word: false,

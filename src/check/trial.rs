@@ -894,10 +894,12 @@ impl Checker {
         self.trial_dose_unit = None;
         self.stop_reasons.clear();
         self.trial_goals.clear();
+        self.trial_arms.clear();
         for st in &t.body {
-            let TrialStmt::Arm { body, .. } = st else {
+            let TrialStmt::Arm { body, name, .. } = st else {
                 continue;
             };
+            self.trial_arms.push(name.text.clone());
             for s in body {
                 match s {
                     ArmStmt::Dose(d) if self.trial_dose_unit.is_none() => {

@@ -1586,6 +1586,19 @@ pub fn simulate(req: &Request) -> Result<Trajectories, Failure> {
                     goal_base: prepared.evaluator.n_aggregates(),
                 }),
             );
+            for other in crate::trial::protocol::Protocol::switch_targets(p) {
+                if let Some(o) = program.trials[ti].arms.get(other) {
+                    let slots = prepared
+                        .lowered
+                        .dose_params
+                        .get(other)
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]);
+                    let end = *dense.last().unwrap_or(&0.0);
+                    let r = sim::arm_regimen(o, slots, &patient.params, end);
+                    control = control.with_switch(other, crate::trial::protocol::plan(o, &r, end));
+                }
+            }
             let start = control.regimen();
             sim::simulate_controlled(
                 &prepared,

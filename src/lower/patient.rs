@@ -227,7 +227,10 @@ pub fn lower_patient(
                         let v = number(&mut l, e);
                         roots.push(v);
                     }
-                    hir::Action::Hold(_) | hir::Action::Stop(_) | hir::Action::FitDose { .. } => {}
+                    hir::Action::Hold(_)
+                    | hir::Action::Stop(_)
+                    | hir::Action::Switch(_)
+                    | hir::Action::FitDose { .. } => {}
                 }
             }
         }

@@ -893,6 +893,15 @@ pub enum Action {
         /// Whole action.
         span: Span,
     },
+    /// `VERB to ARM` (`switch to second_line`).
+    Switch {
+        /// The verb.
+        verb: Name,
+        /// The arm.
+        target: Name,
+        /// Whole action.
+        span: Span,
+    },
     /// `VERB OBJECT to VALUE` (`set interval to 48 h`).
     Set {
         /// The verb.
@@ -931,6 +940,7 @@ impl Action {
     pub fn verb(&self) -> &Name {
         match self {
             Action::Dose { verb, .. }
+            | Action::Switch { verb, .. }
             | Action::Goal { verb, .. }
             | Action::Set { verb, .. }
             | Action::Quantity { verb, .. }
@@ -942,6 +952,7 @@ impl Action {
     pub fn span(&self) -> Span {
         match self {
             Action::Dose { span, .. }
+            | Action::Switch { span, .. }
             | Action::Goal { span, .. }
             | Action::Set { span, .. }
             | Action::Quantity { span, .. }

@@ -166,6 +166,8 @@ pub struct Protocol<'a> {
     protocol: &'a hir::Protocol,
     mipd: Option<MipdRun<'a>>,
     inputs: Vec<f64>,
+    /// The plans of the arms `switch to` may name, for this patient.
+    switches: Vec<(usize, Vec<Administration>)>,
     evaluator: &'a Evaluator,
     observables: &'a [hir::Observable],
     arm: usize,
@@ -206,6 +208,7 @@ impl<'a> Protocol<'a> {
             protocol,
             mipd,
             inputs: inputs.to_vec(),
+            switches: Vec::new(),
             evaluator,
             observables,
             arm,
@@ -226,6 +229,28 @@ impl<'a> Protocol<'a> {
         p.limit_from(f64::NEG_INFINITY);
         p.course.planned = p.plan.clone();
         p
+    }
+
+    /// The arms `switch to` actions of the protocol name.
+    pub fn switch_targets(protocol: &hir::Protocol) -> Vec<usize> {
+        let mut v: Vec<usize> = protocol
+            .rules
+            .iter()
+            .flat_map(|r| &r.actions)
+            .filter_map(|a| match a {
+                hir::Action::Switch(k) => Some(*k),
+                _ => None,
+            })
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Gives the protocol the plan of arm `arm` for this patient, for `switch to`.
+    pub fn with_switch(mut self, arm: usize, plan: Vec<Administration>) -> Self {
+        self.switches.push((arm, plan));
+        self
     }
 
     /// The regimen of the current plan.
@@ -323,6 +348,15 @@ impl<'a> Protocol<'a> {
                     let x = new(a);
                     set_amount(a, x);
                 }
+            }
+            hir::Action::Switch(arm) => {
+                let Some((_, other)) = self.switches.iter().find(|(a, _)| a == arm) else {
+                    return;
+                };
+                let next: Vec<Administration> =
+                    other.iter().filter(|a| future(a)).copied().collect();
+                self.plan.retain(|a| !future(a));
+                self.plan.extend(next);
             }
             hir::Action::Give(_) => {
                 let s = self.protocol.dose_state as u32;
@@ -529,6 +563,7 @@ impl Control for Protocol<'_> {
                     let v = match a {
                         hir::Action::Hold(_)
                         | hir::Action::Stop(_)
+                        | hir::Action::Switch(_)
                         | hir::Action::FitDose { .. } => 0.0,
                         hir::Action::Scale(_)
                         | hir::Action::SetDose(_)

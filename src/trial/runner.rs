@@ -243,6 +243,13 @@ impl Prepared<'_> {
                         goal_base: self.sim.evaluator.n_aggregates(),
                     }),
                 );
+                for other in protocol::Protocol::switch_targets(pr) {
+                    if let Some(o) = self.trial.arms.get(other) {
+                        let s = self.dose_scale.get(other).copied().unwrap_or(1.0);
+                        let r = self.regimen(patient, other, s);
+                        control = control.with_switch(other, protocol::plan(o, &r, end));
+                    }
+                }
                 let start = control.regimen();
                 let (sim, dense) = sim::simulate_controlled(
                     &self.sim,
