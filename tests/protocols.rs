@@ -513,6 +513,26 @@ fn protocol_diagnostics() {
         codes("dose 100 mg into central every 24 h times 3\nwhen conc < 0.5 mg/L { hold 1 dose }"),
         ["W0005"]
     );
+    // Visits after the last sample (168 h), and a count above the number of visits.
+    assert_eq!(
+        codes(
+            "dose 100 mg into central every 24 h times 3\nvisit at [200 h]\nwhen conc < 0.5 mg/L { hold 1 dose }"
+        ),
+        ["W0005"]
+    );
+    assert_eq!(
+        codes(
+            "dose 100 mg into central every 24 h times 3\nvisit at [24 h, 48 h]\nwhen conc < 0.5 mg/L 3 times { hold 1 dose }"
+        ),
+        ["W0005"]
+    );
+    // An empty visit list.
+    assert_eq!(
+        codes(
+            "dose 100 mg into central every 24 h times 3\nvisit at []\nwhen conc < 0.5 mg/L { hold 1 dose }"
+        ),
+        ["W0005"]
+    );
     // A clean protocol.
     assert!(
         codes(&format!(

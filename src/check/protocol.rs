@@ -153,6 +153,52 @@ impl Checker {
         Some(protocol)
     }
 
+    /// W0005 for every rule of `trial` that can never fire although its arm has visits: the
+    /// arm's visits are all listed ones and all after the last sample, or fewer than the
+    /// rule's count (`N times`). (An arm without any visit is reported where it is checked.)
+    pub(super) fn rules_that_cannot_fire(&mut self, trial: &hir::Trial) {
+        let end = match &trial.sampling {
+            Some(hir::Sampling::Every { until, .. }) => Some(*until),
+            Some(hir::Sampling::At(ts)) => ts.last().copied(),
+            None => None,
+        };
+        for arm in &trial.arms {
+            let Some(p) = &arm.protocol else { continue };
+            if p.before_each_dose || !p.after_each_dose.is_empty() || p.visits.is_empty() {
+                continue;
+            }
+            let made = match end {
+                Some(e) => p
+                    .visits
+                    .iter()
+                    .filter(|&&t| t <= e + 1e-9 * e.abs().max(1.0))
+                    .count(),
+                None => p.visits.len(),
+            };
+            for r in &p.rules {
+                let why = if made == 0 {
+                    "every visit of this arm is after the end of the simulation (its last sample)"
+                        .to_string()
+                } else if (r.count as usize) > made {
+                    format!(
+                        "this rule needs {} visits where its condition holds, and the arm makes {made}",
+                        r.count
+                    )
+                } else {
+                    continue;
+                };
+                self.report(
+                    Diagnostic::warning(
+                        codes::W0005,
+                        format!("this rule can never fire: {why}"),
+                        r.span,
+                    )
+                    .with_help("add visits, or sample longer (`sample every … until …`)"),
+                );
+            }
+        }
+    }
+
     /// A constant quantity converted to `unit`.
     fn const_quantity(&mut self, e: &ast::Expr, unit: Unit, what: &str) -> Option<f64> {
         let saved = std::mem::replace(&mut self.scope, Scope::Const);

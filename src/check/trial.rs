@@ -1311,6 +1311,7 @@ impl Checker {
         let _ = error_expr;
         self.model = None;
         trial.goals = std::mem::take(&mut self.trial_goals);
+        self.rules_that_cannot_fire(&trial);
         Some(trial)
     }
 
