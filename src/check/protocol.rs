@@ -289,35 +289,12 @@ impl Checker {
                 p.visits.extend(more);
             }
             VisitTimes::BeforeEachDose { words } => {
-                if words.0.text != "before" || words.1.text != "each" {
-                    self.report(
-                        Diagnostic::error(
-                            codes::E0053,
-                            format!(
-                                "`visit {} {} dose` is not a visit schedule",
-                                words.0.text, words.1.text
-                            ),
-                            v.span,
-                        )
-                        .with_help("write `visit before each dose`"),
-                    );
-                    return;
+                if self.schedule_words(words, "before", "visit before each dose", v.span) {
+                    p.before_each_dose = true;
                 }
-                p.before_each_dose = true;
             }
             VisitTimes::AfterEachDose { offset, words } => {
-                if words.0.text != "after" || words.1.text != "each" {
-                    self.report(
-                        Diagnostic::error(
-                            codes::E0053,
-                            format!(
-                                "`visit … {} {} dose` is not a visit schedule",
-                                words.0.text, words.1.text
-                            ),
-                            v.span,
-                        )
-                        .with_help("write `visit 7 d after each dose`"),
-                    );
+                if !self.schedule_words(words, "after", "visit 7 d after each dose", v.span) {
                     return;
                 }
                 if let Some(x) = self.const_time(offset, "the time of a visit after each dose") {
@@ -333,6 +310,32 @@ impl Checker {
                 }
             }
         }
+    }
+
+    /// Whether the two words of a dose-relative visit are `WORD each` (else E0053, with the
+    /// statement as it should be written in `example`).
+    fn schedule_words(
+        &mut self,
+        words: &(ast::Name, ast::Name),
+        word: &str,
+        example: &str,
+        span: Span,
+    ) -> bool {
+        if words.0.text == word && words.1.text == "each" {
+            return true;
+        }
+        self.report(
+            Diagnostic::error(
+                codes::E0053,
+                format!(
+                    "`{} {} dose` is not a visit schedule",
+                    words.0.text, words.1.text
+                ),
+                span,
+            )
+            .with_help(format!("write `{example}`")),
+        );
+        false
     }
 
     /// A checked `when` rule.

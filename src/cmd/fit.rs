@@ -336,7 +336,6 @@ pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
         .chain(&occasion_effects)
         .copied()
         .collect();
-    let variances: Vec<f64> = all_effects.iter().map(|&k| m.effects[k].variance).collect();
     let block = |i: usize| {
         if i < n_iiv {
             0
@@ -344,17 +343,7 @@ pub fn fit(req: &FitRequest) -> Result<FitResult, Failure> {
             1 + (i - n_iiv) / per_occasion.len().max(1)
         }
     };
-    let mut correlations: Vec<(usize, usize, f64)> = Vec::new();
-    for &(a, b, rho) in &m.effect_correlations {
-        for (i, &ka) in all_effects.iter().enumerate() {
-            for (j, &kb) in all_effects.iter().enumerate() {
-                if ka == a && kb == b && block(i) == block(j) {
-                    correlations.push((i, j, rho));
-                }
-            }
-        }
-    }
-    let prior = Prior::new(&variances, &correlations).map_err(Failure::Usage)?;
+    let prior = Prior::of_effects(m, &all_effects, block).map_err(Failure::Usage)?;
     let layout = Layout {
         etas,
         thetas,

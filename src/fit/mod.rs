@@ -56,6 +56,34 @@ impl Prior {
     }
 }
 
+impl Prior {
+    /// The prior of the model's random effects `effects` (indices into `model.effects`, in
+    /// order): their variances, and every `correlate` term between two of them in the same block
+    /// (`block(i)` of position `i`: per-occasion copies of an effect correlate only within their
+    /// occasion).
+    pub fn of_effects(
+        model: &crate::check::hir::Model,
+        effects: &[usize],
+        block: impl Fn(usize) -> usize,
+    ) -> Result<Prior, String> {
+        let variances: Vec<f64> = effects
+            .iter()
+            .map(|&k| model.effects.get(k).map_or(f64::NAN, |e| e.variance))
+            .collect();
+        let mut correlations: Vec<(usize, usize, f64)> = Vec::new();
+        for &(a, b, rho) in &model.effect_correlations {
+            for (i, &ka) in effects.iter().enumerate() {
+                for (j, &kb) in effects.iter().enumerate() {
+                    if ka == a && kb == b && block(i) == block(j) {
+                        correlations.push((i, j, rho));
+                    }
+                }
+            }
+        }
+        Prior::new(&variances, &correlations)
+    }
+}
+
 /// Predictions at one patient's observations and their gradients with respect to the unknowns.
 #[derive(Debug, Clone)]
 pub struct Predicted {

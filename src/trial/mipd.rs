@@ -98,17 +98,7 @@ impl Mipd {
             etas.push((slot, col));
             effects.push(k);
         }
-        let variances: Vec<f64> = effects.iter().map(|&k| m.effects[k].variance).collect();
-        let mut correlations = Vec::new();
-        for &(a, b, rho) in &m.effect_correlations {
-            if let (Some(i), Some(j)) = (
-                effects.iter().position(|&k| k == a),
-                effects.iter().position(|&k| k == b),
-            ) {
-                correlations.push((i, j, rho));
-            }
-        }
-        let prior = Prior::new(&variances, &correlations)
+        let prior = Prior::of_effects(m, &effects, |_| 0)
             .map_err(|message| PrepareError::Evaluator(super::PopError::at(message, trial.span)))?;
         Ok(Some(Mipd {
             model,
