@@ -54,8 +54,12 @@ trial T {{
 
 /// The course and endpoints of the single patient of a one-arm trial.
 fn course(arm: &str, extra: &str) -> (Course, Vec<f64>, Vec<f64>) {
-    let text = source(arm, extra);
-    let c = compile("p.twin", &text);
+    first_arm(&source(arm, extra))
+}
+
+/// The course, endpoints and sampled `conc` of patient 0 in the first arm of `text`'s trial.
+fn first_arm(text: &str) -> (Course, Vec<f64>, Vec<f64>) {
+    let c = compile("p.twin", text);
     assert!(
         !c.has_errors(),
         "{}",
@@ -258,25 +262,10 @@ fn switch_to_another_arm_takes_its_remaining_doses() {
         "    sample every 1 h",
         "    arm B { dose 30 mg into central every 12 h for 5 d }\n    sample every 1 h",
     );
-    let c = compile("p.twin", &text);
-    assert!(
-        !c.has_errors(),
-        "{}",
-        twin::diagnostic::render(&c.sources, &c.diagnostics, false)
-    );
-    let trial = &c.program.trials[0];
-    let mut prep = runner::prepare(&c.program, trial, SolveOptions::default())
-        .unwrap_or_else(|e| panic!("{e}"));
-    prep.trajectories = true;
-    let sampler = prep.sampler().unwrap_or_else(|e| panic!("{e}"));
-    let rows = prep.patient(&sampler, 1, 0);
-    let r = &rows[0];
-    let course = r.course.clone().unwrap_or_else(|| panic!("no course"));
+    let (course, _, conc) = first_arm(&text);
     let mut want = vec![(0.0, 100.0), (24.0, 100.0)];
     want.extend((4..10).map(|k| (12.0 * f64::from(k), 30.0)));
     assert_eq!(given(&course), want);
-    let traj = r.trajectory.clone().unwrap_or_default();
-    let conc: Vec<f64> = traj.chunks(2).map(|w| w[0]).collect();
     check_closed_form(&want, &conc);
     // An unknown arm.
     let bad = source(
@@ -291,6 +280,27 @@ fn switch_to_another_arm_takes_its_remaining_doses() {
             .iter()
             .any(|d| d.code == "E0053")
     );
+}
+
+#[test]
+fn an_infusion_runs_on_through_a_visit() {
+    // A 10 h infusion of 100 mg with a visit at 5 h that changes nothing: the concentration is
+    // the closed form R/(k·V)·(1 − e^(−k·t)) = 10·(1 − e^(−0.1 t)) mg/L on both sides of it.
+    let text = source(
+        "dose 100 mg into central over 10 h
+        visit at [5 h]
+        when conc > 100 mg/L { hold 1 dose }",
+        "",
+    );
+    let (_, _, conc) = first_arm(&text);
+    for t in [3usize, 5, 7, 10] {
+        let want = 10.0 * (1.0 - (-0.1 * t as f64).exp());
+        assert!(
+            (conc[t] - want).abs() <= 1e-9 * want,
+            "{t} h: {} vs {want}",
+            conc[t]
+        );
+    }
 }
 
 #[test]
