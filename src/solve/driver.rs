@@ -221,8 +221,12 @@ impl From<DoseError> for SolveError {
     }
 }
 
-/// Two times closer than this (relative) are the same instant.
+/// Two times closer than this (relative) are the same instant; an infinite time (the open start
+/// of a piecewise solve) is the same only as itself.
 pub fn same_time(a: f64, b: f64) -> bool {
+    if !(a.is_finite() && b.is_finite()) {
+        return a == b;
+    }
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0)
 }
 

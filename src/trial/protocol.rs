@@ -503,9 +503,7 @@ impl Protocol<'_> {
 
 impl Control for Protocol<'_> {
     fn next_visit(&self, after: f64) -> Option<f64> {
-        let later = |t: f64| {
-            t >= 0.0 && (after == f64::NEG_INFINITY || (t > after && !same_time(t, after)))
-        };
+        let later = |t: f64| t >= 0.0 && t > after && !same_time(t, after);
         let listed = self.protocol.visits.iter().copied().find(|&t| later(t));
         let dosed = if self.protocol.before_each_dose {
             self.plan.iter().map(|a| a.time).find(|&t| later(t))
