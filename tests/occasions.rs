@@ -245,3 +245,38 @@ trial T {{
     assert!(codes(&base(ok, "occasion every 0 d")).contains(&"E0031"));
     assert!(codes(&base(ok, "occasion every 7 d\n    occasion every 3 d")).contains(&"E0006"));
 }
+
+/// An infusion that runs across the start of an occasion carries on through it: with the
+/// per-occasion effect on a param the kinetics do not read, the concentration is the closed form
+/// of a 10 h zero-order infusion, R/(k·V)·(1 − e^(−k·t)), on both sides of the boundary at 5 h.
+#[test]
+fn an_infusion_runs_on_across_an_occasion() {
+    let text = r#"
+model M {
+    param k: 1/h = 0.1/h
+    param e0: 1 = 1
+    vary e0 ~ lognormal(omega: 0.04) per occasion
+    compartment central: mg
+    flow central -> out = k * central
+    observe conc: mg/L = central / 10 L
+    observe effect: 1 = e0
+}
+trial T {
+    model M
+    population 2 { }
+    arm a { dose 100 mg into central over 10 h }
+    occasion every 5 h
+    sample every 1 h until 12 h
+    endpoint c3 = value(conc, 3 h)
+    endpoint c7 = value(conc, 7 h)
+    endpoint c10 = value(conc, 10 h)
+}
+"#;
+    let c = compiled("inf.twin", text);
+    let s = run_trial(&c, "inf.twin", &opts(None)).unwrap_or_else(|e| panic!("{e}"));
+    for (k, t) in [3.0f64, 7.0, 10.0].iter().enumerate() {
+        let want = 10.0 * (1.0 - (-0.1 * t).exp());
+        let got = s.arms[0].endpoints[k].stats.map_or(f64::NAN, |v| v[0]);
+        assert!((got - want).abs() <= 1e-9 * want, "{t} h: {got} vs {want}");
+    }
+}
